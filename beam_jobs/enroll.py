@@ -1,0 +1,53 @@
+"""Enrol a gallery: labelled photos -> faces Parquet and the index folder, in one pipeline.
+
+    python -m beam_jobs.enroll --gallery people/ --out out/index [Beam options]
+
+``--gallery`` is a folder of ``Name/photo`` files or a CSV of ``uri,identity``.
+Each photo's main face (largest, most central) is enrolled under its name.
+Faces, photos without a face and failures are written into the index folder
+too (``gallery_faces-*.parquet``, ``no_face.jsonl``, ``failed.jsonl``).
+"""
+
+import logging
+
+import apache_beam as beam
+
+from facetag.gallery_index import DEFAULT_TREES
+from facetag.models import describe_model
+from facetag.pipeline.index import BuildIndex
+from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
+from facetag.pipeline.outcomes import FAILED, NO_FACE
+from facetag.pipeline.outputs import write_faces, write_outcomes
+
+from beam_jobs.encode import encode_photos
+
+
+def parse_known_args(argv):
+    parser = new_parser(__doc__)
+    parser.add_argument("--gallery", required=True, help="a Name/photo folder or a uri,identity CSV")
+    parser.add_argument("--out", required=True, help="index folder to write (local or gs://...)")
+    parser.add_argument("--trees", type=int, default=DEFAULT_TREES, help=f"Annoy trees (default {DEFAULT_TREES})")
+    add_model_arguments(parser)
+    add_config_argument(parser)
+    args, rest = parser.parse_known_args(argv)
+    args.input = []
+    return args, rest
+
+
+def run(argv=None, test_pipeline=None):
+    args, pipeline_args = parse_known_args(argv)
+    model_id, encoding_size = describe_model(args.model)
+    pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
+    with pipeline as p:
+        faces, no_face, failed = encode_photos(p, args)
+        write_faces(faces, args.out, model_id, encoding_size, name="gallery_faces")
+        write_outcomes(no_face, args.out, NO_FACE)
+        write_outcomes(failed, args.out, FAILED)
+        faces | "Index gallery" >> BuildIndex(args.out, model_id, args.trees)
+    print(summary_line(pipeline.result))
+    return pipeline.result
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    run()

@@ -1,0 +1,56 @@
+"""Build the gallery index: labelled faces Parquet -> an index folder (Annoy + items + metadata).
+
+    python -m beam_jobs.index --faces 'out/gallery/faces-*.parquet' --out out/index [Beam options]
+
+Refuses faces from more than one model: their encodings cannot share an index.
+"""
+
+import logging
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from facetag.errors import FaceTagError, ModelMismatchError
+from facetag.gallery_index import DEFAULT_TREES
+from facetag.pipeline.index import BuildIndex
+from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
+from facetag.pipeline.records import read_model_metadata
+
+
+def parse_known_args(argv):
+    parser = new_parser(__doc__)
+    parser.add_argument("--faces", required=True, help="glob of faces Parquet files written by the encode job")
+    parser.add_argument("--out", required=True, help="index folder to write (local or gs://...)")
+    parser.add_argument("--trees", type=int, default=DEFAULT_TREES, help=f"Annoy trees (default {DEFAULT_TREES})")
+    add_config_argument(parser)
+    return parser.parse_known_args(argv)
+
+
+def faces_model_id(pattern):
+    """The one model id of the Parquet files matching ``pattern``; raises if none match or ids differ."""
+    paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if not paths:
+        raise FaceTagError(f"no faces Parquet file matches {pattern}")
+    models = read_model_metadata(paths)
+    if len(models) > 1:
+        detail = "; ".join(f"{model_id}: {len(files)} files, e.g. {files[0]}" for model_id, files in models.items())
+        raise ModelMismatchError(f"the faces in {pattern} come from different models ({detail}); "
+                                 "encode them all with one model")
+    return next(iter(models))
+
+
+def run(argv=None, test_pipeline=None):
+    args, pipeline_args = parse_known_args(argv)
+    model_id = faces_model_id(args.faces)
+    pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
+    with pipeline as p:
+        (p
+         | "Read faces" >> beam.io.ReadFromParquet(args.faces)
+         | "Index gallery" >> BuildIndex(args.out, model_id, args.trees))
+    print(f"facetag: index written to {args.out}")
+    return pipeline.result
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    run()

@@ -1,0 +1,36 @@
+"""facetag: tag the faces in photo archives.
+
+The flat API::
+
+    import facetag
+    faces = facetag.find_faces("group.jpg")            # boxes, scores, landmarks, encodings
+    facetag.verify("a.jpg", "b.jpg").same                # 1:1
+    gallery = facetag.Gallery.from_folder("people/")     # people/Name/*.jpg
+    facetag.identify("group.jpg", gallery)               # 1:K, "unknown" past the threshold
+"""
+
+from facetag.analyzer import Face, FaceAnalyzer
+from facetag.api import find_faces, identify, verify, verify_claim
+from facetag.errors import FaceTagError, ImageError, ModelMismatchError
+from facetag.gallery import Gallery
+from facetag.images import load_image
+from facetag.matching import UNKNOWN
+from facetag.models import DEFAULT_MODEL, available_models, load_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Face",
+    "FaceAnalyzer",
+    "FaceTagError",
+    "Gallery",
+    "ImageError",
+    "ModelMismatchError",
+    "UNKNOWN",
+    "available_models",
+    "find_faces",
+    "identify",
+    "load_image",
+    "load_model",
+    "verify",
+    "verify_claim",
+]

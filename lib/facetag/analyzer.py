@@ -1,0 +1,51 @@
+"""From a photo to faces: detect, crop, encode."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facetag.alignment import DEFAULT_MARGIN, crop_face
+from facetag.detection import DEFAULT_MIN_SCORE, FaceDetector
+from facetag.images import load_image
+from facetag.models import DEFAULT_MODEL, load_model
+
+
+@dataclass
+class Face:
+    box: tuple  # (left, top, right, bottom) pixels
+    score: float  # detector confidence
+    landmarks: tuple  # five (x, y), see facetag.detection.LANDMARK_NAMES
+    encoding: np.ndarray  # float32, L2-normalised
+
+
+class FaceAnalyzer:
+    """Find and encode every face in a photo.
+
+    ``model`` names the encoding model (see :mod:`facetag.models`),
+    ``min_score`` the detector confidence a face needs, ``margin`` the context
+    kept around each box. Models load on first use, once per process.
+    """
+
+    def __init__(self, model=DEFAULT_MODEL, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN):
+        self.model = model
+        self.min_score = min_score
+        self.margin = margin
+        self._detector = FaceDetector(min_score=min_score)
+
+    @property
+    def face_model(self):
+        return load_model(self.model)
+
+    def detect(self, image):
+        return self._detector.detect(image)
+
+    def analyze(self, image):
+        """Faces in an RGB uint8 array, a path or image bytes; highest score first."""
+        if not isinstance(image, np.ndarray):
+            image = load_image(image)
+        detections = self.detect(image)
+        if not detections:
+            return []
+        crops = np.stack([crop_face(image, d.box, margin=self.margin) for d in detections])
+        encodings = self.face_model.encode(crops)
+        return [Face(d.box, d.score, d.landmarks, e) for d, e in zip(detections, encodings)]

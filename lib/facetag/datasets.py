@@ -1,0 +1,62 @@
+"""Labelled photo collections: a folder of ``Name/photo`` files, or a CSV of ``file,identity``."""
+
+import csv
+import os
+
+from facetag.errors import FaceTagError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+def read_labelled(source):
+    """``[(path, identity), ...]`` from a ``Name/photo`` folder or a ``file,identity`` CSV, sorted.
+
+    A CSV's relative paths are relative to the CSV's folder; a header row
+    naming ``file`` (or ``uri``) and ``identity`` is required.
+    """
+    if os.path.isdir(source):
+        return _read_folder(source)
+    if os.path.isfile(source) and source.lower().endswith(".csv"):
+        return _read_csv(source)
+    raise FaceTagError(f"{source} is neither a folder of Name/photo images nor a CSV of file,identity")
+
+
+def _read_folder(folder):
+    items = []
+    for name in sorted(os.listdir(folder)):
+        person = os.path.join(folder, name)
+        if os.path.isdir(person):
+            items += [(os.path.join(person, f), name) for f in sorted(os.listdir(person))
+                      if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
+    if not items:
+        raise FaceTagError(f"{folder} holds no Name/photo images (one sub-folder per person)")
+    return items
+
+
+def _read_csv(path):
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = "file" if rows and "file" in rows[0] else "uri"
+    if not rows or column not in rows[0] or "identity" not in rows[0]:
+        raise FaceTagError(f"{path} needs a header with 'file' (or 'uri') and 'identity' columns")
+    items = []
+    for row in rows:
+        uri = row[column]
+        if "://" not in uri and not os.path.isabs(uri):
+            uri = os.path.join(base, uri)
+        items.append((uri, row["identity"]))
+    return sorted(items)
+
+
+def pair_people(pairs_file):
+    """Every person named in an LFW pairs file: they must stay out of training."""
+    people = set()
+    with open(pairs_file) as f:
+        for line in list(f)[1:]:
+            parts = line.split()
+            if len(parts) == 3:
+                people.add(parts[0])
+            elif len(parts) == 4:
+                people.update((parts[0], parts[2]))
+    return people

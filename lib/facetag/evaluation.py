@@ -1,0 +1,170 @@
+"""Verification accuracy on LFW-format pairs: k-fold accuracy, ROC, TAR at fixed FAR."""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from facetag.errors import FaceTagError
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str  # image path
+    b: str
+    same: bool
+    fold: int
+
+
+def lfw_image(images_dir, name, number):
+    return os.path.join(images_dir, name, f"{name}_{int(number):04d}.jpg")
+
+
+def read_pairs(pairs_file, images_dir):
+    """Parse LFW's pairs format: a header 'folds<TAB>n', then per fold n same and n different lines."""
+    with open(pairs_file) as f:
+        lines = [line.split() for line in f if line.strip()]
+    try:
+        folds, per_fold = int(lines[0][0]), int(lines[0][1])
+    except (IndexError, ValueError):
+        raise FaceTagError(f"{pairs_file}: the first line must be 'folds<TAB>pairs-per-fold'") from None
+    body = lines[1:]
+    if len(body) != folds * 2 * per_fold:
+        raise FaceTagError(f"{pairs_file}: header promises {folds}x2x{per_fold} pairs, found {len(body)} lines")
+    pairs = []
+    for i, parts in enumerate(body):
+        fold = i // (2 * per_fold)
+        if len(parts) == 3:
+            pairs.append(Pair(lfw_image(images_dir, parts[0], parts[1]), lfw_image(images_dir, parts[0], parts[2]), True, fold))
+        elif len(parts) == 4:
+            pairs.append(Pair(lfw_image(images_dir, parts[0], parts[1]), lfw_image(images_dir, parts[2], parts[3]), False, fold))
+        else:
+            raise FaceTagError(f"{pairs_file}: line {i + 2} is neither 'name i j' nor 'name i name j'")
+    return pairs
+
+
+def accuracy_at(distances, same, threshold):
+    return float(np.mean((distances <= threshold) == same))
+
+
+def best_threshold(distances, same):
+    """The threshold with the highest accuracy; ties resolved to the middle of the best run."""
+    candidates = np.unique(distances)
+    mids = np.concatenate([[candidates[0] - 1e-6], (candidates[:-1] + candidates[1:]) / 2, [candidates[-1] + 1e-6]])
+    accs = np.array([accuracy_at(distances, same, t) for t in mids])
+    best = np.flatnonzero(accs == accs.max())
+    return float(mids[best[len(best) // 2]])
+
+
+def kfold_accuracy(distances, same, folds):
+    """Accuracy per fold, each with the threshold chosen on the other folds."""
+    distances, same, folds = map(np.asarray, (distances, same, folds))
+    scores, thresholds = [], []
+    for k in np.unique(folds):
+        train, test = folds != k, folds == k
+        t = best_threshold(distances[train], same[train])
+        thresholds.append(t)
+        scores.append(accuracy_at(distances[test], same[test], t))
+    return np.array(scores), np.array(thresholds)
+
+
+def roc(distances, same):
+    """False-accept and true-accept rates as the threshold sweeps over the distances."""
+    order = np.argsort(distances, kind="stable")
+    s = np.asarray(same)[order]
+    tar = np.concatenate([[0.0], np.cumsum(s) / max(s.sum(), 1)])
+    far = np.concatenate([[0.0], np.cumsum(~s) / max((~s).sum(), 1)])
+    thresholds = np.concatenate([[-np.inf], np.asarray(distances)[order]])
+    return far, tar, thresholds
+
+
+def auc(far, tar):
+    return float(np.trapezoid(tar, far))
+
+
+def tar_at_far(far, tar, target):
+    """The best true-accept rate with the false-accept rate at or below ``target``."""
+    ok = far <= target
+    return float(tar[ok].max()) if ok.any() else 0.0
+
+
+def threshold_at_far(distances, same, target):
+    """The largest threshold whose false-accept rate is at or below ``target``."""
+    far, _, thresholds = roc(distances, same)
+    ok = np.flatnonzero(far <= target)
+    return float(thresholds[ok[-1]])
+
+
+def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_dir=None):
+    """Verification report of ``model`` (a FaceModel) on LFW-format ``pairs``.
+
+    Every photo is detected and encoded (cached, see facetag.filecache). A
+    photo where the detector finds no face is handled by ``on_miss``:
+    ``"centre"`` encodes the centre of the photo (the faces of LFW-style
+    crops are centred), ``"fail"`` counts each pair it is in as answered
+    "different". Misses are always counted in the report, never dropped.
+    """
+    from facetag.filecache import FileEncoder
+
+    paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise FaceTagError(f"{len(missing)} photos named by the pairs are missing, e.g. {missing[0]}")
+    index = {p: i for i, p in enumerate(paths)}
+    encoder = FileEncoder(margin=margin, fallback="centre" if on_miss == "centre" else "none", cache_dir=cache_dir)
+    files = encoder.encode(paths, progress=progress)
+    encodings = model.project(files.encodings)
+    ia = np.array([index[p.a] for p in pairs])
+    ib = np.array([index[p.b] for p in pairs])
+    distances = np.linalg.norm(encodings[ia] - encodings[ib], axis=1)
+    pair_missed = ~(files.detected[ia] & files.detected[ib])
+    if on_miss == "fail":
+        distances[pair_missed] = np.inf
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    accuracies, fold_thresholds = kfold_accuracy(distances, same, folds)
+    far, tar, _ = roc(np.where(np.isinf(distances), 1e9, distances), same)
+    return {
+        "model": model.name,
+        "model_id": model.model_id,
+        "pairs": len(pairs),
+        "photos": len(paths),
+        "folds": int(len(np.unique(folds))),
+        "accuracy_mean": float(accuracies.mean()),
+        "accuracy_std": float(accuracies.std()),
+        "fold_thresholds": fold_thresholds.round(4).tolist(),
+        "roc_auc": auc(far, tar),
+        "tar_at_far_1e-3": tar_at_far(far, tar, 1e-3),
+        "tar_at_far_1e-2": tar_at_far(far, tar, 1e-2),
+        "best_threshold": best_threshold(distances, same),
+        "threshold_at_far_1e-3": threshold_at_far(distances, same, 1e-3),
+        "threshold_at_far_1e-2": threshold_at_far(distances, same, 1e-2),
+        "photos_without_face": int((~files.detected).sum()),
+        "pairs_with_a_missed_face": int(pair_missed.sum()),
+        "on_miss": on_miss,
+        "seconds_per_photo": files.seconds_per_image,
+        "photos_computed": files.computed,
+        "_roc": (far, tar),
+        "_distances": distances,
+    }
+
+
+def plot_roc(report, path):
+    """Write the ROC curve (log false-accept rate) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    far, tar = report["_roc"]
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    ax.plot(np.maximum(far, 1e-4), tar, label=f"{report['model']} (AUC {report['roc_auc']:.4f})")
+    ax.set_xscale("log")
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(f"Verification ROC, {report['pairs']} pairs")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

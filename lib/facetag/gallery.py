@@ -1,0 +1,112 @@
+"""A gallery of known people, searched exactly in memory (1:K identification).
+
+For galleries too large for exact search, the Beam ``index`` job builds an
+Annoy index of the same encodings.
+"""
+
+import numpy as np
+
+from facetag.analyzer import FaceAnalyzer
+from facetag.datasets import read_labelled
+from facetag.detection import main_face
+from facetag.errors import FaceTagError, ImageError, ModelMismatchError
+from facetag.images import load_image
+from facetag.matching import UNKNOWN, Match, pairwise_distances
+
+class Gallery:
+    """Known faces and their identities; ``identify`` names the nearest one or says unknown.
+
+    ``threshold`` is the largest distance still accepted as a match (default:
+    the model's, measured on lfw_dev); ``k`` how many candidate identities a
+    match lists. ``fit(encodings, identities, model_id)`` stores the gallery
+    and returns self; fitted state: ``encodings_``, ``identities_``,
+    ``model_id_``, and ``skipped_`` (photos ``from_folder`` could not enrol,
+    with the reason).
+    """
+
+    def __init__(self, threshold=None, k=5):
+        self.threshold = threshold
+        self.k = k
+
+    def fit(self, encodings, identities, model_id):
+        encodings = np.asarray(encodings, np.float32)
+        if encodings.ndim != 2 or len(encodings) != len(identities):
+            raise ValueError(f"need one identity per encoding row, got {encodings.shape} and {len(identities)}")
+        self.encodings_ = encodings
+        self.identities_ = np.asarray(identities, dtype=object)
+        self.model_id_ = model_id
+        self.skipped_ = getattr(self, "skipped_", [])
+        return self
+
+    @classmethod
+    def from_folder(cls, folder, analyzer=None, threshold=None, k=5):
+        """Enrol ``folder/Name/*.jpg`` (or a ``file,identity`` CSV): the main face of each photo.
+
+        Photos with no face, or that cannot be read, are skipped and listed in ``skipped_``.
+        """
+        analyzer = analyzer or FaceAnalyzer()
+        encodings, identities, skipped = [], [], []
+        for path, identity in read_labelled(folder):
+            try:
+                image = load_image(path)
+            except ImageError as e:
+                skipped.append((path, e.reason))
+                continue
+            faces = analyzer.analyze(image)
+            face = main_face(faces, image.shape) if faces else None
+            if face is None:
+                skipped.append((path, "no face found"))
+                continue
+            encodings.append(face.encoding)
+            identities.append(identity)
+        if not encodings:
+            raise FaceTagError(f"no face could be enrolled from {folder}")
+        gallery = cls(threshold=threshold, k=k)
+        gallery.skipped_ = skipped
+        return gallery.fit(np.stack(encodings), identities, analyzer.face_model.model_id)
+
+    @property
+    def identities(self):
+        return sorted(set(self.identities_))
+
+    def _threshold(self):
+        if self.threshold is not None:
+            return self.threshold
+        from facetag.models import THRESHOLDS
+
+        return THRESHOLDS[self.model_id_.split(":")[0]]
+
+    def check_model(self, model_id):
+        if model_id != self.model_id_:
+            raise ModelMismatchError(
+                f"the gallery was encoded with model {self.model_id_} but the query with {model_id}; "
+                "re-enrol the gallery with the same model"
+            )
+
+    def identify_encodings(self, encodings, model_id):
+        """One :class:`Match` per query encoding (exact search)."""
+        self.check_model(model_id)
+        encodings = np.atleast_2d(np.asarray(encodings, np.float32))
+        if len(encodings) == 0:
+            return []
+        threshold = self._threshold()
+        return [self._match(row, threshold) for row in pairwise_distances(encodings, self.encodings_)]
+
+    def _match(self, row, threshold):
+        order = np.argsort(row, kind="stable")
+        candidates, seen = [], set()
+        for i in order:
+            identity = self.identities_[i]
+            if identity not in seen:
+                seen.add(identity)
+                candidates.append((identity, float(row[i])))
+                if len(candidates) == self.k:
+                    break
+        best, distance = candidates[0]
+        return Match(best if distance <= threshold else UNKNOWN, distance, tuple(candidates))
+
+    def encodings_of(self, identity):
+        rows = self.encodings_[self.identities_ == identity]
+        if len(rows) == 0:
+            raise FaceTagError(f"{identity!r} is not enrolled; known people: {', '.join(self.identities)}")
+        return rows

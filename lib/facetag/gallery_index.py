@@ -1,0 +1,168 @@
+"""An on-disk gallery index: Annoy for approximate nearest neighbours, plus who each item is.
+
+An index folder holds ``faces.annoy`` (Annoy, metric "euclidean", which on
+L2-normalised encodings is exactly facetag's distance), ``items.parquet``
+(item number -> face id, identity, source photo) and ``index.json`` (model id,
+encoding size, metric, trees, item count, file checksums). Folders may be
+local or any Beam FileSystems path; remote ones are copied to a local cache
+once per process, since Annoy memory-maps a local file (which also lets every
+process on a machine share one copy of the index in memory).
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from facetag.errors import FaceTagError, ModelMismatchError
+from facetag.matching import UNKNOWN, Match
+from facetag.models import METRIC
+
+ANNOY_FILE = "faces.annoy"
+ITEMS_FILE = "items.parquet"
+META_FILE = "index.json"
+
+#: Trees per index. More trees: better recall, bigger file, slower build.
+#: bench/index.py measured the trade-off; see bench/RESULTS.md.
+DEFAULT_TREES = 32
+#: Galleries above this many faces are built with Annoy's on_disk_build,
+#: so the build does not hold the whole index in memory.
+ON_DISK_BUILD_ITEMS = 200_000
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_index(encodings, face_ids, identities, sources, model_id, out_dir, trees=DEFAULT_TREES, seed=0):
+    """Build the index folder ``out_dir`` (local) from gallery encodings; returns its metadata."""
+    from annoy import AnnoyIndex
+
+    encodings = np.asarray(encodings, np.float32)
+    if len(encodings) == 0:
+        raise FaceTagError("the gallery has no labelled face to index")
+    os.makedirs(out_dir, exist_ok=True)
+    dim = encodings.shape[1]
+    index = AnnoyIndex(dim, METRIC)
+    index.set_seed(seed)
+    annoy_path = os.path.join(out_dir, ANNOY_FILE)
+    on_disk = len(encodings) > ON_DISK_BUILD_ITEMS
+    if on_disk:
+        index.on_disk_build(annoy_path)
+    for i, row in enumerate(encodings):
+        index.add_item(i, row)
+    index.build(trees, n_jobs=-1)
+    if not on_disk:
+        index.save(annoy_path)
+    index.unload()
+    items = pa.table({
+        "item": pa.array(np.arange(len(encodings)), pa.int64()),
+        "face_id": pa.array(face_ids, pa.string()),
+        "identity": pa.array(identities, pa.string()),
+        "source": pa.array(sources, pa.string()),
+    })
+    pq.write_table(items, os.path.join(out_dir, ITEMS_FILE))
+    meta = {
+        "model_id": model_id,
+        "encoding_size": dim,
+        "metric": METRIC,
+        "trees": trees,
+        "items": len(encodings),
+        "identities": len(set(identities)),
+        "on_disk_build": on_disk,
+        "checksums": {name: _sha256(os.path.join(out_dir, name)) for name in (ANNOY_FILE, ITEMS_FILE)},
+    }
+    with open(os.path.join(out_dir, META_FILE), "w") as f:
+        json.dump(meta, f, indent=2)
+    return meta
+
+
+def read_index_metadata(index_dir):
+    from apache_beam.io.filesystems import FileSystems
+
+    path = FileSystems.join(index_dir, META_FILE)
+    try:
+        with FileSystems.open(path) as f:
+            return json.loads(f.read())
+    except Exception as e:  # noqa: BLE001 - any failure to read means "not an index"
+        raise FaceTagError(f"{index_dir} is not a facetag index (cannot read {path}: {e}); build one with 'facetag enroll'") from e
+
+
+def check_same_model(index_meta, model_id, what):
+    if index_meta["model_id"] != model_id:
+        raise ModelMismatchError(
+            f"the index was built with model {index_meta['model_id']} but {what} uses {model_id}: "
+            "encodings of different models cannot be compared; re-enrol the gallery with the same model "
+            "(or pass --model to match the index)"
+        )
+
+
+class GalleryIndex:
+    """An opened index folder; ``identify`` answers queries. Use :func:`open_index` to share one per process."""
+
+    def __init__(self, index_dir, search_k=-1):
+        from annoy import AnnoyIndex
+
+        self.meta = read_index_metadata(index_dir)
+        local = _local_copy(index_dir, self.meta)
+        self.search_k = search_k
+        self.annoy = AnnoyIndex(self.meta["encoding_size"], self.meta["metric"])
+        self.annoy.load(os.path.join(local, ANNOY_FILE))  # memory-mapped
+        self.identities = np.asarray(pq.read_table(os.path.join(local, ITEMS_FILE), columns=["identity"])
+                                     .column("identity").to_pylist(), dtype=object)
+
+    def identify(self, encoding, threshold, k=5):
+        """A :class:`facetag.matching.Match` for one encoding: nearest identity or unknown, top-k identities."""
+        items, dists = self.annoy.get_nns_by_vector(np.asarray(encoding, np.float32), 8 * k,
+                                                    search_k=self.search_k, include_distances=True)
+        candidates, seen = [], set()
+        for item, dist in zip(items, dists):
+            identity = self.identities[item]
+            if identity not in seen:
+                seen.add(identity)
+                candidates.append((identity, float(dist)))
+                if len(candidates) == k:
+                    break
+        best, distance = candidates[0]
+        return Match(best if distance <= threshold else UNKNOWN, distance, tuple(candidates))
+
+
+def _local_copy(index_dir, meta):
+    if "://" not in index_dir:
+        return index_dir
+    from apache_beam.io.filesystems import FileSystems
+
+    local = os.path.join(tempfile.gettempdir(), "facetag-index-" + meta["checksums"][ANNOY_FILE][:16])
+    if not os.path.exists(os.path.join(local, META_FILE)):
+        tmp = tempfile.mkdtemp(dir=tempfile.gettempdir())
+        for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
+            with FileSystems.open(FileSystems.join(index_dir, name)) as src, open(os.path.join(tmp, name), "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
+        try:
+            os.rename(tmp, local)
+        except OSError:
+            pass  # another process finished its copy first
+    return local
+
+
+_shared = {}
+_lock = threading.Lock()
+
+
+def open_index(index_dir, search_k=-1):
+    """The index, opened once per process and shared by its threads."""
+    with _lock:
+        key = (index_dir, search_k)
+        if key not in _shared:
+            _shared[key] = GalleryIndex(index_dir, search_k)
+        return _shared[key]

@@ -1,0 +1,51 @@
+"""Distances between encodings, 1:1 verification and 1:K identification."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UNKNOWN = "unknown"
+
+
+def distances(encodings, query):
+    """L2 distance from ``query`` (D,) to every row of ``encodings`` (N, D)."""
+    encodings = np.asarray(encodings, np.float32)
+    diff = encodings - np.asarray(query, np.float32)[None, :]
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+
+def pairwise_distances(queries, gallery):
+    """All L2 distances between (Q, D) queries and (N, D) gallery rows, as (Q, N).
+
+    One matrix product: exact search for normalised encodings.
+    """
+    q = np.asarray(queries, np.float32)
+    g = np.asarray(gallery, np.float32)
+    sq = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * q @ g.T
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+@dataclass(frozen=True)
+class Verification:
+    distance: float
+    threshold: float
+
+    @property
+    def same(self):
+        return self.distance <= self.threshold
+
+
+def verify_encodings(a, b, threshold):
+    """Is encoding ``a`` the same person as ``b`` (one encoding or several of that person)?
+
+    Against several enrolled encodings the nearest one decides.
+    """
+    b = np.atleast_2d(np.asarray(b, np.float32))
+    return Verification(float(distances(b, a).min()), threshold)
+
+
+@dataclass(frozen=True)
+class Match:
+    identity: str  # the nearest identity, or UNKNOWN past the threshold
+    distance: float  # to the nearest gallery encoding
+    candidates: tuple  # ((identity, distance), ...) best first, one per identity

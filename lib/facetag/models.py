@@ -1,0 +1,130 @@
+"""Named face-encoding models and the identifier every stored encoding carries.
+
+``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
+512 -> 128 projection this project trained with the triplet loss
+(weights/README.md). ``facenet-512`` is the backbone alone.
+
+A model id is ``name:backbone-sha:head-sha:preprocessing``. Encodings and
+indexes store it, and facetag refuses to compare encodings whose ids differ.
+"""
+
+import functools
+import hashlib
+import threading
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from facetag.alignment import PREPROCESSING_VERSION
+from facetag.backbone import file_sha256, graph_path, load_backbone
+
+DEFAULT_MODEL = "facetag-128"
+METRIC = "euclidean"  # between L2-normalised encodings
+
+# Distance at or below which two faces are the same person. Each is the best
+# single threshold on all 3,000 lfw_dev pairs (scripts/measure_lfw.py, then
+# `facetag evaluate`); weights/README.md has the measurement.
+THRESHOLDS = {
+    "facenet-512": 1.10,
+    "facetag-128": 1.10,
+}
+
+_HEADS = {"facetag-128": "facetag-128.npz"}
+
+
+@dataclass
+class FaceModel:
+    """A backbone plus an optional projection head; ``encode`` maps crops to encodings."""
+
+    name: str
+    backbone: object
+    head: dict | None
+    head_sha256: str | None
+
+    @property
+    def dim(self):
+        return _dim(self.head)
+
+    @property
+    def model_id(self):
+        return _model_id(self.name, self.backbone.sha256, self.head_sha256)
+
+    @property
+    def threshold(self):
+        return THRESHOLDS[self.name]
+
+    def encode(self, crops):
+        """uint8 face crops (N,160,160,3) or (N,3,160,160) -> float32 (N, dim), L2-normalised."""
+        return self.project(self.backbone.encode(crops))
+
+    def project(self, backbone_encodings):
+        """Apply the head to 512-d backbone encodings (identity for facenet-512)."""
+        x = np.asarray(backbone_encodings, np.float32)
+        if self.head is None:
+            return x
+        return apply_head(self.head, x)
+
+
+def apply_head(head, x):
+    """The head's forward pass: [x, relu(x W_h + b_h)] W_o + b_o, L2-normalised.
+
+    A head without ``w_hidden`` is linear. NumPy, not Keras: the head is a few
+    hundred KB of weights and needs no framework to run.
+    """
+    if "w_hidden" in head:
+        x = np.concatenate([x, np.maximum(x @ head["w_hidden"] + head["b_hidden"], 0.0)], axis=1)
+    out = x @ head["w_out"] + head["b_out"]
+    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def load_head(filename):
+    data = resources.files("facetag.weights").joinpath(filename).read_bytes()
+    import io
+
+    with np.load(io.BytesIO(data)) as arrays:
+        head = {k: arrays[k].astype(np.float32) for k in arrays.files}
+    return head, hashlib.sha256(data).hexdigest()
+
+
+def _dim(head):
+    return 512 if head is None else head["w_out"].shape[1]
+
+
+def _model_id(name, backbone_sha256, head_sha256):
+    head = head_sha256[:12] if head_sha256 else "none"
+    return f"{name}:{backbone_sha256[:12]}:{head}:{PREPROCESSING_VERSION}"
+
+
+@functools.lru_cache(maxsize=None)
+def describe_model(name=DEFAULT_MODEL):
+    """``(model_id, encoding_size)`` from the weight files, without loading TensorFlow.
+
+    Jobs call this while the pipeline is built, to stamp and check outputs.
+    """
+    _check_name(name)
+    head, head_sha = load_head(_HEADS[name]) if name in _HEADS else (None, None)
+    return _model_id(name, file_sha256(graph_path()), head_sha), _dim(head)
+
+
+def _check_name(name):
+    if name not in available_models():
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(available_models())}")
+
+
+_shared = {}
+_lock = threading.Lock()
+
+
+def available_models():
+    return ["facenet-512", *_HEADS]
+
+
+def load_model(name=DEFAULT_MODEL):
+    """The named model, loaded once per process and shared by its threads."""
+    _check_name(name)
+    with _lock:
+        if name not in _shared:
+            head, sha = load_head(_HEADS[name]) if name in _HEADS else (None, None)
+            _shared[name] = FaceModel(name, load_backbone(), head, sha)
+        return _shared[name]

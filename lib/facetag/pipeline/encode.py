@@ -1,0 +1,122 @@
+"""Photos -> faces: decode, detect, crop, then encode the crops in batches with RunInference.
+
+The encoder runs through Beam's RunInference with a facetag model handler:
+RunInference batches the crops (BatchElements) and keeps one loaded model per
+worker process, shared by that process's threads, which is exactly what a
+500 MB TensorFlow graph needs. Detection is a plain DoFn instead: photos come
+in every size, so there is nothing to batch, and the detector is likewise
+loaded once per process (facetag.detection.shared_detector).
+"""
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+
+from facetag.alignment import DEFAULT_MARGIN, crop_face
+from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
+from facetag.errors import ImageError
+from facetag.images import decode_image
+from facetag.models import load_model
+from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
+from facetag.pipeline.records import face_id
+
+
+class FaceModelHandler(ModelHandler):
+    """RunInference handler: a batch of (160, 160, 3) uint8 crops -> their encodings."""
+
+    def __init__(self, model_name, max_batch_size=32):
+        super().__init__()
+        self.model_name = model_name
+        self.max_batch_size = max_batch_size
+
+    def load_model(self):
+        return load_model(self.model_name)
+
+    def run_inference(self, batch, model, inference_args=None):
+        encodings = model.encode(np.stack(batch))
+        return [PredictionResult(None, e) for e in encodings]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
+
+    def get_metrics_namespace(self):
+        return "facetag_encoder"
+
+
+class DetectFaces(beam.DoFn):
+    """``(source, bytes, identity)`` -> ``(face record without encoding, crop)`` per face.
+
+    Photos without a face go to the ``no_face`` output and undecodable ones
+    to ``failed``. A gallery photo's identity goes to its main face only
+    (the largest, most central): the other faces in it are bystanders.
+    """
+
+    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN):
+        self.min_score = min_score
+        self.margin = margin
+        self.faces_found = Metrics.counter("facetag", "faces_found")
+        self.images_with_faces = Metrics.counter("facetag", "images_with_faces")
+        self.images_without_face = Metrics.counter("facetag", "images_without_face")
+        self.images_failed = Metrics.counter("facetag", "images_failed")
+
+    def setup(self):
+        self.detector = shared_detector(self.min_score)
+
+    def process(self, element):
+        source, data, identity = element
+        try:
+            image = decode_image(data, source)
+            detections = self.detector.detect(image)
+        except ImageError as e:
+            self.images_failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILED, failure(source, e.reason))
+            return
+        except Exception as e:  # noqa: BLE001 - a photo that breaks the detector is that photo's outcome
+            self.images_failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILED, failure(source, f"face detection failed: {type(e).__name__}: {e}"))
+            return
+        if not detections:
+            self.images_without_face.inc()
+            yield beam.pvalue.TaggedOutput(NO_FACE, failure(source, "no face found"))
+            return
+        self.images_with_faces.inc()
+        self.faces_found.inc(len(detections))
+        labelled = main_face(detections, image.shape) if identity else None
+        for index, d in enumerate(detections):
+            record = {
+                "face_id": face_id(source, index),
+                "source": source,
+                "face_index": index,
+                "box": list(d.box),
+                "landmarks": [c for point in d.landmarks for c in point],
+                "score": d.score,
+                "identity": identity if d is labelled else None,
+            }
+            yield record, crop_face(image, d.box, margin=self.margin)
+
+
+def _with_encoding(keyed_result):
+    record, result = keyed_result
+    return {**record, "encoding": result.inference.tolist()}
+
+
+class EncodePhotos(beam.PTransform):
+    """``(source, bytes, identity)`` -> outputs ``faces`` (records with encodings), ``no_face``, ``failed``."""
+
+    def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32):
+        super().__init__()
+        self.model_name = model_name
+        self.min_score = min_score
+        self.margin = margin
+        self.max_batch_size = max_batch_size
+
+    def expand(self, photos):
+        detected = photos | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin)).with_outputs(
+            FAILED, NO_FACE, main="faces")
+        faces = (
+            detected.faces
+            | "Encode faces" >> RunInference(KeyedModelHandler(FaceModelHandler(self.model_name, self.max_batch_size)))
+            | "Attach encodings" >> beam.Map(_with_encoding)
+        )
+        return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED]}

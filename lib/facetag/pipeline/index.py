@@ -1,0 +1,61 @@
+"""Labelled gallery faces -> an index folder (see facetag.gallery_index)."""
+
+import os
+import tempfile
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from facetag.gallery_index import ANNOY_FILE, DEFAULT_TREES, ITEMS_FILE, META_FILE, build_index
+
+
+class WriteIndex(beam.DoFn):
+    """All gallery faces (one list) -> the index files under ``out_dir``; yields the index metadata.
+
+    Annoy builds into a local file, so the index is built in a temporary
+    folder on the worker and then copied to ``out_dir``, which may be remote.
+    """
+
+    def __init__(self, out_dir, model_id, trees):
+        self.out_dir = out_dir
+        self.model_id = model_id
+        self.trees = trees
+
+    def process(self, faces):
+        faces = sorted(faces, key=lambda f: f["face_id"])  # the same gallery always gives the same items
+        with tempfile.TemporaryDirectory() as tmp:
+            meta = build_index(
+                np.array([f["encoding"] for f in faces], np.float32),
+                [f["face_id"] for f in faces],
+                [f["identity"] for f in faces],
+                [f["source"] for f in faces],
+                self.model_id,
+                tmp,
+                self.trees,
+            )
+            FileSystems.mkdirs(self.out_dir) if not FileSystems.exists(self.out_dir) else None
+            for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
+                with open(os.path.join(tmp, name), "rb") as src, FileSystems.create(
+                        FileSystems.join(self.out_dir, name)) as dst:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        dst.write(block)
+        yield meta
+
+
+class BuildIndex(beam.PTransform):
+    """Face records -> index folder; only faces with an identity are indexed."""
+
+    def __init__(self, out_dir, model_id, trees=DEFAULT_TREES):
+        super().__init__()
+        self.out_dir = out_dir
+        self.model_id = model_id
+        self.trees = trees
+
+    def expand(self, faces):
+        return (
+            faces
+            | "Keep labelled faces" >> beam.Filter(lambda f: f["identity"] is not None)
+            | "Gather the gallery" >> beam.combiners.ToList()
+            | "Build Annoy index" >> beam.ParDo(WriteIndex(self.out_dir, self.model_id, self.trees))
+        )

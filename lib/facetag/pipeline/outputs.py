@@ -1,0 +1,46 @@
+"""Writing job outputs: Parquet for machines, CSV / JSON Lines a person can open."""
+
+import csv
+import io
+import json
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from facetag.pipeline.records import face_schema, match_schema
+
+MATCH_CSV_HEADER = "source,face,box,identity,distance"
+
+
+def write_faces(faces, out_dir, model_id, encoding_size, name="faces"):
+    return faces | f"Write {name} Parquet" >> beam.io.WriteToParquet(
+        FileSystems.join(out_dir, name), face_schema(model_id, encoding_size), file_name_suffix=".parquet")
+
+
+def write_outcomes(records, out_dir, name):
+    """``{source, reason}`` records as one JSON Lines file, ``<out_dir>/<name>.jsonl``."""
+    return (
+        records
+        | f"Format {name}" >> beam.Map(json.dumps)
+        | f"Write {name}" >> beam.io.WriteToText(FileSystems.join(out_dir, name), file_name_suffix=".jsonl",
+                                                  shard_name_template="")
+    )
+
+
+def match_csv_line(match):
+    buf = io.StringIO()
+    box = " ".join(str(v) for v in match["box"])
+    csv.writer(buf, lineterminator="").writerow(
+        [match["source"], match["face_index"], box, match["identity"], f"{match['distance']:.4f}"])
+    return buf.getvalue()
+
+
+def write_matches(matches, out_dir, model_id, encoding_size):
+    matches | "Write matches Parquet" >> beam.io.WriteToParquet(
+        FileSystems.join(out_dir, "matches"), match_schema(model_id, encoding_size), file_name_suffix=".parquet")
+    return (
+        matches
+        | "Format CSV rows" >> beam.Map(match_csv_line)
+        | "Write matches CSV" >> beam.io.WriteToText(FileSystems.join(out_dir, "matches"), file_name_suffix=".csv",
+                                                     shard_name_template="", header=MATCH_CSV_HEADER)
+    )

@@ -1,0 +1,71 @@
+"""Row layouts of the Parquet files the jobs write, and the model metadata they carry."""
+
+import hashlib
+
+import pyarrow as pa
+
+from facetag.models import METRIC
+
+MODEL_ID_KEY = b"facetag.model_id"
+ENCODING_SIZE_KEY = b"facetag.encoding_size"
+METRIC_KEY = b"facetag.metric"
+
+
+def model_metadata(model_id, encoding_size):
+    return {MODEL_ID_KEY: model_id.encode(), ENCODING_SIZE_KEY: str(encoding_size).encode(),
+            METRIC_KEY: METRIC.encode()}
+
+
+def face_schema(model_id, encoding_size):
+    """One row per face. ``identity`` is set on gallery faces, empty on faces to be tagged."""
+    return pa.schema(
+        [
+            ("face_id", pa.string()),
+            ("source", pa.string()),
+            ("face_index", pa.int32()),
+            ("box", pa.list_(pa.int32(), 4)),  # left, top, right, bottom
+            ("landmarks", pa.list_(pa.float32(), 10)),  # x, y of eyes, nose, mouth corners
+            ("score", pa.float32()),
+            ("encoding", pa.list_(pa.float32(), encoding_size)),
+            ("identity", pa.string()),
+        ],
+        metadata=model_metadata(model_id, encoding_size),
+    )
+
+
+def match_schema(model_id, encoding_size):
+    candidate = pa.struct([("identity", pa.string()), ("distance", pa.float32())])
+    return pa.schema(
+        [
+            ("face_id", pa.string()),
+            ("source", pa.string()),
+            ("face_index", pa.int32()),
+            ("box", pa.list_(pa.int32(), 4)),
+            ("identity", pa.string()),  # the nearest identity, or "unknown" past the threshold
+            ("distance", pa.float32()),
+            ("candidates", pa.list_(candidate)),
+        ],
+        metadata=model_metadata(model_id, encoding_size),
+    )
+
+
+OUTCOME_SCHEMA = pa.schema([("source", pa.string()), ("reason", pa.string())])
+
+
+def face_id(source, face_index):
+    """Stable across re-runs: the same photo and face position give the same id."""
+    return hashlib.sha1(f"{source}#{face_index}".encode()).hexdigest()[:16]
+
+
+def read_model_metadata(paths):
+    """``{model_id: [paths]}`` over the footers of the given Parquet files (any FileSystems path)."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
+    found = {}
+    for path in paths:
+        with FileSystems.open(path) as f:
+            metadata = pq.read_schema(f).metadata or {}
+        model_id = metadata.get(MODEL_ID_KEY, b"(none: not written by facetag)").decode()
+        found.setdefault(model_id, []).append(path)
+    return found

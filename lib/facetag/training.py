@@ -1,0 +1,138 @@
+"""Train the 512 -> 128 projection head on frozen backbone encodings with the triplet loss.
+
+The backbone is frozen, so every training face is encoded once (and cached,
+see facetag.filecache) under a few views: crops with different margins and
+their mirror images. Training then only moves 512-d vectors through a small
+network and takes minutes on two CPU cores. People with a single photo still
+teach the head: their views are each other's positives, and they are
+everybody else's negatives.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from facetag.models import apply_head
+from facetag.triplet import ALPHA, batch_all_triplet_loss, batch_semi_hard_triplet_loss
+
+
+class HeadTrainer:
+    """Fit the projection head; ``fit`` returns self, the weights end up in ``head_``.
+
+    ``views``: float32 (N, V, 512) backbone encodings of N photos under V
+    views; ``labels``: (N,) identity of each photo. Each step draws
+    ``identities_per_batch`` people and ``samples_per_identity`` (photo, view)
+    samples of each, and minimises the triplet loss over the batch's
+    semi-hard triplets (``mining="semi-hard"``) or all violating ones
+    (``"batch-all"``).
+    """
+
+    def __init__(self, dim=128, hidden=512, alpha=ALPHA, mining="semi-hard", identities_per_batch=96,
+                 samples_per_identity=3, steps=4000, learning_rate=1e-3, weight_decay=1e-4, seed=0):
+        self.dim = dim
+        self.hidden = hidden
+        self.alpha = alpha
+        self.mining = mining
+        self.identities_per_batch = identities_per_batch
+        self.samples_per_identity = samples_per_identity
+        self.steps = steps
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.seed = seed
+
+    def _build(self, in_dim):
+        x = tf.keras.Input((in_dim,))
+        h = tf.keras.layers.Dense(self.hidden, activation="relu", name="hidden")(x) if self.hidden else None
+        cat = tf.keras.layers.Concatenate()([x, h]) if h is not None else x
+        out = tf.keras.layers.Dense(self.dim, name="out")(cat)
+        out = tf.keras.layers.UnitNormalization()(out)
+        return tf.keras.Model(x, out)
+
+    def fit(self, views, labels, log=None):
+        views = np.asarray(views, np.float32)
+        labels = np.asarray(labels)
+        rng = np.random.default_rng(self.seed)
+        tf.random.set_seed(self.seed)
+        by_identity = [np.flatnonzero(labels == u) for u in np.unique(labels)]
+        model = self._build(views.shape[-1])
+        schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
+        optimizer = tf.keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+        loss_fn = batch_semi_hard_triplet_loss if self.mining == "semi-hard" else (
+            lambda y, e, a: batch_all_triplet_loss(y, e, a)[0])
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True), self.alpha)
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            return loss
+
+        self.history_ = []
+        n_views = views.shape[1]
+        for i in range(self.steps):
+            people = rng.choice(len(by_identity), self.identities_per_batch, replace=False)
+            xs, ys = [], []
+            for person in people:
+                photos = by_identity[person]
+                samples = rng.choice(len(photos) * n_views, self.samples_per_identity,
+                                     replace=len(photos) * n_views < self.samples_per_identity)
+                xs.append(views[photos[samples // n_views], samples % n_views])
+                ys += [person] * self.samples_per_identity
+            loss = float(step(tf.constant(np.concatenate(xs)), tf.constant(ys)))
+            self.history_.append(loss)
+            if log and (i + 1) % 500 == 0:
+                log(f"step {i + 1}/{self.steps}: loss {np.mean(self.history_[-500:]):.4f}")
+        self.head_ = self._export(model)
+        return self
+
+    def _export(self, model):
+        out = model.get_layer("out")
+        head = {"w_out": out.kernel.numpy(), "b_out": out.bias.numpy()}
+        if self.hidden:
+            hidden = model.get_layer("hidden")
+            head.update(w_hidden=hidden.kernel.numpy(), b_hidden=hidden.bias.numpy())
+        return head
+
+    def transform(self, encodings):
+        return apply_head(self.head_, encodings)
+
+
+def training_views(paths, margins, progress=None):
+    """(N, 2 * len(margins), 512) backbone encodings: each margin's crop and its mirror image."""
+    from facetag.filecache import FileEncoder
+
+    views, detected = [], None
+    for margin in margins:
+        for flip in (False, True):
+            files = FileEncoder(margin=margin, fallback="centre", flip=flip).encode(paths, progress=progress)
+            views.append(files.encodings)
+            detected = files.detected
+    return np.stack(views, axis=1), detected
+
+
+def train_head_from_photos(photos, out_path, steps=4000, margins=None, log=None, progress=None, **settings):
+    """Encode ``[(path, identity), ...]``, train a head, write it to ``out_path``; returns the record."""
+    import json
+
+    from facetag.alignment import DEFAULT_MARGIN
+
+    margins = margins or [DEFAULT_MARGIN, round(DEFAULT_MARGIN - 0.1, 2), round(DEFAULT_MARGIN + 0.1, 2)]
+    paths = [p for p, _ in photos]
+    labels = np.array([who for _, who in photos])
+    views, detected = training_views(paths, margins, progress)
+    trainer = HeadTrainer(steps=steps, **settings).fit(views, labels, log=log)
+    np.savez(out_path, **{k: v.astype(np.float32) for k, v in trainer.head_.items()})
+    counts = {who: int((labels == who).sum()) for who in np.unique(labels)}
+    record = {
+        "photos": len(paths),
+        "people": len(counts),
+        "people_with_several_photos": sum(c >= 2 for c in counts.values()),
+        "photos_without_detected_face": int((~detected).sum()),
+        "views": [f"margin {m}{' mirrored' if f else ''}" for m in margins for f in (False, True)],
+        "settings": {k: v for k, v in vars(trainer).items() if not k.endswith("_")},
+        "final_loss": float(np.mean(trainer.history_[-200:])),
+    }
+    with open(os.path.splitext(out_path)[0] + ".training.json", "w") as f:
+        json.dump(record, f, indent=2)
+    return record

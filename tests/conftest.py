@@ -1,0 +1,34 @@
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("FACETAG_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
+
+
+def shared(name):
+    """Path of a data set under ../shared/data, or skip: a user's fresh clone does not have it."""
+    path = os.path.join(SHARED_DATA, name)
+    if not os.path.isdir(path):
+        pytest.skip(f"needs the shared face data {path} (present in the team's checkouts and CI, not in a fresh clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def samples():
+    """The sample photos fetched from PyPI by 'make setup' (facetag.samples)."""
+    from facetag.samples import fetch
+
+    return fetch()
+
+
+@pytest.fixture(scope="session")
+def lfw_dev():
+    return shared("lfw_dev")
+
+
+@pytest.fixture(scope="session")
+def happyhouse():
+    return shared("coursera_happyhouse")

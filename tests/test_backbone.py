@@ -1,0 +1,61 @@
+"""The FaceNet backbone: the batch-one graph runs any batch, and both tensor layouts agree."""
+
+import numpy as np
+import pytest
+
+from facetag.alignment import standardize, to_channels_last
+from facetag.backbone import EMBEDDING_SIZE, load_backbone
+from facetag.models import available_models, load_model
+
+
+@pytest.fixture(scope="module")
+def crops():
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (5, 160, 160, 3), dtype=np.uint8)
+
+
+def test_batch_n_equals_batch_one(crops):
+    backbone = load_backbone()
+    together = backbone.encode(crops)
+    one_by_one = np.concatenate([backbone.encode(crops[i : i + 1]) for i in range(len(crops))])
+    assert together.shape == (5, EMBEDDING_SIZE)
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+
+
+def test_output_is_l2_normalised(crops):
+    norms = np.linalg.norm(load_backbone().encode(crops), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+
+
+def test_batches_larger_than_the_internal_batch_size():
+    backbone = load_backbone()
+    rng = np.random.default_rng(2)
+    many = rng.integers(0, 256, (backbone.batch_size + 3, 160, 160, 3), dtype=np.uint8)
+    np.testing.assert_allclose(backbone.encode(many)[-3:], backbone.encode(many[-3:]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_channels_first_equals_channels_last(crops, name):
+    model = load_model(name)
+    np.testing.assert_allclose(model.encode(crops.transpose(0, 3, 1, 2)), model.encode(crops), atol=1e-6)
+    assert model.encode(crops).shape == (5, model.dim)
+
+
+def test_layout_conversion_and_errors(crops):
+    assert to_channels_last(crops[0]).shape == (1, 160, 160, 3)
+    with pytest.raises(ValueError, match="channel axis"):
+        to_channels_last(np.zeros((2, 160, 160, 4)))
+    with pytest.raises(ValueError, match="160x160"):
+        load_backbone().encode(np.zeros((1, 96, 96, 3), np.uint8))
+
+
+def test_fixed_standardization():
+    np.testing.assert_allclose(standardize(np.array([0, 127.5, 255])), [-127.5 / 128, 0, 127.5 / 128])
+
+
+def test_model_ids_differ_between_models():
+    ids = {load_model(name).model_id for name in available_models()}
+    assert len(ids) == len(available_models())
+    for model_id in ids:
+        name, backbone_sha, head_sha, preprocessing = model_id.split(":")
+        assert len(backbone_sha) == 12 and preprocessing
