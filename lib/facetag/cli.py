@@ -1,6 +1,7 @@
 """The ``facetag`` command line. Exit codes: 0 done, 1 a file could not be read or used, 2 usage error."""
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -147,6 +148,35 @@ def cmd_train(args):
           f"({len(excluded)} people of the pairs files left out); head written to {args.out}")
 
 
+def cmd_enroll(args):
+    from beam_jobs import enroll
+
+    enroll.run(["--gallery", args.gallery, "--out", args.out, "--model", args.model, *args.beam_args])
+    print(f"index written to {args.out}")
+
+
+def cmd_tag(args):
+    from apache_beam.io.filesystems import FileSystems
+
+    from beam_jobs import match
+
+    match.run(["--input", args.photos, "--index", args.index, "--output", args.out, "--model", args.model,
+               *args.beam_args])
+    csv_path = FileSystems.join(args.out, "matches.csv")
+    with FileSystems.open(csv_path) as f:
+        rows = f.read().decode().splitlines()
+    header, body = rows[0], sorted(rows[1:])
+    print(f"\n{len(body)} face(s) tagged; results in {args.out} (matches.csv, matches-*.parquet)\n")
+    print(_table([header.split(",")] + [next(csv.reader([r])) for r in body[: args.show]]))
+    if len(body) > args.show:
+        print(f"... {len(body) - args.show} more rows in {csv_path}")
+
+
+def _table(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
 class UsageError(Exception):
     pass
 
@@ -190,13 +220,29 @@ def build_parser():
     subs = sub.choices
     subs["evaluate"].add_argument("--roc", metavar="PNG", help="write the ROC curve to this PNG file")
 
+    p = sub.add_parser("enroll", help="encode a gallery of known people and build its index (a Beam job)",
+                       description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
+    p.add_argument("gallery", help="folder of Name/photo files, or a CSV of uri,identity")
+    p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=available_models())
+    p.set_defaults(func=cmd_enroll, beam=True)
+
+    p = sub.add_parser("tag", help="tag every face in a photo archive against an index (a Beam job)",
+                       description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
+    p.add_argument("photos", help="a folder (every file below it), a glob, or TFRecord shards")
+    p.add_argument("--index", required=True, help="index folder written by 'facetag enroll'")
+    p.add_argument("--out", required=True, help="results folder to write")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=available_models())
+    p.add_argument("--show", type=int, default=50, help="result rows to print (default 50)")
+    p.set_defaults(func=cmd_tag, beam=True)
+
     p = sub.add_parser("train", help="train the 128-d head with the triplet loss")
     p.add_argument("--data", action="append", required=True,
                    help="a folder of Name/photo files or a CSV of file,identity (repeatable)")
     p.add_argument("--exclude-pairs", action="append", default=[], metavar="PAIRS",
                    help="leave out every person named in this pairs file (repeatable)")
     p.add_argument("--out", required=True, help="where to write the head's weights (.npz)")
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, default=500, help="training steps (default 500, see weights/README.md)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
     return parser
@@ -204,7 +250,10 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "beam", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
     try:
         args.func(args)
     except UsageError as e:

@@ -32,14 +32,6 @@ class Detection:
     score: float
     landmarks: tuple  # five (x, y) float pairs, LANDMARK_NAMES order
 
-    @property
-    def width(self):
-        return self.box[2] - self.box[0]
-
-    @property
-    def height(self):
-        return self.box[3] - self.box[1]
-
 
 class FaceDetector:
     """MTCNN face detector. Settings are stored here; the network loads on first use."""
@@ -100,9 +92,9 @@ def main_face(detections, image_shape):
         return None
     cy, cx = image_shape[0] / 2, image_shape[1] / 2
 
-    def weight(d):
-        ox = (d.box[0] + d.box[2]) / 2 - cx
-        oy = (d.box[1] + d.box[3]) / 2 - cy
-        return d.width * d.height - 2.0 * (ox * ox + oy * oy)
+    def weight(face):  # a Detection or an encoded Face: anything with a box
+        left, top, right, bottom = face.box
+        ox, oy = (left + right) / 2 - cx, (top + bottom) / 2 - cy
+        return (right - left) * (bottom - top) - 2.0 * (ox * ox + oy * oy)
 
     return max(detections, key=weight)

@@ -28,10 +28,11 @@ class HeadTrainer:
     (``"batch-all"``).
     """
 
-    def __init__(self, dim=128, hidden=512, alpha=ALPHA, mining="semi-hard", identities_per_batch=96,
-                 samples_per_identity=3, steps=4000, learning_rate=1e-3, weight_decay=1e-4, seed=0):
+    def __init__(self, dim=128, hidden=0, init="pca", alpha=ALPHA, mining="batch-all", identities_per_batch=96,
+                 samples_per_identity=3, steps=500, learning_rate=1e-4, weight_decay=1e-4, seed=0):
         self.dim = dim
         self.hidden = hidden
+        self.init = init
         self.alpha = alpha
         self.mining = mining
         self.identities_per_batch = identities_per_batch
@@ -41,13 +42,25 @@ class HeadTrainer:
         self.weight_decay = weight_decay
         self.seed = seed
 
-    def _build(self, in_dim):
+    def _build(self, views):
+        in_dim = views.shape[-1]
         x = tf.keras.Input((in_dim,))
         h = tf.keras.layers.Dense(self.hidden, activation="relu", name="hidden")(x) if self.hidden else None
         cat = tf.keras.layers.Concatenate()([x, h]) if h is not None else x
-        out = tf.keras.layers.Dense(self.dim, name="out")(cat)
-        out = tf.keras.layers.UnitNormalization()(out)
-        return tf.keras.Model(x, out)
+        dense = tf.keras.layers.Dense(self.dim, name="out")
+        out = tf.keras.layers.UnitNormalization()(dense(cat))
+        model = tf.keras.Model(x, out)
+        if self.init == "pca":
+            # Start from the training photos' principal components, centred on their mean: the
+            # backbone never saw grey photos, and removing their common offset is most of the gain
+            # (weights/README.md). The hidden branch starts switched off.
+            flat = views.reshape(-1, in_dim)
+            mean = flat.mean(axis=0)
+            _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+            kernel = np.zeros((cat.shape[-1], self.dim), np.float32)
+            kernel[:in_dim] = vt[: self.dim].T
+            dense.set_weights([kernel, (-mean @ vt[: self.dim].T).astype(np.float32)])
+        return model
 
     def fit(self, views, labels, log=None):
         views = np.asarray(views, np.float32)
@@ -55,7 +68,7 @@ class HeadTrainer:
         rng = np.random.default_rng(self.seed)
         tf.random.set_seed(self.seed)
         by_identity = [np.flatnonzero(labels == u) for u in np.unique(labels)]
-        model = self._build(views.shape[-1])
+        model = self._build(views)
         schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
         optimizer = tf.keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
         loss_fn = batch_semi_hard_triplet_loss if self.mining == "semi-hard" else (
@@ -111,7 +124,7 @@ def training_views(paths, margins, progress=None):
     return np.stack(views, axis=1), detected
 
 
-def train_head_from_photos(photos, out_path, steps=4000, margins=None, log=None, progress=None, **settings):
+def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, progress=None, **settings):
     """Encode ``[(path, identity), ...]``, train a head, write it to ``out_path``; returns the record."""
     import json
 

@@ -6,6 +6,8 @@ shows when known (gallery photos), else None. A file that cannot be read
 becomes a failure record, never a failed job.
 """
 
+import hashlib
+
 import apache_beam as beam
 from apache_beam.io import fileio, tfrecordio
 from apache_beam.io.filesystems import FileSystems
@@ -41,7 +43,11 @@ class ReadPhotoFiles(beam.DoFn):
 
 
 class ParseExamples(beam.DoFn):
-    """``(shard, serialized tf.train.Example)`` -> ``(key, image bytes, identity)``."""
+    """``(shard, serialized tf.train.Example)`` -> ``(key, image bytes, identity)``.
+
+    A record without a ``key`` is named ``<shard>#<sha1 of the record>``, which
+    is stable across re-runs.
+    """
 
     def __init__(self):
         self.read = Metrics.counter("facetag", "images_read")
@@ -52,17 +58,21 @@ class ParseExamples(beam.DoFn):
 
         shard, record = element
         self.read.inc()
+        name = f"{shard}#{hashlib.sha1(record).hexdigest()[:16]}"
         try:
             features = Example.FromString(record).features.feature
-            key = features[KEY_FEATURE].bytes_list.value[0].decode() if KEY_FEATURE in features else None
+            if IMAGE_FEATURE not in features:
+                raise ValueError(f"it has no '{IMAGE_FEATURE}' bytes feature")
             image = features[IMAGE_FEATURE].bytes_list.value[0]
+            if KEY_FEATURE in features:
+                name = features[KEY_FEATURE].bytes_list.value[0].decode()
             identity = (features[IDENTITY_FEATURE].bytes_list.value[0].decode()
                         if IDENTITY_FEATURE in features else None)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a bad record is this record's outcome, not the job's
             self.failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, failure(f"{shard}#{key or '?'}", f"not a facetag tf.train.Example: {e}"))
+            yield beam.pvalue.TaggedOutput(FAILED, failure(name, f"not a facetag tf.train.Example: {e}"))
             return
-        yield key or f"{shard}#{hash(record)}", image, identity
+        yield name, image, identity
 
 
 class ReadPhotos(beam.PTransform):
