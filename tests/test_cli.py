@@ -39,3 +39,20 @@ def test_usage_errors_exit_2(samples):
     assert facetag().returncode == 2
     assert facetag("verify", os.path.join(samples, "photos", "obama2.jpg")).returncode == 2
     assert facetag("identify", "x.jpg").returncode == 2  # --gallery is required
+
+
+def test_enroll_then_tag_prints_the_results_table(samples, tmp_path):
+    index, results = str(tmp_path / "index"), str(tmp_path / "tagged")
+    out = facetag("enroll", os.path.join(samples, "gallery"), "--out", index)
+    assert out.returncode == 0, out.stderr
+    assert "3 images read: 3 with faces" in out.stdout
+    out = facetag("tag", os.path.join(samples, "photos"), "--index", index, "--out", results)
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.splitlines()
+    header = next(i for i, line in enumerate(table) if line.startswith("source"))
+    rows = {os.path.basename(line.split()[0]): line.split()[-2] for line in table[header + 1:] if line.strip()}
+    assert rows == {"obama2.jpg": "obama", "astronaut.png": "unknown"}
+
+
+def test_tag_with_an_unknown_beam_option_is_a_usage_error(tmp_path):
+    assert facetag("faces", "x.jpg", "--runner=FnApiRunner").returncode == 2

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 import facetag
@@ -58,3 +59,17 @@ def test_a_photo_without_a_face(tmp_path):
 def test_gallery_refuses_encodings_of_another_model(gallery):
     with pytest.raises(facetag.ModelMismatchError, match="re-enrol"):
         gallery.identify_encodings(gallery.encodings_[:1], "facenet-512:000000000000:none:crop-v0")
+
+
+def test_a_large_photo_gives_boxes_in_its_own_pixels(samples):
+    from PIL import Image
+
+    from facetag.detection import DETECTION_MAX_SIDE
+
+    image = facetag.load_image(os.path.join(samples, "photos", "obama2.jpg"))
+    big = np.asarray(Image.fromarray(image).resize((image.shape[1] * 4, image.shape[0] * 4)))
+    assert max(big.shape[:2]) > DETECTION_MAX_SIDE
+    [small_face] = facetag.find_faces(image)
+    [big_face] = facetag.find_faces(big)
+    np.testing.assert_allclose(big_face.box, np.array(small_face.box) * 4, atol=0.04 * big.shape[1])
+    assert np.linalg.norm(big_face.encoding - small_face.encoding) < 0.3

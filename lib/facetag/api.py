@@ -3,7 +3,8 @@
 Images may be a path, the file's bytes or an RGB uint8 array. Boxes are
 ``(left, top, right, bottom)`` pixels. Distances are L2 between normalised
 encodings (0 = identical, 2 = opposite); a pair at or below the model's
-threshold (measured on lfw_dev, see facetag.models.THRESHOLDS) is the same person.
+threshold is the same person: facetag.models.THRESHOLDS for 1:1 verification,
+the stricter IDENTIFY_THRESHOLDS for 1:K identification (both measured on lfw_dev).
 """
 
 import numpy as np

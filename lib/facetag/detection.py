@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -22,8 +23,33 @@ DEFAULT_MIN_SCORE = 0.9
 DEFAULT_MIN_FACE_SIZE = 20
 
 
+#: Photos are searched for faces at most this large (longer side, pixels);
+#: faces are still cropped from the full-resolution photo. At 1280 px a face
+#: must be about 1.6% of the photo's longer side (20 px) to be found.
+DETECTION_MAX_SIDE = 1280
+
 _shared = {}
 _lock = threading.RLock()
+
+
+def compiled_mtcnn():
+    """The ``mtcnn`` package's detector with its three networks compiled by tf.function.
+
+    The package calls its Keras networks eagerly, once per pyramid scale and
+    stage, which costs more than the arithmetic on small photos. One input
+    signature per network (any image size for PNet, any number of candidate
+    patches for RNet and ONet) compiles each once per process. The package's
+    own weights and its pre- and post-processing are kept as they are.
+    """
+    import tensorflow as tf
+    from mtcnn import MTCNN
+
+    mtcnn = MTCNN()
+    shapes = {"Stage PNET": [None, None, None, 3], "Stage RNET": [None, 24, 24, 3], "Stage ONET": [None, 48, 48, 3]}
+    for stage in mtcnn.stages:
+        # StageBase keeps its network in _model and calls it as a function; there is no public hook.
+        stage._model = tf.function(stage._model, input_signature=[tf.TensorSpec(shapes[stage.name], tf.float32)])
+    return mtcnn
 
 
 @dataclass(frozen=True)
@@ -44,22 +70,30 @@ class FaceDetector:
     def _network(self):
         with _lock:
             if self._mtcnn is None:
-                from mtcnn import MTCNN
-
-                self._mtcnn = MTCNN()
+                self._mtcnn = compiled_mtcnn()
             return self._mtcnn
 
     def detect(self, image):
-        """Return the faces in an (H, W, 3) RGB uint8 image, highest score first."""
+        """Return the faces in an (H, W, 3) RGB uint8 image, highest score first.
+
+        Photos whose longer side exceeds DETECTION_MAX_SIDE are searched at that
+        size (boxes and landmarks are mapped back to the full photo, from which
+        faces are then cropped): a 12-megapixel photo's pyramid would otherwise
+        start at 20-pixel faces, a thousandth of its width.
+        """
+        scale = min(1.0, DETECTION_MAX_SIDE / max(image.shape[:2]))
+        searched = image if scale == 1.0 else np.asarray(
+            Image.fromarray(image).resize((round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                                          Image.BILINEAR))
         found = self._network().detect_faces(
-            np.ascontiguousarray(image), box_format="xyxy", min_face_size=self.min_face_size
+            np.ascontiguousarray(searched), box_format="xyxy", min_face_size=self.min_face_size
         )
         detections = [
             Detection(
-                box=tuple(int(round(float(v))) for v in face["box"]),
+                box=tuple(int(round(float(v) / scale)) for v in face["box"]),
                 score=float(face["confidence"]),
                 landmarks=tuple(
-                    (float(face["keypoints"][name][0]), float(face["keypoints"][name][1]))
+                    (float(face["keypoints"][name][0]) / scale, float(face["keypoints"][name][1]) / scale)
                     for name in LANDMARK_NAMES
                 ),
             )

@@ -168,3 +168,51 @@ def plot_roc(report, path):
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def identification_split(images_dir, min_photos=4, enrolled_per_person=2, strangers=300, people=None):
+    """The open-set identification protocol on a ``Name/photo`` folder such as lfw_dev.
+
+    People with at least ``min_photos`` photos are known: their first
+    ``enrolled_per_person`` photos (sorted by name) form the gallery and the
+    rest are probes. ``strangers`` one-photo people (the first, sorted) are
+    probes that should come out ``unknown``. ``people`` keeps only the first
+    that many known people (for quick runs). Returns ``(gallery, probes)``,
+    lists of ``(path, identity)``; a stranger's identity is None.
+    """
+    names = sorted(os.listdir(images_dir))
+    photos = {n: sorted(os.listdir(os.path.join(images_dir, n))) for n in names}
+    known = [n for n in names if len(photos[n]) >= min_photos][:people]
+    gallery, probes = [], []
+    for name in known:
+        paths = [os.path.join(images_dir, name, f) for f in photos[name]]
+        gallery += [(p, name) for p in paths[:enrolled_per_person]]
+        probes += [(p, name) for p in paths[enrolled_per_person:]]
+    singles = [n for n in names if len(photos[n]) == 1][:strangers]
+    probes += [(os.path.join(images_dir, n, photos[n][0]), None) for n in singles]
+    return gallery, probes
+
+
+def score_identification(probes, answers, threshold):
+    """Open-set scores at ``threshold``. ``answers``: ``{path: (nearest identity, distance)}`` per probe with a face.
+
+    A known person's probe is identified when its nearest identity is right
+    and within the threshold; a stranger is rejected when its nearest
+    distance is beyond it. Probes without a detected face are counted apart
+    (and count as not identified).
+    """
+    known = [(p, who) for p, who in probes if who is not None]
+    strangers = [p for p, who in probes if who is None]
+    rank1 = sum(answers.get(p, (None, 0.0))[0] == who for p, who in known)
+    identified = sum(p in answers and answers[p][0] == who and answers[p][1] <= threshold for p, who in known)
+    rejected = sum(answers[p][1] > threshold for p in strangers if p in answers)
+    return {
+        "threshold": threshold,
+        "known_probes": len(known),
+        "known_without_face": sum(p not in answers for p, _ in known),
+        "rank1_accuracy": rank1 / max(len(known), 1),
+        "identified_at_threshold": identified / max(len(known), 1),
+        "strangers": len(strangers),
+        "strangers_without_face": sum(p not in answers for p in strangers),
+        "strangers_rejected": rejected / max(len(strangers), 1),
+    }

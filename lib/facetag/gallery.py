@@ -17,7 +17,8 @@ class Gallery:
     """Known faces and their identities; ``identify`` names the nearest one or says unknown.
 
     ``threshold`` is the largest distance still accepted as a match (default:
-    the model's, measured on lfw_dev); ``k`` how many candidate identities a
+    the model's identification threshold, measured on lfw_dev, stricter than
+    the 1:1 one because a stranger meets every gallery face); ``k`` how many candidate identities a
     match lists. ``fit(encodings, identities, model_id)`` stores the gallery
     and returns self; fitted state: ``encodings_``, ``identities_``,
     ``model_id_``, and ``skipped_`` (photos ``from_folder`` could not enrol,
@@ -72,9 +73,9 @@ class Gallery:
     def _threshold(self):
         if self.threshold is not None:
             return self.threshold
-        from facetag.models import THRESHOLDS
+        from facetag.models import IDENTIFY_THRESHOLDS
 
-        return THRESHOLDS[self.model_id_.split(":")[0]]
+        return IDENTIFY_THRESHOLDS[self.model_id_.split(":")[0]]
 
     def check_model(self, model_id):
         if model_id != self.model_id_:

@@ -31,6 +31,15 @@ THRESHOLDS = {
     "facetag-128": 1.15,
 }
 
+# 1:K identification needs a stricter threshold than 1:1 verification: a
+# stranger is compared with every gallery face, and one chance match makes him
+# someone. These come from the open-set sweep of `make lfw-identify`
+# (291 people enrolled with 2 photos each, 300 strangers; README "Accuracy").
+IDENTIFY_THRESHOLDS = {
+    "facenet-512": 0.95,
+    "facetag-128": 0.95,
+}
+
 _HEADS = {"facetag-128": "facetag-128.npz"}
 
 
@@ -53,7 +62,13 @@ class FaceModel:
 
     @property
     def threshold(self):
+        """1:1 verification threshold."""
         return THRESHOLDS[self.name]
+
+    @property
+    def identify_threshold(self):
+        """1:K identification threshold (stricter)."""
+        return IDENTIFY_THRESHOLDS[self.name]
 
     def encode(self, crops):
         """uint8 face crops (N,160,160,3) or (N,3,160,160) -> float32 (N, dim), L2-normalised."""

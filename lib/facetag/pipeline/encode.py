@@ -8,6 +8,8 @@ in every size, so there is nothing to batch, and the detector is likewise
 loaded once per process (facetag.detection.shared_detector).
 """
 
+import logging
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
@@ -20,6 +22,15 @@ from facetag.images import decode_image
 from facetag.models import load_model
 from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
 from facetag.pipeline.records import face_id
+
+
+def _drop_beam_memory_warning(record):
+    # Beam 2.77's RunInference cannot import its model manager without PyTorch, then warns at every
+    # model load that it cannot read memory usage. Nothing is wrong for a TensorFlow model.
+    return not record.getMessage().startswith("Resource module is not available")
+
+
+logging.getLogger().addFilter(_drop_beam_memory_warning)
 
 
 class FaceModelHandler(ModelHandler):

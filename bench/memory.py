@@ -1,0 +1,54 @@
+"""Peak resident memory of one facetag worker process, models loaded and working.
+
+    python bench/memory.py
+
+Each case runs in a fresh Python process (so nothing is shared or already
+loaded) and reports the process's peak resident set (ru_maxrss) after doing
+the work: this is what one Beam worker process needs. The README's "Memory"
+section quotes the table.
+"""
+
+import json
+import platform
+import subprocess
+import sys
+
+CASES = {
+    "python + facetag imported": "import facetag",
+    "detector loaded, one photo detected": (
+        "import numpy as np, facetag\n"
+        "from facetag.detection import FaceDetector\n"
+        "FaceDetector().detect(np.full((480, 640, 3), 128, np.uint8))"
+    ),
+    "encoder loaded (facetag-128), batch of 32 encoded": (
+        "import numpy as np, facetag\n"
+        "facetag.load_model('facetag-128').encode(np.zeros((32, 160, 160, 3), np.uint8))"
+    ),
+    "both loaded, photo analysed, batch of 32 encoded (one worker)": (
+        "import numpy as np, facetag\n"
+        "from facetag.samples import fetch\n"
+        "a = facetag.FaceAnalyzer()\n"
+        "a.analyze(fetch() + '/photos/obama2.jpg')\n"
+        "a.face_model.encode(np.zeros((32, 160, 160, 3), np.uint8))"
+    ),
+}
+
+REPORT = "import resource, json; print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
+
+
+def peak_mib(code):
+    out = subprocess.run([sys.executable, "-c", code + "\n" + REPORT], capture_output=True, text=True,
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def main():
+    print(f"# Worker memory ({platform.node()}, Python {platform.python_version()})\n")
+    print("| what one process has done | peak resident memory |")
+    print("|---|---|")
+    for name, code in CASES.items():
+        print(f"| {name} | {peak_mib(code):,.0f} MiB |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
