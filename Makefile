@@ -7,7 +7,7 @@ FACETAG := $(VENV)/bin/facetag
 INSTALLED := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test lfw-eval lfw-identify clean
+.PHONY: setup demo test lfw-eval lfw-identify bench-setup bench clean
 
 setup: $(INSTALLED)
 	@$(PY) -m facetag.samples >/dev/null
@@ -39,6 +39,20 @@ lfw-eval: setup
 # Open-set identification on lfw_dev with the Beam jobs (needs ../shared/data; about 15 minutes).
 lfw-identify: setup
 	$(PY) -m beam_jobs.evaluate_identification
+
+# The peer the benchmarks compare with: face_recognition on dlib-bin (a prebuilt dlib; --no-deps stops
+# pip from building dlib from source; face_recognition_models needs pkg_resources, gone in setuptools 81).
+bench-setup: setup
+	$(PY) -m pip install -q "setuptools<81" dlib-bin==20.0.1.post1 face_recognition_models==0.3.0 Click==8.5.1
+	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
+
+# Every benchmark (needs ../shared/data; on two cores about 30-40 minutes). Results: bench/RESULTS.md.
+bench: bench-setup
+	$(PY) bench/encoder.py
+	$(PY) bench/detector.py
+	$(PY) bench/end_to_end.py
+	$(PY) bench/index.py
+	$(PY) bench/memory.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

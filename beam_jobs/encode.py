@@ -15,7 +15,7 @@ from facetag.models import describe_model
 from facetag.pipeline.encode import EncodePhotos
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
 from facetag.pipeline.outcomes import FAILED, NO_FACE
-from facetag.pipeline.outputs import write_faces, write_outcomes
+from facetag.pipeline.outputs import write_encoded
 from facetag.pipeline.sources import ReadPhotos
 
 
@@ -45,10 +45,7 @@ def run(argv=None, test_pipeline=None):
     model_id, encoding_size = describe_model(args.model)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
     with pipeline as p:
-        faces, no_face, failed = encode_photos(p, args)
-        write_faces(faces, args.output, model_id, encoding_size)
-        write_outcomes(no_face, args.output, NO_FACE)
-        write_outcomes(failed, args.output, FAILED)
+        write_encoded(encode_photos(p, args), args.output, model_id, encoding_size)
     print(summary_line(pipeline.result))
     return pipeline.result
 

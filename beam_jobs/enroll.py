@@ -16,8 +16,7 @@ from facetag.gallery_index import DEFAULT_TREES
 from facetag.models import describe_model
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
-from facetag.pipeline.outcomes import FAILED, NO_FACE
-from facetag.pipeline.outputs import write_faces, write_outcomes
+from facetag.pipeline.outputs import write_encoded
 
 from beam_jobs.encode import encode_photos
 
@@ -39,10 +38,9 @@ def run(argv=None, test_pipeline=None):
     model_id, encoding_size = describe_model(args.model)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
     with pipeline as p:
-        faces, no_face, failed = encode_photos(p, args)
-        write_faces(faces, args.out, model_id, encoding_size, name="gallery_faces")
-        write_outcomes(no_face, args.out, NO_FACE)
-        write_outcomes(failed, args.out, FAILED)
+        encoded = encode_photos(p, args)
+        write_encoded(encoded, args.out, model_id, encoding_size, faces_name="gallery_faces")
+        faces = encoded[0]
         faces | "Index gallery" >> BuildIndex(args.out, model_id, args.trees)
     print(summary_line(pipeline.result))
     return pipeline.result

@@ -17,8 +17,7 @@ from facetag.gallery_index import DEFAULT_SEARCH_K, check_same_model, read_index
 from facetag.models import IDENTIFY_THRESHOLDS, describe_model
 from facetag.pipeline.match import MatchFaces
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
-from facetag.pipeline.outcomes import FAILED, NO_FACE
-from facetag.pipeline.outputs import write_faces, write_matches, write_outcomes
+from facetag.pipeline.outputs import write_encoded, write_matches
 
 from beam_jobs.encode import encode_photos
 from beam_jobs.index import faces_model_id
@@ -57,10 +56,9 @@ def run(argv=None, test_pipeline=None):
         if args.faces:
             faces = p | "Read faces" >> beam.io.ReadFromParquet(args.faces)
         else:
-            faces, no_face, failed = encode_photos(p, args)
-            write_faces(faces, args.output, model_id, encoding_size)
-            write_outcomes(no_face, args.output, NO_FACE)
-            write_outcomes(failed, args.output, FAILED)
+            encoded = encode_photos(p, args)
+            write_encoded(encoded, args.output, model_id, encoding_size)
+            faces = encoded[0]
         matches = faces | "Match faces" >> beam.ParDo(MatchFaces(args.index, threshold, args.top_k, args.search_k))
         write_matches(matches, args.output, model_id, encoding_size)
     print(summary_line(pipeline.result))

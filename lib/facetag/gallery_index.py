@@ -9,7 +9,6 @@ once per process, since Annoy memory-maps a local file (which also lets every
 process on a machine share one copy of the index in memory).
 """
 
-import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from facetag.checksums import file_sha256
 from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.matching import UNKNOWN, Match
 from facetag.models import METRIC
@@ -37,14 +37,6 @@ DEFAULT_SEARCH_K = 10_000
 #: Galleries above this many faces are built with Annoy's on_disk_build,
 #: so the build does not hold the whole index in memory.
 ON_DISK_BUILD_ITEMS = 200_000
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_index(encodings, face_ids, identities, sources, model_id, out_dir, trees=DEFAULT_TREES, seed=0):
@@ -83,7 +75,7 @@ def build_index(encodings, face_ids, identities, sources, model_id, out_dir, tre
         "items": len(encodings),
         "identities": len(set(identities)),
         "on_disk_build": on_disk,
-        "checksums": {name: _sha256(os.path.join(out_dir, name)) for name in (ANNOY_FILE, ITEMS_FILE)},
+        "checksums": {name: file_sha256(os.path.join(out_dir, name)) for name in (ANNOY_FILE, ITEMS_FILE)},
     }
     with open(os.path.join(out_dir, META_FILE), "w") as f:
         json.dump(meta, f, indent=2)

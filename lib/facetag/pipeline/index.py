@@ -34,7 +34,6 @@ class WriteIndex(beam.DoFn):
                 tmp,
                 self.trees,
             )
-            FileSystems.mkdirs(self.out_dir) if not FileSystems.exists(self.out_dir) else None
             for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
                 with open(os.path.join(tmp, name), "rb") as src, FileSystems.create(
                         FileSystems.join(self.out_dir, name)) as dst:

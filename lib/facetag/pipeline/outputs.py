@@ -7,6 +7,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from facetag.pipeline.outcomes import FAILED, NO_FACE
 from facetag.pipeline.records import face_schema, match_schema
 
 MATCH_CSV_HEADER = "source,face,box,identity,distance"
@@ -25,6 +26,14 @@ def write_outcomes(records, out_dir, name):
         | f"Write {name}" >> beam.io.WriteToText(FileSystems.join(out_dir, name), file_name_suffix=".jsonl",
                                                   shard_name_template="")
     )
+
+
+def write_encoded(encoded, out_dir, model_id, encoding_size, faces_name="faces"):
+    """The three outcomes of encoding photos: faces Parquet, no_face.jsonl, failed.jsonl."""
+    faces, no_face, failed = encoded
+    write_faces(faces, out_dir, model_id, encoding_size, faces_name)
+    write_outcomes(no_face, out_dir, NO_FACE)
+    write_outcomes(failed, out_dir, FAILED)
 
 
 def match_csv_line(match):
