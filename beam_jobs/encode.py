@@ -16,7 +16,7 @@ from facetag.pipeline.encode import EncodePhotos
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
 from facetag.pipeline.outcomes import FAILED, NO_FACE
 from facetag.pipeline.outputs import write_encoded
-from facetag.pipeline.sources import ReadPhotos
+from facetag.pipeline.sources import ReadPhotos, check_patterns_match
 
 
 def parse_known_args(argv):
@@ -33,6 +33,7 @@ def parse_known_args(argv):
 def encode_photos(pipeline, args):
     """The shared first half of every job: read photos, detect, encode; returns the three outcomes."""
     labelled = read_labelled(args.gallery) if getattr(args, "gallery", None) else []
+    check_patterns_match(args.input)
     photos = pipeline | "Read photos" >> ReadPhotos(args.input, labelled)
     encoded = photos["photos"] | "Encode photos" >> EncodePhotos(
         args.model, args.min_score, args.margin, args.max_batch_size)

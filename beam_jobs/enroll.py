@@ -12,7 +12,6 @@ import logging
 
 import apache_beam as beam
 
-from facetag.gallery_index import DEFAULT_TREES
 from facetag.models import describe_model
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
@@ -25,7 +24,7 @@ def parse_known_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("--gallery", required=True, help="a Name/photo folder or a uri,identity CSV")
     parser.add_argument("--out", required=True, help="index folder to write (local or gs://...)")
-    parser.add_argument("--trees", type=int, default=DEFAULT_TREES, help=f"Annoy trees (default {DEFAULT_TREES})")
+    parser.add_argument("--trees", type=int, help="Annoy trees (default: 32, or 64 above 200,000 faces)")
     add_model_arguments(parser)
     add_config_argument(parser)
     args, rest = parser.parse_known_args(argv)

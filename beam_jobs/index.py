@@ -11,7 +11,6 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from facetag.errors import FaceTagError, ModelMismatchError
-from facetag.gallery_index import DEFAULT_TREES
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.records import read_model_metadata
@@ -21,7 +20,7 @@ def parse_known_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("--faces", required=True, help="glob of faces Parquet files written by the encode job")
     parser.add_argument("--out", required=True, help="index folder to write (local or gs://...)")
-    parser.add_argument("--trees", type=int, default=DEFAULT_TREES, help=f"Annoy trees (default {DEFAULT_TREES})")
+    parser.add_argument("--trees", type=int, help="Annoy trees (default: 32, or 64 above 200,000 faces)")
     add_config_argument(parser)
     return parser.parse_known_args(argv)
 

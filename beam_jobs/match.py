@@ -13,7 +13,7 @@ import logging
 import apache_beam as beam
 
 from facetag.errors import FaceTagError
-from facetag.gallery_index import DEFAULT_SEARCH_K, check_same_model, read_index_metadata
+from facetag.gallery_index import check_same_model, read_index_metadata
 from facetag.models import IDENTIFY_THRESHOLDS, describe_model
 from facetag.pipeline.match import MatchFaces
 from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
@@ -31,8 +31,9 @@ def parse_known_args(argv):
     parser.add_argument("--output", required=True, help="output folder (local or gs://...)")
     parser.add_argument("--threshold", type=float, help="largest distance still a match (default: the model's 1:K threshold)")
     parser.add_argument("--top_k", type=int, default=5, help="candidate identities listed per face")
-    parser.add_argument("--search_k", type=int, default=DEFAULT_SEARCH_K,
-                        help=f"tree nodes Annoy inspects per query (default {DEFAULT_SEARCH_K}; more: exacter, slower)")
+    parser.add_argument("--search_k", type=int,
+                        help="tree nodes Annoy inspects per query (default: the index's, chosen for its size; "
+                             "more: exacter, slower)")
     add_model_arguments(parser)
     add_config_argument(parser)
     return parser.parse_known_args(argv)

@@ -163,3 +163,9 @@ def test_index_refuses_parquet_of_mixed_models(encoded, tmp_path):
 def test_not_an_index(tmp_path, archive):
     with pytest.raises(FaceTagError, match="not a facetag index"):
         match.run(["--input", archive[0], "--index", str(tmp_path), "--output", str(tmp_path / "o"), *MODEL])
+
+
+def test_an_input_that_matches_nothing_is_refused_before_the_job(tmp_path):
+    with pytest.raises(FaceTagError, match="no photo matches .*nowhere"):
+        encode.run(["--input", str(tmp_path / "nowhere" / "*.jpg"), "--output", str(tmp_path / "o"), *MODEL])
+    assert not os.path.exists(tmp_path / "o")

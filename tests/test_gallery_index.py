@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from facetag.gallery_index import DEFAULT_TREES, build_index, open_index
+from facetag.gallery_index import build_index, default_settings, open_index
 from facetag.matching import UNKNOWN, pairwise_distances
 
 
@@ -41,7 +41,7 @@ def test_annoy_agrees_with_exact_search_at_the_default_settings(index):
     for q, row in zip(queries, exact):
         match = opened.identify(q, threshold=2.0)
         agree += match.identity == f"p{people[row.argmin()]}" and abs(match.distance - row.min()) < 1e-4
-    assert meta["trees"] == DEFAULT_TREES
+    assert (meta["trees"], meta["search_k"]) == default_settings(len(gallery))
     assert agree / len(queries) >= 0.99, f"Annoy's nearest face agrees with exact search for {agree} of {len(queries)}"
 
 

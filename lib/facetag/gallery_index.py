@@ -27,26 +27,41 @@ ANNOY_FILE = "faces.annoy"
 ITEMS_FILE = "items.parquet"
 META_FILE = "index.json"
 
-#: Trees per index. More trees: better recall, bigger file, slower build.
-#: bench/index.py measured the trade-off; see bench/RESULTS.md.
-DEFAULT_TREES = 32
-#: Tree nodes Annoy inspects per query. Annoy's own default (trees x results,
-#: about 1,300 here) found the exact nearest face for only 97% of queries on
-#: real lfw_dev encodings; 10,000 found it for all of them (bench/RESULTS.md).
-DEFAULT_SEARCH_K = 10_000
+#: Index settings by gallery size, from bench/index.py (bench/RESULTS.md): the
+#: fewest trees and nodes searched per query that still find the exact nearest
+#: face for at least 99% of queries, at a lower cost than exact search.
+#: (items up to, trees, search_k). Annoy's own default search_k (trees x
+#: results) found the nearest face for only 97% of queries on real lfw_dev
+#: encodings.
+INDEX_SETTINGS = ((200_000, 32, 10_000), (None, 64, 64_000))
+
+
+def default_settings(items):
+    """``(trees, search_k)`` for a gallery of ``items`` faces."""
+    for limit, trees, search_k in INDEX_SETTINGS:
+        if limit is None or items <= limit:
+            return trees, search_k
+
+
 #: Galleries above this many faces are built with Annoy's on_disk_build,
 #: so the build does not hold the whole index in memory.
 ON_DISK_BUILD_ITEMS = 200_000
 
 
-def build_index(encodings, face_ids, identities, sources, model_id, out_dir, trees=DEFAULT_TREES, seed=0):
-    """Build the index folder ``out_dir`` (local) from gallery encodings; returns its metadata."""
+def build_index(encodings, face_ids, identities, sources, model_id, out_dir, trees=None, seed=0):
+    """Build the index folder ``out_dir`` (local) from gallery encodings; returns its metadata.
+
+    ``trees`` defaults by gallery size (INDEX_SETTINGS); the matching
+    ``search_k`` is stored in the metadata for the match stage to use.
+    """
     from annoy import AnnoyIndex
 
     encodings = np.asarray(encodings, np.float32)
     if len(encodings) == 0:
         raise FaceTagError("the gallery has no labelled face to index")
     os.makedirs(out_dir, exist_ok=True)
+    default_trees, search_k = default_settings(len(encodings))
+    trees = trees or default_trees
     dim = encodings.shape[1]
     index = AnnoyIndex(dim, METRIC)
     index.set_seed(seed)
@@ -72,6 +87,7 @@ def build_index(encodings, face_ids, identities, sources, model_id, out_dir, tre
         "encoding_size": dim,
         "metric": METRIC,
         "trees": trees,
+        "search_k": search_k,
         "items": len(encodings),
         "identities": len(set(identities)),
         "on_disk_build": on_disk,
@@ -105,12 +121,12 @@ def check_same_model(index_meta, model_id, what):
 class GalleryIndex:
     """An opened index folder; ``identify`` answers queries. Use :func:`open_index` to share one per process."""
 
-    def __init__(self, index_dir, search_k=DEFAULT_SEARCH_K):
+    def __init__(self, index_dir, search_k=None):
         from annoy import AnnoyIndex
 
         self.meta = read_index_metadata(index_dir)
         local = _local_copy(index_dir, self.meta)
-        self.search_k = search_k
+        self.search_k = search_k or self.meta["search_k"]
         self.annoy = AnnoyIndex(self.meta["encoding_size"], self.meta["metric"])
         self.annoy.load(os.path.join(local, ANNOY_FILE))  # memory-mapped
         self.identities = np.asarray(pq.read_table(os.path.join(local, ITEMS_FILE), columns=["identity"])
@@ -155,8 +171,8 @@ _shared = {}
 _lock = threading.Lock()
 
 
-def open_index(index_dir, search_k=DEFAULT_SEARCH_K):
-    """The index, opened once per process and shared by its threads."""
+def open_index(index_dir, search_k=None):
+    """The index, opened once per process and shared by its threads; ``search_k`` None: the index's own."""
     with _lock:
         key = (index_dir, search_k)
         if key not in _shared:

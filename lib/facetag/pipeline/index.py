@@ -7,7 +7,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.gallery_index import ANNOY_FILE, DEFAULT_TREES, ITEMS_FILE, META_FILE, build_index
+from facetag.gallery_index import ANNOY_FILE, ITEMS_FILE, META_FILE, build_index
 
 
 class WriteIndex(beam.DoFn):
@@ -45,7 +45,7 @@ class WriteIndex(beam.DoFn):
 class BuildIndex(beam.PTransform):
     """Face records -> index folder; only faces with an identity are indexed."""
 
-    def __init__(self, out_dir, model_id, trees=DEFAULT_TREES):
+    def __init__(self, out_dir, model_id, trees=None):
         super().__init__()
         self.out_dir = out_dir
         self.model_id = model_id

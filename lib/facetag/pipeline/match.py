@@ -3,7 +3,7 @@
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from facetag.gallery_index import DEFAULT_SEARCH_K, open_index
+from facetag.gallery_index import open_index
 from facetag.matching import UNKNOWN
 
 
@@ -13,7 +13,7 @@ class MatchFaces(beam.DoFn):
     The index is opened once per worker process (memory-mapped) in ``setup``.
     """
 
-    def __init__(self, index_dir, threshold, k=5, search_k=DEFAULT_SEARCH_K):
+    def __init__(self, index_dir, threshold, k=5, search_k=None):
         self.index_dir = index_dir
         self.threshold = threshold
         self.k = k

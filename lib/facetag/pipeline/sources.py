@@ -7,12 +7,14 @@ becomes a failure record, never a failed job.
 """
 
 import hashlib
+import os
 
 import apache_beam as beam
 from apache_beam.io import fileio, tfrecordio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from facetag.errors import FaceTagError
 from facetag.pipeline.outcomes import FAILED, failure
 
 IMAGE_FEATURE = "image"  # tf.train.Example feature holding the encoded image bytes
@@ -129,7 +131,13 @@ def _is_folder(path):
     if any(c in path for c in "*?["):
         return False
     if "://" not in path:
-        import os
-
         return os.path.isdir(path)
     return path.endswith("/")
+
+
+def check_patterns_match(patterns):
+    """Fail before the job starts when an input matches no file: a typo should not give an empty result."""
+    for pattern in patterns:
+        expanded = pattern.rstrip("/") + "/**" if _is_folder(pattern) else pattern
+        if not FileSystems.match([expanded])[0].metadata_list:
+            raise FaceTagError(f"no photo matches {pattern}: check the path (folders, globs and gs:// paths work)")
