@@ -13,7 +13,8 @@ import apache_beam as beam
 from facetag.datasets import read_labelled
 from facetag.models import describe_model
 from facetag.pipeline.encode import EncodePhotos
-from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
+from facetag.pipeline.options import (add_config_argument, add_model_arguments, new_parser, pipeline_options,
+                                      summary_line, tf_threads)
 from facetag.pipeline.outcomes import FAILED, NO_FACE
 from facetag.pipeline.outputs import write_encoded
 from facetag.pipeline.sources import ReadPhotos, check_patterns_match
@@ -36,7 +37,7 @@ def encode_photos(pipeline, args):
     check_patterns_match(args.input)
     photos = pipeline | "Read photos" >> ReadPhotos(args.input, labelled)
     encoded = photos["photos"] | "Encode photos" >> EncodePhotos(
-        args.model, args.min_score, args.margin, args.max_batch_size)
+        args.model, args.min_score, args.margin, args.max_batch_size, tf_threads(pipeline.options, args.tf_threads))
     failed = (photos[FAILED], encoded[FAILED]) | "All failures" >> beam.Flatten()
     return encoded["faces"], encoded[NO_FACE], failed
 

@@ -20,6 +20,7 @@ from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.errors import ImageError
 from facetag.images import decode_image
 from facetag.models import load_model
+from facetag.pipeline.options import limit_tf_threads
 from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
 from facetag.pipeline.records import face_id
 
@@ -36,12 +37,14 @@ logging.getLogger().addFilter(_drop_beam_memory_warning)
 class FaceModelHandler(ModelHandler):
     """RunInference handler: a batch of (160, 160, 3) uint8 crops -> their encodings."""
 
-    def __init__(self, model_name, max_batch_size=32):
+    def __init__(self, model_name, max_batch_size=32, tf_threads=0):
         super().__init__()
         self.model_name = model_name
         self.max_batch_size = max_batch_size
+        self.tf_threads = tf_threads
 
     def load_model(self):
+        limit_tf_threads(self.tf_threads)
         return load_model(self.model_name)
 
     def run_inference(self, batch, model, inference_args=None):
@@ -63,15 +66,17 @@ class DetectFaces(beam.DoFn):
     (the largest, most central): the other faces in it are bystanders.
     """
 
-    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN):
+    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, tf_threads=0):
         self.min_score = min_score
         self.margin = margin
+        self.tf_threads = tf_threads
         self.faces_found = Metrics.counter("facetag", "faces_found")
         self.images_with_faces = Metrics.counter("facetag", "images_with_faces")
         self.images_without_face = Metrics.counter("facetag", "images_without_face")
         self.images_failed = Metrics.counter("facetag", "images_failed")
 
     def setup(self):
+        limit_tf_threads(self.tf_threads)
         self.detector = shared_detector(self.min_score)
 
     def process(self, element):
@@ -115,19 +120,22 @@ def _with_encoding(keyed_result):
 class EncodePhotos(beam.PTransform):
     """``(source, bytes, identity)`` -> outputs ``faces`` (records with encodings), ``no_face``, ``failed``."""
 
-    def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32):
+    def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32,
+                 tf_threads=0):
         super().__init__()
         self.model_name = model_name
         self.min_score = min_score
         self.margin = margin
         self.max_batch_size = max_batch_size
+        self.tf_threads = tf_threads
 
     def expand(self, photos):
-        detected = photos | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin)).with_outputs(
+        detected = photos | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin, self.tf_threads)).with_outputs(
             FAILED, NO_FACE, main="faces")
         faces = (
             detected.faces
-            | "Encode faces" >> RunInference(KeyedModelHandler(FaceModelHandler(self.model_name, self.max_batch_size)))
+            | "Encode faces" >> RunInference(KeyedModelHandler(
+                FaceModelHandler(self.model_name, self.max_batch_size, self.tf_threads)))
             | "Attach encodings" >> beam.Map(_with_encoding)
         )
         return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED]}
