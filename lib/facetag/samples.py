@@ -59,14 +59,6 @@ def samples_dir(cache_dir=None):
     return os.path.join(cache_dir or default_cache_dir(), "samples")
 
 
-def sample(relative, cache_dir=None):
-    """Path of one sample photo; a clear error telling how to fetch them when absent."""
-    path = os.path.join(samples_dir(cache_dir), relative)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"sample photo {path} is missing: run 'make setup' (or 'python -m facetag.samples')")
-    return path
-
-
 def _sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

@@ -49,9 +49,6 @@ def match_schema(model_id, encoding_size):
     )
 
 
-OUTCOME_SCHEMA = pa.schema([("source", pa.string()), ("reason", pa.string())])
-
-
 def face_id(source, face_index):
     """Stable across re-runs: the same photo and face position give the same id."""
     return hashlib.sha1(f"{source}#{face_index}".encode()).hexdigest()[:16]
