@@ -11,6 +11,12 @@ def numpy_triplet_loss(a, p, n, alpha=0.2):
     return np.maximum(((a - p) ** 2).sum(-1) - ((a - n) ** 2).sum(-1) + alpha, 0).sum()
 
 
+def test_exported_at_the_top_level():
+    import facetag
+
+    assert facetag.triplet_loss is triplet_loss
+
+
 def test_matches_numpy_on_random_data():
     rng = np.random.default_rng(0)
     a, p, n = (rng.normal(size=(16, 128)).astype(np.float32) * 0.3 for _ in range(3))

@@ -7,6 +7,7 @@ The flat API::
     facetag.verify("a.jpg", "b.jpg").same                # 1:1
     gallery = facetag.Gallery.from_folder("people/")     # people/Name/*.jpg
     facetag.identify("group.jpg", gallery)               # 1:K, "unknown" past the threshold
+    facetag.triplet_loss(None, (anchor, positive, negative))  # FaceNet's loss (TensorFlow)
 """
 
 from facetag.analyzer import Face, FaceAnalyzer
@@ -16,6 +17,17 @@ from facetag.gallery import Gallery
 from facetag.images import load_image
 from facetag.matching import UNKNOWN
 from facetag.models import DEFAULT_MODEL, available_models, load_model
+
+
+
+def __getattr__(name):
+    # The triplet loss needs TensorFlow; importing facetag alone should not load it.
+    if name == "triplet_loss":
+        from facetag.triplet import triplet_loss
+
+        return triplet_loss
+    raise AttributeError(f"module 'facetag' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -31,6 +43,7 @@ __all__ = [
     "identify",
     "load_image",
     "load_model",
+    "triplet_loss",
     "verify",
     "verify_claim",
 ]
