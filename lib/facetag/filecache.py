@@ -17,7 +17,7 @@ import numpy as np
 
 from facetag.alignment import CROP_SIZE, PREPROCESSING_VERSION, centre_box, crop_face
 from facetag.backbone import load_backbone
-from facetag.detection import DEFAULT_MIN_SCORE, Detection, FaceDetector, main_face
+from facetag.detection import DEFAULT_MIN_SCORE, FaceDetector, main_face
 from facetag.images import load_image
 
 
@@ -86,7 +86,7 @@ class FileEncoder:
                     detections[keys[i]] = None if face is None else [face.box, face.score, face.landmarks]
                 entry = detections[keys[i]]
                 if entry is not None:
-                    box = Detection(tuple(entry[0]), entry[1], tuple(map(tuple, entry[2]))).box
+                    box = tuple(entry[0])
                 elif self.fallback == "centre":
                     box = centre_box(image.shape)
                 else:
