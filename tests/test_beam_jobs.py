@@ -169,3 +169,26 @@ def test_an_input_that_matches_nothing_is_refused_before_the_job(tmp_path):
     with pytest.raises(FaceTagError, match="no photo matches .*nowhere"):
         encode.run(["--input", str(tmp_path / "nowhere" / "*.jpg"), "--output", str(tmp_path / "o"), *MODEL])
     assert not os.path.exists(tmp_path / "o")
+
+
+def test_local_worker_processes_share_the_cores():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from facetag.pipeline.options import tf_threads
+
+    two = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    assert tf_threads(PipelineOptions([])) == 0  # one process: TensorFlow's own default
+    assert tf_threads(two) == max(1, os.cpu_count() // 2)
+    assert tf_threads(two, requested=3) == 3
+
+
+def test_config_files_become_pipeline_options(tmp_path):
+    from facetag.pipeline.options import pipeline_options
+
+    config = tmp_path / "c.yaml"
+    config.write_text("runner: FnApiRunner\ndirect_num_workers: 2\ndirect_running_mode: multi_processing\n")
+    options = pipeline_options(str(config), ["--direct_num_workers=1"]).get_all_options()
+    assert options["runner"] == "FnApiRunner" and options["direct_num_workers"] == 1
+    assert pipeline_options(None, []).get_all_options()["runner"] == "FnApiRunner"
+    with pytest.raises(FaceTagError, match="cannot read config"):
+        pipeline_options(str(tmp_path / "missing.yaml"), [])
