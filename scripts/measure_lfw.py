@@ -66,7 +66,8 @@ def measure_variant(variant, data, margin):
     pairs = read_pairs(f"{data}/pairs.txt", f"{data}/images")
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
     encoder = FileEncoder(margin=margin)
-    detections = json.load(open(encoder._detections_file()))
+    with open(encoder._detections_file()) as f:
+        detections = json.load(f)
     backbone = load_backbone()
     # ArcFace's 112x112 five-point template, scaled to the 160x160 crop.
     template = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facetag.alignment import DEFAULT_MARGIN, crop_face
-from facetag.detection import DEFAULT_MIN_SCORE, FaceDetector
+from facetag.detection import DEFAULT_MIN_SCORE, shared_detector
 from facetag.images import load_image
 from facetag.models import DEFAULT_MODEL, load_model
 
@@ -30,14 +30,13 @@ class FaceAnalyzer:
         self.model = model
         self.min_score = min_score
         self.margin = margin
-        self._detector = FaceDetector(min_score=min_score)
 
     @property
     def face_model(self):
         return load_model(self.model)
 
     def detect(self, image):
-        return self._detector.detect(image)
+        return shared_detector(self.min_score).detect(image)
 
     def analyze(self, image):
         """Faces in an RGB uint8 array, a path or image bytes; highest score first."""

@@ -144,13 +144,9 @@ class FaceDetector:
         ]
         return sorted(detections, key=lambda d: -d.score)
 
-    def __getstate__(self):
-        # The TensorFlow networks are never pickled: each process loads its own.
-        return {**self.__dict__, "_mtcnn": None}
-
 
 def shared_detector(min_score=DEFAULT_MIN_SCORE, min_face_size=DEFAULT_MIN_FACE_SIZE):
-    """One detector per process and settings, shared by its threads (the Beam DoFns use this)."""
+    """One detector per process and settings, shared by its threads (the library and the Beam DoFns use this)."""
     key = (min_score, min_face_size)
     with _lock:
         if key not in _shared:

@@ -17,7 +17,7 @@ import numpy as np
 
 from facetag.alignment import CROP_SIZE, PREPROCESSING_VERSION, centre_box, crop_face
 from facetag.backbone import load_backbone
-from facetag.detection import DEFAULT_MIN_SCORE, FaceDetector, main_face
+from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.images import load_image
 
 
@@ -67,14 +67,17 @@ class FileEncoder:
         os.makedirs(self.cache_dir, exist_ok=True)
         backbone = load_backbone()
         det_file, enc_file = self._detections_file(), self._encodings_file(backbone)
-        detections = json.load(open(det_file)) if os.path.exists(det_file) else {}
+        detections = {}
+        if os.path.exists(det_file):
+            with open(det_file) as f:
+                detections = json.load(f)
         cached = {}
         if os.path.exists(enc_file):
             with np.load(enc_file, allow_pickle=False) as z:
                 cached = dict(zip(z["keys"].tolist(), zip(z["encodings"], z["detected"])))
         keys = [_file_key(p) for p in paths]
         todo = [i for i, k in enumerate(keys) if k not in cached]
-        detector = FaceDetector(min_score=self.min_score)
+        detector = shared_detector(self.min_score)
         start = time.perf_counter()
         for n, chunk_start in enumerate(range(0, len(todo), 64)):
             chunk = todo[chunk_start : chunk_start + 64]

@@ -36,7 +36,7 @@ class Gallery:
         self.encodings_ = encodings
         self.identities_ = np.asarray(identities, dtype=object)
         self.model_id_ = model_id
-        self.skipped_ = getattr(self, "skipped_", [])
+        self.skipped_ = []
         return self
 
     @classmethod
@@ -62,9 +62,9 @@ class Gallery:
             identities.append(identity)
         if not encodings:
             raise FaceTagError(f"no face could be enrolled from {folder}")
-        gallery = cls(threshold=threshold, k=k)
+        gallery = cls(threshold=threshold, k=k).fit(np.stack(encodings), identities, analyzer.face_model.model_id)
         gallery.skipped_ = skipped
-        return gallery.fit(np.stack(encodings), identities, analyzer.face_model.model_id)
+        return gallery
 
     @property
     def identities(self):

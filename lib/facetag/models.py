@@ -10,6 +10,7 @@ indexes store it, and facetag refuses to compare encodings whose ids differ.
 
 import functools
 import hashlib
+import io
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -97,8 +98,6 @@ def apply_head(head, x):
 
 def load_head(filename):
     data = resources.files("facetag.weights").joinpath(filename).read_bytes()
-    import io
-
     with np.load(io.BytesIO(data)) as arrays:
         head = {k: arrays[k].astype(np.float32) for k in arrays.files}
     return head, hashlib.sha256(data).hexdigest()
