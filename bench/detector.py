@@ -2,8 +2,9 @@
 
 The detectors, each called on RGB uint8 arrays decoded by facetag.load_image:
 
-* facetag: ``facetag.detection.FaceDetector().detect(image)`` (the mtcnn package's networks compiled
-  by tf.function; photos over DETECTION_MAX_SIDE pixels searched downscaled to it).
+* facetag: ``facetag.detection.FaceDetector().detect(image)`` (the mtcnn package's networks and
+  weights, the whole cascade one compiled TensorFlow function, see facetag.cascade; photos over
+  DETECTION_MAX_SIDE pixels searched downscaled to it).
 * stock mtcnn: ``mtcnn.MTCNN().detect_faces(image, box_format="xyxy")``, the package called directly,
   faces with confidence >= 0.9 kept (facetag's default threshold; both look for faces from 20 px).
 * dlib HOG: ``face_recognition.face_locations(image, model="hog")``, face_recognition's default

@@ -9,7 +9,8 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+
+from .cascade import compile_cascade, load_networks, pyramid_scales
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -32,68 +33,6 @@ _shared = {}
 _lock = threading.RLock()
 
 
-def compiled_mtcnn():
-    """The ``mtcnn`` package's detector with its networks compiled by tf.function.
-
-    The package calls its Keras networks eagerly, and resizes the photo
-    eagerly for each pyramid level, which costs more than the arithmetic on
-    small photos (on a 512x512 photo the eager resizes alone took a third of
-    the time). Here each pyramid level's resize and PNet run as one compiled
-    function, and RNet and ONet are compiled for any number of candidates;
-    each compiles once per process. The package's weights and its pre- and
-    post-processing are kept as they are.
-    """
-    import tensorflow as tf
-    from mtcnn import MTCNN
-    from mtcnn.stages import StageONet, StageRNet
-
-    rnet, onet = StageRNet(), StageONet()
-    # StageBase keeps its network in _model and calls it as a function; there is no public hook.
-    rnet._model = tf.function(rnet._model, input_signature=[tf.TensorSpec([None, 24, 24, 3], tf.float32)])
-    onet._model = tf.function(onet._model, input_signature=[tf.TensorSpec([None, 48, 48, 3], tf.float32)])
-    return MTCNN(stages=[_compiled_pnet_stage(), rnet, onet])
-
-
-def _compiled_pnet_stage():
-    import tensorflow as tf
-    from mtcnn.stages import StagePNet
-    from mtcnn.utils.bboxes import generate_bounding_box, resize_to_square, smart_nms_from_bboxes, upscale_bboxes
-    from mtcnn.utils.images import build_scale_pyramid
-
-    class CompiledPNet(StagePNet):
-        """StagePNet.__call__ with each level's resize and network fused into one compiled call."""
-
-        def __init__(self):
-            super().__init__()
-            network = self._model
-
-            @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
-                                          tf.TensorSpec([2], tf.int32)])
-            def level(images, size):
-                return network(tf.image.resize(images, size, method=tf.image.ResizeMethod.AREA))
-
-            self._level = level
-
-        def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=12, scale_factor=0.709,
-                     threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7, **kwargs):
-            # As the package's StagePNet: the largest image's pyramid, sizes truncated like its scale_images.
-            scales = max((build_scale_pyramid(shape[1], shape[0], min_face_size=min_face_size,
-                                              scale_factor=scale_factor) for shape in images_oshapes), key=len)
-            shape = np.asarray(images_normalized.shape[-3:-1])
-            batch_size = images_normalized.shape[0]
-            images = tf.convert_to_tensor(images_normalized, tf.float32)  # once, not once per level
-            levels = [self._level(images, (shape * scale).astype(np.int32)) for scale in scales]
-            proposals = [generate_bounding_box(offsets, scores, threshold_pnet) for offsets, scores in levels]
-            upscaled = [upscale_bboxes(b, np.asarray([scale] * batch_size)) for b, scale in zip(proposals, scales)]
-            per_level = [smart_nms_from_bboxes(b, threshold=nms_pnet1, method="union", initial_sort=False)
-                         for b in upscaled]
-            bboxes = np.concatenate(per_level, axis=0) if per_level else np.empty((0, 6))
-            bboxes = smart_nms_from_bboxes(bboxes, threshold=nms_pnet2, method="union", initial_sort=True)
-            return resize_to_square(bboxes)
-
-    return CompiledPNet()
-
-
 @dataclass(frozen=True)
 class Detection:
     box: tuple  # (left, top, right, bottom), int pixels
@@ -107,13 +46,13 @@ class FaceDetector:
     def __init__(self, min_score=DEFAULT_MIN_SCORE, min_face_size=DEFAULT_MIN_FACE_SIZE):
         self.min_score = min_score
         self.min_face_size = min_face_size
-        self._mtcnn = None
+        self._cascade = None
 
     def _network(self):
         with _lock:
-            if self._mtcnn is None:
-                self._mtcnn = compiled_mtcnn()
-            return self._mtcnn
+            if self._cascade is None:
+                self._cascade = compile_cascade(*load_networks())
+            return self._cascade
 
     def detect(self, image):
         """Return the faces in an (H, W, 3) RGB uint8 image, highest score first.
@@ -124,25 +63,18 @@ class FaceDetector:
         start at 20-pixel faces, a thousandth of its width.
         """
         scale = min(1.0, DETECTION_MAX_SIDE / max(image.shape[:2]))
-        searched = image if scale == 1.0 else np.asarray(
-            Image.fromarray(image).resize((round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                                          Image.BILINEAR))
-        found = self._network().detect_faces(
-            np.ascontiguousarray(searched), box_format="xyxy", min_face_size=self.min_face_size
-        )
-        detections = [
-            Detection(
-                box=tuple(int(round(float(v) / scale)) for v in face["box"]),
-                score=float(face["confidence"]),
-                landmarks=tuple(
-                    (float(face["keypoints"][name][0]) / scale, float(face["keypoints"][name][1]) / scale)
-                    for name in LANDMARK_NAMES
-                ),
-            )
-            for face in found
-            if float(face["confidence"]) >= self.min_score
+        height, width = round(image.shape[0] * scale), round(image.shape[1] * scale)
+        boxes, scores, points = (tensor.numpy() for tensor in self._network()(
+            image, (height, width), pyramid_scales(height, width, self.min_face_size)))
+        # As the package's detect_faces: boxes clipped to the photo and rounded.
+        boxes = np.clip(boxes, 0, [width - 1, height - 1, width - 1, height - 1]).round() / scale
+        points = points / scale
+        return [
+            Detection(box=tuple(int(round(v)) for v in box), score=float(score),
+                      landmarks=tuple(zip(point[:5].tolist(), point[5:].tolist())))
+            for box, score, point in zip(boxes, scores, points)
+            if score >= self.min_score
         ]
-        return sorted(detections, key=lambda d: -d.score)
 
 
 def shared_detector(min_score=DEFAULT_MIN_SCORE, min_face_size=DEFAULT_MIN_FACE_SIZE):

@@ -1,0 +1,178 @@
+"""MTCNN's three-network cascade as one compiled TensorFlow function.
+
+The ``mtcnn`` package supplies the networks and their weights; its own
+``MTCNN.detect_faces`` runs them eagerly with NumPy between the stages, and on
+photos of up to a few megapixels that glue (a dispatch per pyramid level,
+quadratic NMS matrices in float64, array copies) costs more than the networks.
+Here the whole cascade is one graph, traced once per process for any photo
+size:
+
+0. the photo, if larger than the size it is searched at, is shrunk in the
+   graph (area averaging, twice as fast as Pillow's bilinear on 2-12 MP);
+1. PNet over the scale pyramid (a ``tf.while_loop``, so TensorFlow may run
+   levels side by side), proposals above ``PNET_THRESHOLD``, NMS per level and
+   across levels;
+2. RNet on 24x24 crops of the proposals, NMS;
+3. ONet on 48x48 crops: final boxes, scores and the five landmarks.
+
+Every threshold, the pyramid and the suppression rule are the package's
+(mtcnn 1.0.0), so the same faces come out; coordinates are computed in
+float64 as the package does.
+"""
+
+import numpy as np
+
+#: The package's defaults: pyramid step, smallest PNet input, per-stage score
+#: thresholds and NMS overlaps.
+SCALE_FACTOR = 0.709
+PNET_INPUT = 12
+PNET_THRESHOLD, PNET_LEVEL_NMS, PNET_NMS = 0.6, 0.5, 0.7
+RNET_THRESHOLD, RNET_NMS = 0.7, 0.7
+ONET_THRESHOLD, ONET_NMS = 0.8, 0.7
+
+
+def pyramid_scales(height, width, min_face_size):
+    """The package's scale pyramid (``build_scale_pyramid``): PNet sees a
+    ``min_face_size`` face as 12 px at the first level, then 0.709x smaller
+    levels down to a 12 px photo."""
+    count = round(-((np.log(min(height, width) / PNET_INPUT) / np.log(SCALE_FACTOR)) + 1))
+    return (PNET_INPUT / min_face_size) * SCALE_FACTOR ** np.arange(max(count, 0))
+
+
+def load_networks():
+    """PNet, RNet and ONet as the package builds them, with its bundled weights."""
+    from mtcnn.network.onet import ONet
+    from mtcnn.network.pnet import PNet
+    from mtcnn.network.rnet import RNet
+    from mtcnn.utils.tensorflow import load_weights
+
+    networks = []
+    for network, weights in ((PNet(), "pnet.lz4"), (RNet(), "rnet.lz4"), (ONet(), "onet.lz4")):
+        network.build()
+        network.set_weights(load_weights(weights))
+        networks.append(network)
+    return networks
+
+
+def fast_pnet(pnet):
+    """PNet as plain TensorFlow ops on the Keras model's weights, a fifth faster
+    on large pyramid levels: its two 1x1 heads run as one convolution, and the
+    face score is the sigmoid of the two class logits' difference (the same
+    number as the softmax's second channel) instead of a 2-channel softmax."""
+    import tensorflow as tf
+
+    (k1, b1, a1, k2, b2, a2, k3, b3, a3, box_kernel, box_bias, class_kernel, class_bias) = (
+        weight.numpy() for weight in pnet.weights)
+    head = tf.constant(np.concatenate([box_kernel, class_kernel[..., 1:] - class_kernel[..., :1]], axis=-1))
+    head_bias = tf.constant(np.concatenate([box_bias, class_bias[1:] - class_bias[:1]]))
+
+    def conv_prelu(x, kernel, bias, alpha):  # as Keras' PReLU computes it
+        x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "VALID"), bias)
+        return tf.nn.relu(x) - alpha * tf.nn.relu(-x)
+
+    def forward(images):
+        x = tf.nn.max_pool2d(conv_prelu(images, k1, b1, a1), 2, 2, "SAME")
+        x = conv_prelu(conv_prelu(x, k2, b2, a2), k3, b3, a3)
+        out = tf.nn.bias_add(tf.nn.conv2d(x, head, 1, "VALID"), head_bias)
+        return out[..., :4], tf.sigmoid(out[..., 4])
+
+    return forward
+
+
+def compile_cascade(pnet, rnet, onet):
+    """``cascade(photo, size, scales) -> (boxes, scores, landmarks)`` as one tf.function.
+
+    ``photo``: (H, W, 3) uint8 RGB; ``size``: (height, width) to search it at;
+    ``scales``: :func:`pyramid_scales` of that size. Returns float64 tensors
+    in pixels of the searched size: boxes (N, 4) as (left, top, right, bottom),
+    scores (N,), landmarks (N, 10) as the package orders them (five x, then
+    five y), highest score first. Nothing is clipped or rounded.
+    """
+    import tensorflow as tf
+
+    def suppress(boxes, threshold, method="union"):
+        """The package's NMS on score-sorted boxes: a box is dropped when any
+        higher-scored box (kept or not) overlaps it by more than ``threshold``."""
+        x1, y1, x2, y2 = tf.unstack(boxes[:, :4], axis=1)
+        area = (x2 - x1) * (y2 - y1)
+        width = tf.nn.relu(tf.minimum(x2[:, None], x2[None, :]) - tf.maximum(x1[:, None], x1[None, :]))
+        height = tf.nn.relu(tf.minimum(y2[:, None], y2[None, :]) - tf.maximum(y1[:, None], y1[None, :]))
+        inter = width * height
+        if method == "union":
+            overlap = inter / (area[:, None] + area[None, :] - inter)
+        else:
+            overlap = inter / tf.minimum(area[:, None], area[None, :])
+        count = tf.shape(boxes)[0]
+        earlier = tf.linalg.band_part(tf.ones([count, count], tf.bool), 0, -1) & ~tf.eye(count, dtype=tf.bool)
+        return tf.boolean_mask(boxes, ~tf.reduce_any((overlap > threshold) & earlier, axis=0))
+
+    def by_score(rows):
+        return tf.gather(rows, tf.argsort(rows[:, 4], direction="DESCENDING"))
+
+    def square(boxes):
+        x1, y1, x2, y2 = tf.unstack(boxes[:, :4], axis=1)
+        side = tf.maximum(x2 - x1, y2 - y1)
+        left, top = x1 + (x2 - x1) * 0.5 - side * 0.5, y1 + (y2 - y1) * 0.5 - side * 0.5
+        return tf.concat([tf.stack([left, top, left + side, top + side], axis=1), boxes[:, 4:]], axis=1)
+
+    def refine(boxes, offsets):
+        size = tf.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1] * 2, axis=1)
+        return boxes[:, :4] + offsets * size
+
+    def run_on_crops(network, image, boxes, side):
+        """``network``'s outputs for each box's ``side`` x ``side`` crop of ``image``."""
+        shape = tf.cast(tf.shape(image)[1:3], tf.float64)
+        normalised = tf.stack([boxes[:, 1] / shape[0], boxes[:, 0] / shape[1],
+                               boxes[:, 3] / shape[0], boxes[:, 2] / shape[1]], axis=1)
+        patches = tf.image.crop_and_resize(image, tf.cast(normalised, tf.float32),
+                                           tf.zeros([tf.shape(boxes)[0]], tf.int32), (side, side))
+        # One blank patch more, dropped after: oneDNN's convolution returns a wrongly shaped empty batch.
+        outputs = network(tf.concat([patches, tf.zeros([1, side, side, 3])], axis=0))
+        return [tf.cast(output[:-1], tf.float64) for output in outputs]
+
+    proposal_network = fast_pnet(pnet)
+
+    def level_proposals(level, scale):
+        offsets, score = proposal_network(level)
+        offsets, score = offsets[0], score[0]
+        cells = tf.where(score > PNET_THRESHOLD)  # (row, column) of each 12x12 window, stride 2
+        corner = tf.cast(cells, tf.float64) * 2.0
+        offset = tf.cast(tf.gather_nd(offsets, cells), tf.float64) * 11.0
+        rows = tf.stack([corner[:, 1] + 1 + offset[:, 0], corner[:, 0] + 1 + offset[:, 1],
+                         corner[:, 1] + 12 + offset[:, 2], corner[:, 0] + 12 + offset[:, 3]], axis=1) / scale
+        rows = tf.concat([rows, tf.cast(tf.gather_nd(score, cells), tf.float64)[:, None]], axis=1)
+        return suppress(by_score(rows), PNET_LEVEL_NMS)
+
+    def pyramid_proposals(image, scales):
+        shape = tf.cast(tf.shape(image)[1:3], tf.float64)
+
+        def level(i, found):
+            resized = tf.image.resize(image, tf.cast(shape * scales[i], tf.int32), method=tf.image.ResizeMethod.AREA)
+            return i + 1, found.write(i, level_proposals(resized, scales[i]))
+
+        found = tf.TensorArray(tf.float64, size=tf.size(scales), infer_shape=False, element_shape=[None, 5])
+        return tf.while_loop(lambda i, _: i < tf.size(scales), level, (0, found))[1].concat()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([2], tf.int32),
+                                  tf.TensorSpec([None], tf.float64)])
+    def cascade(photo, size, scales):
+        image = tf.cond(tf.reduce_all(tf.shape(photo)[:2] == size),
+                        lambda: tf.cast(photo, tf.float32)[None],
+                        lambda: tf.image.resize(photo[None], size, method=tf.image.ResizeMethod.AREA))
+        image = (image - 127.5) / 128.0
+        proposals = square(suppress(by_score(pyramid_proposals(image, scales)), PNET_NMS))
+
+        offsets, probabilities = run_on_crops(rnet, image, proposals, 24)
+        scored = tf.concat([refine(proposals, offsets), probabilities[:, 1:]], axis=1)
+        candidates = square(suppress(by_score(scored[scored[:, 4] > RNET_THRESHOLD]), RNET_NMS))
+
+        offsets, points, probabilities = run_on_crops(onet, image, candidates, 48)
+        width = candidates[:, 2:3] - candidates[:, 0:1] + 1
+        height = candidates[:, 3:4] - candidates[:, 1:2] + 1
+        points = tf.concat([width * points[:, :5] + candidates[:, 0:1] - 1,
+                            height * points[:, 5:] + candidates[:, 1:2] - 1], axis=1)
+        faces = tf.concat([refine(candidates, offsets), probabilities[:, 1:], points], axis=1)
+        faces = suppress(by_score(faces[faces[:, 4] > ONET_THRESHOLD]), ONET_NMS, method="min")
+        return faces[:, :4], faces[:, 4], faces[:, 5:]
+
+    return cascade
