@@ -3,10 +3,16 @@
 The encoder runs through Beam's RunInference with a facetag model handler:
 RunInference batches the crops (BatchElements) and keeps one loaded model per
 worker process, shared by that process's threads, which is exactly what a
-500 MB TensorFlow graph needs. Detection is a plain DoFn instead: photos come
-in every size, so there is nothing to batch, and the detector is likewise
-loaded once per process (facetag.detection.shared_detector).
+500 MB TensorFlow graph needs. Detection is a DoFn of its own: photos come in
+every size, so one detector call takes one photo; the DoFn takes small batches
+of photos and runs them on a few threads, because one call on a small photo
+keeps only about 1.5 of 2 cores busy (measured on 250x250 photos: 150 photos/s
+on one thread, 190 on two). The detector is loaded once per process
+(facetag.detection.shared_detector).
 """
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import logging
 
@@ -58,8 +64,13 @@ class FaceModelHandler(ModelHandler):
         return "facetag_encoder"
 
 
+#: Photos handed to DetectFaces at once, and the threads it runs them on.
+DETECTION_BATCH = 8
+DETECTION_THREADS = min(4, os.cpu_count() or 1)
+
+
 class DetectFaces(beam.DoFn):
-    """``(source, bytes, identity)`` -> ``(face record without encoding, crop)`` per face.
+    """A batch of ``(source, bytes, identity)`` -> ``(face record without encoding, crop)`` per face.
 
     Photos without a face go to the ``no_face`` output and undecodable ones
     to ``failed``. A gallery photo's identity goes to its main face only
@@ -78,19 +89,31 @@ class DetectFaces(beam.DoFn):
     def setup(self):
         limit_tf_threads(self.tf_threads)
         self.detector = shared_detector(self.min_score)
+        self.threads = ThreadPoolExecutor(DETECTION_THREADS, thread_name_prefix="facetag-detect")
 
-    def process(self, element):
-        source, data, identity = element
+    def teardown(self):
+        self.threads.shutdown()
+
+    def process(self, photos):
+        # Detection runs on the threads; counters and outputs stay on Beam's thread.
+        for photo, found in zip(photos, self.threads.map(self._detect, photos)):
+            yield from self._outcome(photo, *found)
+
+    def _detect(self, photo):
+        source, data, _ = photo
         try:
             image = decode_image(data, source)
-            detections = self.detector.detect(image)
+            return image, self.detector.detect(image), None
         except ImageError as e:
-            self.images_failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, failure(source, e.reason))
-            return
+            return None, None, e.reason
         except Exception as e:  # noqa: BLE001 - a photo that breaks the detector is that photo's outcome
+            return None, None, f"face detection failed: {type(e).__name__}: {e}"
+
+    def _outcome(self, photo, image, detections, error):
+        source, _, identity = photo
+        if error:
             self.images_failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, failure(source, f"face detection failed: {type(e).__name__}: {e}"))
+            yield beam.pvalue.TaggedOutput(FAILED, failure(source, error))
             return
         if not detections:
             self.images_without_face.inc()
@@ -130,8 +153,11 @@ class EncodePhotos(beam.PTransform):
         self.tf_threads = tf_threads
 
     def expand(self, photos):
-        detected = photos | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin, self.tf_threads)).with_outputs(
-            FAILED, NO_FACE, main="faces")
+        detected = (
+            photos
+            | "Batch photos" >> beam.BatchElements(min_batch_size=1, max_batch_size=DETECTION_BATCH)
+            | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin, self.tf_threads)).with_outputs(
+                FAILED, NO_FACE, main="faces"))
         faces = (
             detected.faces
             | "Encode faces" >> RunInference(KeyedModelHandler(
