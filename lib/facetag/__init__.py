@@ -10,14 +10,19 @@ The flat API::
     facetag.triplet_loss(None, (anchor, positive, negative))  # FaceNet's loss (TensorFlow)
 """
 
-from facetag.analyzer import Face, FaceAnalyzer
-from facetag.api import find_faces, identify, verify, verify_claim
-from facetag.errors import FaceTagError, ImageError, ModelMismatchError
-from facetag.gallery import Gallery
-from facetag.images import load_image
-from facetag.matching import UNKNOWN
-from facetag.models import DEFAULT_MODEL, available_models, load_model
+import os
 
+# Before TensorFlow loads: its C++ notices (oneDNN banners, grappler's cost-model complaints about the
+# detector's dynamic shapes) are not for the user. TF_CPP_MIN_LOG_LEVEL=0 shows them again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from facetag.analyzer import Face, FaceAnalyzer  # noqa: E402
+from facetag.api import find_faces, identify, verify, verify_claim  # noqa: E402
+from facetag.errors import FaceTagError, ImageError, ModelMismatchError  # noqa: E402
+from facetag.gallery import Gallery  # noqa: E402
+from facetag.images import load_image  # noqa: E402
+from facetag.matching import UNKNOWN  # noqa: E402
+from facetag.models import DEFAULT_MODEL, available_models, load_model  # noqa: E402
 
 
 def __getattr__(name):

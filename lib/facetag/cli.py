@@ -3,16 +3,13 @@
 import argparse
 import csv
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for the user
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from facetag.alignment import DEFAULT_MARGIN  # noqa: E402
-from facetag.errors import FaceTagError  # noqa: E402
-from facetag.models import DEFAULT_MODEL, available_models  # noqa: E402
+from facetag.alignment import DEFAULT_MARGIN
+from facetag.errors import FaceTagError
+from facetag.models import DEFAULT_MODEL, available_models
 
 
 def _add_model_options(parser):
