@@ -30,6 +30,9 @@ PNET_THRESHOLD, PNET_LEVEL_NMS, PNET_NMS = 0.6, 0.5, 0.7
 RNET_THRESHOLD, RNET_NMS = 0.7, 0.7
 ONET_THRESHOLD, ONET_NMS = 0.8, 0.7
 
+#: Boxes compared with all the others at once in NMS (memory: proposals x this).
+NMS_BLOCK = 512
+
 
 def pyramid_scales(height, width, min_face_size):
     """The package's scale pyramid (``build_scale_pyramid``): PNet sees a
@@ -79,6 +82,42 @@ def fast_pnet(pnet):
     return forward
 
 
+def suppress(boxes, threshold, method="union"):
+    """The package's NMS (``mtcnn.utils.bboxes.smart_nms_from_bboxes``) on
+    score-sorted boxes: a box is dropped when any higher-scored box (kept or
+    not) overlaps it by more than ``threshold``.
+
+    The package compares all pairs at once; here the boxes are compared
+    with ``NMS_BLOCK`` of them at a time, so memory stays linear in the
+    number of proposals (a crowd photo gives PNet thousands per level).
+    ``boxes``: (N, 4 + k) rows whose first four columns are (x1, y1, x2, y2).
+    """
+    import tensorflow as tf
+
+    count = tf.shape(boxes)[0]
+    padded = tf.pad(boxes[:, :4], [[0, (-count) % NMS_BLOCK], [0, 0]])
+    x1, y1, x2, y2 = tf.unstack(boxes[:, :4], axis=1)
+    area = (x2 - x1) * (y2 - y1)
+
+    def overlapped(start):
+        """Of the boxes start .. start + NMS_BLOCK, which an earlier box overlaps."""
+        bx1, by1, bx2, by2 = tf.unstack(padded[start:start + NMS_BLOCK], axis=1)
+        block_area = (bx2 - bx1) * (by2 - by1)
+        width = tf.nn.relu(tf.minimum(x2[:, None], bx2[None, :]) - tf.maximum(x1[:, None], bx1[None, :]))
+        height = tf.nn.relu(tf.minimum(y2[:, None], by2[None, :]) - tf.maximum(y1[:, None], by1[None, :]))
+        inter = width * height
+        if method == "union":
+            overlap = inter / (area[:, None] + block_area[None, :] - inter)
+        else:
+            overlap = inter / tf.minimum(area[:, None], block_area[None, :])
+        earlier = tf.range(count)[:, None] < start + tf.range(NMS_BLOCK)[None, :]
+        return tf.reduce_any((overlap > threshold) & earlier, axis=0)
+
+    dropped = tf.map_fn(overlapped, tf.range(0, tf.shape(padded)[0], NMS_BLOCK),
+                        fn_output_signature=tf.TensorSpec([NMS_BLOCK], tf.bool), parallel_iterations=1)
+    return tf.boolean_mask(boxes, ~tf.reshape(dropped, [-1])[:count])
+
+
 def compile_cascade(pnet, rnet, onet):
     """``cascade(photo, size, scales) -> (boxes, scores, landmarks)`` as one tf.function.
 
@@ -89,22 +128,6 @@ def compile_cascade(pnet, rnet, onet):
     five y), highest score first. Nothing is clipped or rounded.
     """
     import tensorflow as tf
-
-    def suppress(boxes, threshold, method="union"):
-        """The package's NMS on score-sorted boxes: a box is dropped when any
-        higher-scored box (kept or not) overlaps it by more than ``threshold``."""
-        x1, y1, x2, y2 = tf.unstack(boxes[:, :4], axis=1)
-        area = (x2 - x1) * (y2 - y1)
-        width = tf.nn.relu(tf.minimum(x2[:, None], x2[None, :]) - tf.maximum(x1[:, None], x1[None, :]))
-        height = tf.nn.relu(tf.minimum(y2[:, None], y2[None, :]) - tf.maximum(y1[:, None], y1[None, :]))
-        inter = width * height
-        if method == "union":
-            overlap = inter / (area[:, None] + area[None, :] - inter)
-        else:
-            overlap = inter / tf.minimum(area[:, None], area[None, :])
-        count = tf.shape(boxes)[0]
-        earlier = tf.linalg.band_part(tf.ones([count, count], tf.bool), 0, -1) & ~tf.eye(count, dtype=tf.bool)
-        return tf.boolean_mask(boxes, ~tf.reduce_any((overlap > threshold) & earlier, axis=0))
 
     def by_score(rows):
         return tf.gather(rows, tf.argsort(rows[:, 4], direction="DESCENDING"))
