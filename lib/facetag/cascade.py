@@ -30,8 +30,10 @@ PNET_THRESHOLD, PNET_LEVEL_NMS, PNET_NMS = 0.6, 0.5, 0.7
 RNET_THRESHOLD, RNET_NMS = 0.7, 0.7
 ONET_THRESHOLD, ONET_NMS = 0.8, 0.7
 
-#: Boxes compared with all the others at once in NMS (memory: proposals x this).
+#: Boxes compared with all the others at once in NMS (memory: proposals x this),
+#: and crops RNet and ONet take per call.
 NMS_BLOCK = 512
+CROPS_PER_CALL = 512
 
 
 def pyramid_scales(height, width, min_face_size):
@@ -142,16 +144,26 @@ def compile_cascade(pnet, rnet, onet):
         size = tf.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1] * 2, axis=1)
         return boxes[:, :4] + offsets * size
 
-    def run_on_crops(network, image, boxes, side):
-        """``network``'s outputs for each box's ``side`` x ``side`` crop of ``image``."""
+    def run_on_crops(network, image, boxes, side, widths):
+        """``network``'s outputs (one column count in ``widths`` each) for each box's ``side`` x ``side``
+        crop of ``image``, ``CROPS_PER_CALL`` boxes at a time: a crowd photo gives RNet thousands of
+        proposals, whose activations all at once take gigabytes."""
         shape = tf.cast(tf.shape(image)[1:3], tf.float64)
-        normalised = tf.stack([boxes[:, 1] / shape[0], boxes[:, 0] / shape[1],
-                               boxes[:, 3] / shape[0], boxes[:, 2] / shape[1]], axis=1)
-        patches = tf.image.crop_and_resize(image, tf.cast(normalised, tf.float32),
-                                           tf.zeros([tf.shape(boxes)[0]], tf.int32), (side, side))
-        # One blank patch more, dropped after: oneDNN's convolution returns a wrongly shaped empty batch.
-        outputs = network(tf.concat([patches, tf.zeros([1, side, side, 3])], axis=0))
-        return [tf.cast(output[:-1], tf.float64) for output in outputs]
+        normalised = tf.cast(tf.stack([boxes[:, 1] / shape[0], boxes[:, 0] / shape[1],
+                                       boxes[:, 3] / shape[0], boxes[:, 2] / shape[1]], axis=1), tf.float32)
+
+        def call(start, results):
+            part = normalised[start:start + CROPS_PER_CALL]
+            patches = tf.image.crop_and_resize(image, part, tf.zeros([tf.shape(part)[0]], tf.int32), (side, side))
+            # One blank patch more, dropped after: oneDNN's convolution returns a wrongly shaped empty batch.
+            outputs = network(tf.concat([patches, tf.zeros([1, side, side, 3])], axis=0))
+            return start + CROPS_PER_CALL, [result.write(start // CROPS_PER_CALL, tf.cast(output[:-1], tf.float64))
+                                            for result, output in zip(results, outputs)]
+
+        results = [tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False, element_shape=[None, width])
+                   for width in widths]
+        results = tf.while_loop(lambda start, _: start < tf.shape(boxes)[0], call, (0, results))[1]
+        return [result.concat() for result in results]
 
     proposal_network = fast_pnet(pnet)
 
@@ -186,11 +198,11 @@ def compile_cascade(pnet, rnet, onet):
         image = (image - 127.5) / 128.0
         proposals = square(suppress(by_score(pyramid_proposals(image, scales)), PNET_NMS))
 
-        offsets, probabilities = run_on_crops(rnet, image, proposals, 24)
+        offsets, probabilities = run_on_crops(rnet, image, proposals, 24, (4, 2))
         scored = tf.concat([refine(proposals, offsets), probabilities[:, 1:]], axis=1)
         candidates = square(suppress(by_score(scored[scored[:, 4] > RNET_THRESHOLD]), RNET_NMS))
 
-        offsets, points, probabilities = run_on_crops(onet, image, candidates, 48)
+        offsets, points, probabilities = run_on_crops(onet, image, candidates, 48, (4, 10, 2))
         width = candidates[:, 2:3] - candidates[:, 0:1] + 1
         height = candidates[:, 3:4] - candidates[:, 1:2] + 1
         points = tf.concat([width * points[:, :5] + candidates[:, 0:1] - 1,
