@@ -12,6 +12,7 @@ on one thread, 190 on two). The detector is loaded once per process
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import logging
@@ -64,9 +65,22 @@ class FaceModelHandler(ModelHandler):
         return "facetag_encoder"
 
 
-#: Photos handed to DetectFaces at once, and the threads it runs them on.
+#: Photos handed to DetectFaces at once, and the threads of a worker process that detect faces.
 DETECTION_BATCH = 8
 DETECTION_THREADS = min(4, os.cpu_count() or 1)
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def detection_pool():
+    """The worker process's detection threads, shared by its DoFn instances (a runner may run several
+    per process): at most DETECTION_THREADS photos are decoded and searched at once."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(DETECTION_THREADS, thread_name_prefix="facetag-detect")
+        return _pool
 
 
 class DetectFaces(beam.DoFn):
@@ -89,10 +103,7 @@ class DetectFaces(beam.DoFn):
     def setup(self):
         limit_tf_threads(self.tf_threads)
         self.detector = shared_detector(self.min_score)
-        self.threads = ThreadPoolExecutor(DETECTION_THREADS, thread_name_prefix="facetag-detect")
-
-    def teardown(self):
-        self.threads.shutdown()
+        self.threads = detection_pool()
 
     def process(self, photos):
         # Detection runs on the threads; counters and outputs stay on Beam's thread.
