@@ -81,13 +81,14 @@ def test_a_crowd_of_400_faces(lfw_dev, detector):
 
 
 @pytest.mark.parametrize("method", ["union", "min"])
-def test_blockwise_nms_keeps_what_the_package_keeps(method):
+@pytest.mark.parametrize("blocks", [1, 3])  # all pairs at once; three blocks, the last one partial
+def test_nms_keeps_what_the_package_keeps(method, blocks):
     from mtcnn.utils.bboxes import smart_nms_from_bboxes
 
     from facetag.cascade import NMS_BLOCK, suppress
 
     rng = np.random.default_rng(1)
-    count = 2 * NMS_BLOCK + 77  # three blocks, the last one partial
+    count = (blocks - 1) * NMS_BLOCK + 77
     corners = rng.uniform(0, 400, (count, 2))
     sizes = rng.uniform(10, 60, (count, 1))
     scores = np.sort(rng.uniform(0.6, 1.0, count))[::-1]
