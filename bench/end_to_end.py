@@ -34,6 +34,7 @@ scale (the issue's target: 1.7x one worker).
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -92,21 +93,21 @@ def run_facetag(work, extra, rep):
 
 
 def run_face_recognition(work):
-    # Unbuffered: its two pool processes print to one pipe, and block-buffered output splits lines between them.
+    probes = os.path.join(work, "probes")
     start = time.perf_counter()
     out = subprocess.run([os.path.join(VENV_BIN, "face_recognition"), "--cpus", "2", "--show-distance", "true",
-                          os.path.join(work, "known_flat"), os.path.join(work, "probes")],
-                         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          os.path.join(work, "known_flat"), probes], check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    # Its two pool processes print "path,name,distance" to one pipe and their writes interleave (a line's
+    # text and its newline are separate writes), so results are found by pattern, not by line.
+    result = re.compile(re.escape(probes + os.sep) + r"[^,\n]+?,[^,\n]+?,(?:None|[0-9.]+(?:e-?[0-9]+)?)")
     answers = {}  # nearest within its tolerance; ("unknown", 9.0) when none is
-    for line in out.stdout.splitlines():
-        if line.count(",") < 2:  # its warnings ("More than one face found in ...") share stdout
-            continue
-        path, name, distance = line.rsplit(",", 2)
-        if name in ("no_persons_found",):
+    for match in result.finditer(out.stdout):
+        path, name, distance = match.group(0).rsplit(",", 2)
+        if name == "no_persons_found":
             continue
         who = "unknown" if name == "unknown_person" else name.split("__")[0]
-        dist = float(distance) if distance not in ("None", "") else 9.0
+        dist = float(distance) if distance != "None" else 9.0
         if path not in answers or dist < answers[path][1]:
             answers[path] = (who, dist)
     return seconds, answers
