@@ -30,10 +30,9 @@ PNET_THRESHOLD, PNET_LEVEL_NMS, PNET_NMS = 0.6, 0.5, 0.7
 RNET_THRESHOLD, RNET_NMS = 0.7, 0.7
 ONET_THRESHOLD, ONET_NMS = 0.8, 0.7
 
-#: Boxes compared with all the others at once in NMS (memory: proposals x this),
-#: and crops RNet and ONet take per call.
+#: Most boxes a stage of the ordinary cascade takes; the crowd cascade takes any
+#: number, this many at a time (NMS memory: boxes x this; RNet/ONet crops per call).
 NMS_BLOCK = 512
-CROPS_PER_CALL = 512
 
 
 def pyramid_scales(height, width, min_face_size):
@@ -84,14 +83,14 @@ def fast_pnet(pnet):
     return forward
 
 
-def suppress(boxes, threshold, method="union"):
+def suppress(boxes, threshold, method="union", in_blocks=False):
     """The package's NMS (``mtcnn.utils.bboxes.smart_nms_from_bboxes``) on
     score-sorted boxes: a box is dropped when any higher-scored box (kept or
     not) overlaps it by more than ``threshold``.
 
-    The package compares all pairs at once; here the boxes are compared
-    with ``NMS_BLOCK`` of them at a time, so memory stays linear in the
-    number of proposals (a crowd photo gives PNet thousands per level).
+    All pairs at once, as the package does, or with ``in_blocks`` each box
+    against ``NMS_BLOCK`` of them at a time, so that memory stays linear in
+    the number of boxes (a crowd photo gives PNet thousands per level).
     ``boxes``: (N, 4 + k) rows whose first four columns are (x1, y1, x2, y2).
     """
     import tensorflow as tf
@@ -114,26 +113,31 @@ def suppress(boxes, threshold, method="union"):
         earlier = tf.range(count)[:, None] < start + tf.range(tf.shape(block)[0])[None, :]
         return tf.reduce_any((overlap > threshold) & earlier, axis=0)
 
-    def in_blocks():
+    def dropped_in_blocks():
         padded = tf.pad(boxes[:, :4], [[0, (-count) % NMS_BLOCK], [0, 0]])
         dropped = tf.map_fn(lambda start: overlapped(start, padded[start:start + NMS_BLOCK]),
                             tf.range(0, tf.shape(padded)[0], NMS_BLOCK),
                             fn_output_signature=tf.TensorSpec([NMS_BLOCK], tf.bool), parallel_iterations=1)
         return tf.reshape(dropped, [-1])[:count]
 
-    # Blocks only when needed: the loop costs a few percent of an ordinary photo's detection.
-    dropped = tf.cond(count <= NMS_BLOCK, lambda: overlapped(0, boxes[:, :4]), in_blocks)
+    dropped = dropped_in_blocks() if in_blocks else overlapped(0, boxes[:, :4])
     return tf.boolean_mask(boxes, ~dropped)
 
 
-def compile_cascade(pnet, rnet, onet):
-    """``cascade(photo, size, scales) -> (boxes, scores, landmarks)`` as one tf.function.
+def compile_cascade(pnet, rnet, onet, crowd=False):
+    """``cascade(photo, size, scales) -> (boxes, scores, landmarks, overflowed)`` as one tf.function.
 
     ``photo``: (H, W, 3) uint8 RGB; ``size``: (height, width) to search it at;
     ``scales``: :func:`pyramid_scales` of that size. Returns float64 tensors
     in pixels of the searched size: boxes (N, 4) as (left, top, right, bottom),
     scores (N,), landmarks (N, 10) as the package orders them (five x, then
     five y), highest score first. Nothing is clipped or rounded.
+
+    The ordinary cascade takes at most ``NMS_BLOCK`` boxes into each stage and
+    says ``overflowed`` when a photo had more (a crowd): its results are then
+    incomplete, and the photo is for the ``crowd=True`` cascade, which takes
+    any number, a block at a time. The crowd cascade costs 0.4 s more to
+    compile and a few percent more per photo, so it is built only when needed.
     """
     import tensorflow as tf
 
@@ -150,25 +154,37 @@ def compile_cascade(pnet, rnet, onet):
         size = tf.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1] * 2, axis=1)
         return boxes[:, :4] + offsets * size
 
+    def nms(rows, threshold, method="union"):
+        """(kept rows, whether rows were cut off): the ordinary cascade's stages take NMS_BLOCK rows."""
+        rows = by_score(rows)
+        if crowd:
+            return suppress(rows, threshold, method, in_blocks=True), tf.constant(False)
+        return suppress(rows[:NMS_BLOCK], threshold, method), tf.shape(rows)[0] > NMS_BLOCK
+
     def run_on_crops(network, image, boxes, side, widths):
         """``network``'s outputs (one column count in ``widths`` each) for each box's ``side`` x ``side``
-        crop of ``image``, ``CROPS_PER_CALL`` boxes at a time: a crowd photo gives RNet thousands of
-        proposals, whose activations all at once take gigabytes."""
+        crop of ``image``; the crowd cascade's thousands of boxes go NMS_BLOCK at a time (RNet's
+        activations for all of them at once would take gigabytes)."""
         shape = tf.cast(tf.shape(image)[1:3], tf.float64)
         normalised = tf.cast(tf.stack([boxes[:, 1] / shape[0], boxes[:, 0] / shape[1],
                                        boxes[:, 3] / shape[0], boxes[:, 2] / shape[1]], axis=1), tf.float32)
 
-        def call(start, results):
-            part = normalised[start:start + CROPS_PER_CALL]
+        def call(part):
             patches = tf.image.crop_and_resize(image, part, tf.zeros([tf.shape(part)[0]], tf.int32), (side, side))
             # One blank patch more, dropped after: oneDNN's convolution returns a wrongly shaped empty batch.
             outputs = network(tf.concat([patches, tf.zeros([1, side, side, 3])], axis=0))
-            return start + CROPS_PER_CALL, [result.write(start // CROPS_PER_CALL, tf.cast(output[:-1], tf.float64))
-                                            for result, output in zip(results, outputs)]
+            return [tf.cast(output[:-1], tf.float64) for output in outputs]
+
+        if not crowd:
+            return call(normalised)
+
+        def block(start, results):
+            return start + NMS_BLOCK, [result.write(start // NMS_BLOCK, output) for result, output in
+                                       zip(results, call(normalised[start:start + NMS_BLOCK]))]
 
         results = [tf.TensorArray(tf.float64, size=0, dynamic_size=True, infer_shape=False, element_shape=[None, width])
                    for width in widths]
-        results = tf.while_loop(lambda start, _: start < tf.shape(boxes)[0], call, (0, results))[1]
+        results = tf.while_loop(lambda start, _: start < tf.shape(boxes)[0], block, (0, results))[1]
         return [result.concat() for result in results]
 
     proposal_network = fast_pnet(pnet)
@@ -182,17 +198,20 @@ def compile_cascade(pnet, rnet, onet):
         rows = tf.stack([corner[:, 1] + 1 + offset[:, 0], corner[:, 0] + 1 + offset[:, 1],
                          corner[:, 1] + 12 + offset[:, 2], corner[:, 0] + 12 + offset[:, 3]], axis=1) / scale
         rows = tf.concat([rows, tf.cast(tf.gather_nd(score, cells), tf.float64)[:, None]], axis=1)
-        return suppress(by_score(rows), PNET_LEVEL_NMS)
+        return nms(rows, PNET_LEVEL_NMS)
 
     def pyramid_proposals(image, scales):
+        """(proposals of every level, whether a level's were cut off)."""
         shape = tf.cast(tf.shape(image)[1:3], tf.float64)
 
-        def level(i, found):
+        def level(i, found, cut):
             resized = tf.image.resize(image, tf.cast(shape * scales[i], tf.int32), method=tf.image.ResizeMethod.AREA)
-            return i + 1, found.write(i, level_proposals(resized, scales[i]))
+            proposals, level_cut = level_proposals(resized, scales[i])
+            return i + 1, found.write(i, proposals), cut | level_cut
 
         found = tf.TensorArray(tf.float64, size=tf.size(scales), infer_shape=False, element_shape=[None, 5])
-        return tf.while_loop(lambda i, _: i < tf.size(scales), level, (0, found))[1].concat()
+        _, found, cut = tf.while_loop(lambda i, *_: i < tf.size(scales), level, (0, found, tf.constant(False)))
+        return found.concat(), cut
 
     # autograph=False: the loop is an explicit tf.while_loop, and converting the code cost 0.4 s per process.
     @tf.function(autograph=False, input_signature=[
@@ -202,11 +221,14 @@ def compile_cascade(pnet, rnet, onet):
                         lambda: tf.cast(photo, tf.float32)[None],
                         lambda: tf.image.resize(photo[None], size, method=tf.image.ResizeMethod.AREA))
         image = (image - 127.5) / 128.0
-        proposals = square(suppress(by_score(pyramid_proposals(image, scales)), PNET_NMS))
+        proposals, cut_in_levels = pyramid_proposals(image, scales)
+        proposals, cut_across_levels = nms(proposals, PNET_NMS)
+        proposals = square(proposals)
 
         offsets, probabilities = run_on_crops(rnet, image, proposals, 24, (4, 2))
         scored = tf.concat([refine(proposals, offsets), probabilities[:, 1:]], axis=1)
-        candidates = square(suppress(by_score(scored[scored[:, 4] > RNET_THRESHOLD]), RNET_NMS))
+        candidates, cut_at_rnet = nms(scored[scored[:, 4] > RNET_THRESHOLD], RNET_NMS)
+        candidates = square(candidates)
 
         offsets, points, probabilities = run_on_crops(onet, image, candidates, 48, (4, 10, 2))
         width = candidates[:, 2:3] - candidates[:, 0:1] + 1
@@ -214,7 +236,8 @@ def compile_cascade(pnet, rnet, onet):
         points = tf.concat([width * points[:, :5] + candidates[:, 0:1] - 1,
                             height * points[:, 5:] + candidates[:, 1:2] - 1], axis=1)
         faces = tf.concat([refine(candidates, offsets), probabilities[:, 1:], points], axis=1)
-        faces = suppress(by_score(faces[faces[:, 4] > ONET_THRESHOLD]), ONET_NMS, method="min")
-        return faces[:, :4], faces[:, 4], faces[:, 5:]
+        faces, cut_at_onet = nms(faces[faces[:, 4] > ONET_THRESHOLD], ONET_NMS, method="min")
+        overflowed = cut_in_levels | cut_across_levels | cut_at_rnet | cut_at_onet
+        return faces[:, :4], faces[:, 4], faces[:, 5:], overflowed
 
     return cascade

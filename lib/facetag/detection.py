@@ -46,13 +46,16 @@ class FaceDetector:
     def __init__(self, min_score=DEFAULT_MIN_SCORE, min_face_size=DEFAULT_MIN_FACE_SIZE):
         self.min_score = min_score
         self.min_face_size = min_face_size
-        self._cascade = None
+        self._networks = None
+        self._cascades = {}
 
-    def _network(self):
+    def _cascade(self, crowd=False):
         with _lock:
-            if self._cascade is None:
-                self._cascade = compile_cascade(*load_networks())
-            return self._cascade
+            if self._networks is None:
+                self._networks = load_networks()
+            if crowd not in self._cascades:
+                self._cascades[crowd] = compile_cascade(*self._networks, crowd=crowd)
+            return self._cascades[crowd]
 
     def detect(self, image):
         """Return the faces in an (H, W, 3) RGB uint8 image, highest score first.
@@ -64,8 +67,11 @@ class FaceDetector:
         """
         scale = min(1.0, DETECTION_MAX_SIDE / max(image.shape[:2]))
         height, width = round(image.shape[0] * scale), round(image.shape[1] * scale)
-        boxes, scores, points = (tensor.numpy() for tensor in self._network()(
-            image, (height, width), pyramid_scales(height, width, self.min_face_size)))
+        arguments = (image, (height, width), pyramid_scales(height, width, self.min_face_size))
+        boxes, scores, points, overflowed = self._cascade()(*arguments)
+        if overflowed:  # a crowd: more candidates than the ordinary cascade takes
+            boxes, scores, points, _ = self._cascade(crowd=True)(*arguments)
+        boxes, scores, points = boxes.numpy(), scores.numpy(), points.numpy()
         # As the package's detect_faces: boxes clipped to the photo and rounded.
         boxes = np.clip(boxes, 0, [width - 1, height - 1, width - 1, height - 1]).round() / scale
         points = points / scale
