@@ -137,7 +137,7 @@ def compile_cascade(pnet, rnet, onet, crowd=False):
     says ``overflowed`` when a photo had more (a crowd): its results are then
     incomplete, and the photo is for the ``crowd=True`` cascade, which takes
     any number, a block at a time. The crowd cascade costs 0.4 s more to
-    compile and a few percent more per photo, so it is built only when needed.
+    compile and 5-10% more per photo, so it is built only when a photo needs it.
     """
     import tensorflow as tf
 
