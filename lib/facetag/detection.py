@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cascade import compile_cascade, load_networks, pyramid_scales
+from facetag.cascade import compile_cascade, load_networks, pyramid_scales
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 

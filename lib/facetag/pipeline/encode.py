@@ -11,11 +11,10 @@ on one thread, 190 on two). The detector is loaded once per process
 (facetag.detection.shared_detector).
 """
 
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-
-import logging
 
 import apache_beam as beam
 import numpy as np
