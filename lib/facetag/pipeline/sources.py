@@ -7,14 +7,14 @@ becomes a failure record, never a failed job.
 """
 
 import hashlib
-import os
 
 import apache_beam as beam
-from apache_beam.io import fileio, tfrecordio
+from apache_beam.io import tfrecordio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from facetag.errors import FaceTagError
+from facetag.listing import list_paths
 from facetag.pipeline.outcomes import FAILED, failure
 
 IMAGE_FEATURE = "image"  # tf.train.Example feature holding the encoded image bytes
@@ -77,32 +77,64 @@ class ParseExamples(beam.DoFn):
         yield name, image, identity
 
 
+class ListPhotos(beam.PTransform):
+    """Patterns -> outputs ``files`` (``{"path", "size", "mtime"}`` per regular file) and ``failed``.
+
+    Each pattern is listed on a worker (facetag.listing: every path accounted
+    for); paths that are no photo file (broken links, pipes...) go to
+    ``failed`` with the reason, and are never opened.
+    """
+
+    def __init__(self, patterns):
+        super().__init__()
+        self.patterns = list(patterns)
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "List patterns" >> beam.Create(self.patterns)
+            | "List paths" >> beam.FlatMap(list_paths)
+            | "Sort out special files" >> beam.ParDo(_SortListed()).with_outputs(FAILED, main="files")
+        )
+
+
+class _SortListed(beam.DoFn):
+    def __init__(self):
+        self.read = Metrics.counter("facetag", "images_read")
+        self.failed = Metrics.counter("facetag", "images_failed")
+
+    def process(self, listed):
+        if listed.problem:
+            self.read.inc()
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILED, failure(listed.path, listed.problem))
+        else:
+            yield {"path": listed.path, "size": listed.size, "mtime": listed.mtime}
+
+
 class ReadPhotos(beam.PTransform):
     """Photos to process -> ``(source, bytes, identity)``, plus a ``failed`` output.
 
     ``patterns``: files, folders (every file below), globs, or TFRecord shards
     (``*.tfrecord``) of tf.train.Examples with an ``image`` bytes feature, a
     ``key`` and optionally an ``identity``. ``labelled``: ``[(uri, identity)]``
-    for gallery photos. The file list is matched on the workers and
+    for gallery photos. The file list is made on the workers and
     reshuffled, so reading, detection and encoding spread over all of them.
     """
 
     def __init__(self, patterns=(), labelled=()):
         super().__init__()
-        self.patterns = [p.rstrip("/") + "/**" if _is_folder(p) else p for p in patterns]
+        self.patterns = list(patterns)
         self.labelled = list(labelled)
 
     def expand(self, pbegin):
         files = [p for p in self.patterns if not is_tfrecord(p)]
         shards = [p for p in self.patterns if is_tfrecord(p)]
-        outputs = []
+        outputs, failures = [], []
         if files:
-            outputs.append(
-                pbegin
-                | "List photo patterns" >> beam.Create(files)
-                | "Match photo files" >> fileio.MatchAll()
-                | "Unlabelled" >> beam.Map(lambda m: (m.path, None))
-            )
+            listed = pbegin | "List photo files" >> ListPhotos(files)
+            failures.append(listed[FAILED])
+            outputs.append(listed.files | "Unlabelled" >> beam.Map(lambda f: (f["path"], None)))
         if self.labelled:
             outputs.append(pbegin | "List gallery photos" >> beam.Create(self.labelled))
         results = []
@@ -123,21 +155,17 @@ class ReadPhotos(beam.PTransform):
             )
             results.append(parsed)
         photos = [r.photos for r in results] | "All photos" >> beam.Flatten(pipeline=pbegin.pipeline)
-        failed = [r[FAILED] for r in results] | "All read failures" >> beam.Flatten(pipeline=pbegin.pipeline)
+        failed = [r[FAILED] for r in results] + failures | "All read failures" >> beam.Flatten(
+            pipeline=pbegin.pipeline)
         return {"photos": photos, FAILED: failed}
 
 
-def _is_folder(path):
-    if any(c in path for c in "*?["):
-        return False
-    if "://" not in path:
-        return os.path.isdir(path)
-    return path.endswith("/")
-
-
 def check_patterns_match(patterns):
-    """Fail before the job starts when an input matches no file: a typo should not give an empty result."""
+    """Fail before the job starts when an input names no file: a typo should not give an empty result."""
     for pattern in patterns:
-        expanded = pattern.rstrip("/") + "/**" if _is_folder(pattern) else pattern
-        if not FileSystems.match([expanded])[0].metadata_list:
+        if is_tfrecord(pattern):
+            found = FileSystems.match([pattern])[0].metadata_list
+        else:
+            found = next(iter(list_paths(pattern)), None)
+        if not found:
             raise FaceTagError(f"no photo matches {pattern}: check the path (folders, globs and gs:// paths work)")
