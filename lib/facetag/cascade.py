@@ -39,6 +39,8 @@ def pyramid_scales(height, width, min_face_size):
     """The package's scale pyramid (``build_scale_pyramid``): PNet sees a
     ``min_face_size`` face as 12 px at the first level, then 0.709x smaller
     levels down to a 12 px photo."""
+    if min(height, width) < PNET_INPUT:  # no level at all (and log(0) for a 0 px side)
+        return np.zeros(0)
     count = round(-((np.log(min(height, width) / PNET_INPUT) / np.log(SCALE_FACTOR)) + 1))
     return (PNET_INPUT / min_face_size) * SCALE_FACTOR ** np.arange(max(count, 0))
 

@@ -67,6 +67,8 @@ class FaceDetector:
         """
         scale = min(1.0, DETECTION_MAX_SIDE / max(image.shape[:2]))
         height, width = round(image.shape[0] * scale), round(image.shape[1] * scale)
+        if min(height, width) < self.min_face_size:  # no face this small is looked for (a 20000x1 strip: 1280x0)
+            return []
         arguments = (image, (height, width), pyramid_scales(height, width, self.min_face_size))
         boxes, scores, points, overflowed = self._cascade()(*arguments)
         if overflowed:  # a crowd: more candidates than the ordinary cascade takes

@@ -3,75 +3,187 @@
 Everything in facetag decodes through :func:`load_image`, because the face
 detector's results change with the decoder: one decoder everywhere keeps the
 library, the command line and the Beam jobs in agreement.
+
+Pillow reads JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF and more; the
+``pillow-heif`` plugin adds HEIC/HEIF (iPhone photos); camera RAW files go
+through LibRaw (``rawpy``). Multi-page and animated files give their first
+frame.
 """
 
 import io
 import os
-import warnings
+import struct
+from dataclasses import replace
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import Image, ImageOps
 
 from facetag.errors import ImageError
+from facetag.limits import DEFAULT_LIMITS, shape_problem
 
-#: Larger images are refused as likely decompression bombs. 100 MP is above any
-#: camera a photo archive is likely to hold (a 61 MP full-frame sensor, a 100 MP
-#: medium-format back) and far below what would exhaust a worker's memory.
-MAX_PIXELS = 100_000_000
+pillow_heif.register_heif_opener()
+# facetag checks every image's size against its own limit (facetag.limits) from the header, before
+# decoding; Pillow's own check would refuse some of those with another figure, or warn on stderr.
+Image.MAX_IMAGE_PIXELS = None
 
+#: Camera RAW file name endings decoded with LibRaw (Pillow would read only the small TIFF thumbnail of some).
+RAW_SUFFIXES = frozenset(
+    ".3fr .ari .arw .cr2 .cr3 .crw .dcr .dng .erf .iiq .k25 .kdc .mef .mos .mrw .nef .nrw .orf .pef .raf .raw "
+    ".rw2 .rwl .sr2 .srf .srw .x3f".split())
+
+#: A RAW file's embedded JPEG preview is used when its longer side is at least this (the size photos are searched
+#: at for faces, facetag.detection.DETECTION_MAX_SIDE); smaller ones are demosaiced at half size instead.
+RAW_PREVIEW_MIN_SIDE = 1280
+
+# What Pillow and its plugins raise for a corrupt file; anything else is a bug, reported as unexpected.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+# LibRaw's sizes.flip -> the rotation that shows the image upright.
+_RAW_FLIPS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
 
 
-def load_image(source, *, name=None, max_pixels=MAX_PIXELS):
+def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
     """Return the image as an (H, W, 3) RGB uint8 array.
 
     ``source`` is a path or the file's bytes; ``name`` labels bytes in error
-    messages. JPEG, PNG, GIF (first frame), BMP, TIFF, WebP and whatever else
-    Pillow reads are accepted; EXIF orientation is applied; grey, palette,
-    alpha, CMYK and 16-bit images are converted (transparent areas become
-    white). Raises :class:`ImageError` naming the file and the reason for an
-    empty, truncated, corrupt or non-image file, or one over ``max_pixels``.
+    messages. Formats: see the module's description; EXIF orientation is
+    applied; grey, palette, alpha, CMYK and 16-bit images are converted
+    (transparent areas become white). Raises :class:`ImageError` naming the
+    file and the reason for an empty, truncated, corrupt or non-image file, or
+    one over a limit (facetag.limits: file size, pixels, aspect ratio;
+    ``max_pixels`` overrides the limits' pixel count).
     """
+    if max_pixels is not None:
+        limits = replace(limits, max_pixels=max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, label = bytes(source), name or "<bytes>"
     else:
         label = name or os.fspath(source)
         try:
             with open(source, "rb") as f:
-                data = f.read()
+                data = read_limited(f, label, limits.max_file_bytes)
         except OSError as e:
-            raise ImageError(label, e.strerror or str(e)) from e
-    return decode_image(data, label, max_pixels=max_pixels)
+            raise ImageError(label, file_error_reason(e)) from e
+    return decode_image(data, label, limits=limits)
 
 
-def decode_image(data, label, *, max_pixels=MAX_PIXELS):
+def read_limited(f, label, max_bytes=DEFAULT_LIMITS.max_file_bytes):
+    """An open file's bytes; :class:`ImageError` when it holds more than ``max_bytes``, having read no more."""
+    data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageError(label, f"the file is over the {max_bytes / 1e6:.0f} MB limit: not read (a video or disk "
+                                "image? raise the limit if it is a photo)")
+    return data
+
+
+def file_error_reason(error):
+    """What an OSError from opening or reading a file means to a person."""
+    if isinstance(error, PermissionError):
+        return "permission denied: facetag may not read this file (check its owner and mode)"
+    if isinstance(error, IsADirectoryError):
+        return "a folder, not a photo"
+    if isinstance(error, FileNotFoundError):
+        return "the file is gone (deleted or moved while the job ran?)"
+    return f"the file cannot be read: {error.strerror or type(error).__name__}"
+
+
+def decode_image(data, label, *, limits=DEFAULT_LIMITS):
     """Decode image bytes; ``label`` names them in errors. See :func:`load_image`."""
     if not data:
         raise ImageError(label, "the file is empty")
+    if os.path.splitext(label)[1].lower() in RAW_SUFFIXES:
+        image = _open_raw(data, label, limits)
+    else:
+        image = _open(data, label, limits)
+    return _to_rgb(_upright(image))
+
+
+def _open(data, label, limits):
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    label,
-                    f"{width}x{height} is {width * height / 1e6:.0f} MP, over the "
-                    f"{max_pixels / 1e6:.0f} MP limit (a decompression bomb?); "
-                    "downscale it or raise max_pixels",
-                )
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+        image = Image.open(io.BytesIO(data))
+    except _DECODE_ERRORS as e:  # UnidentifiedImageError included
+        raise ImageError(label, _not_an_image(data)) from e
+    kind = image.format or "image"
+    problem = shape_problem(*image.size, limits)
+    if problem:
+        raise ImageError(label, problem)
+    try:
+        image.load()
+    except _DECODE_ERRORS as e:
+        if "truncated" in str(e) or isinstance(e, EOFError):
+            raise ImageError(label, f"the {kind} data is cut short (truncated file, e.g. an interrupted copy)") from e
+        raise ImageError(label, f"the {kind} data is corrupt: it cannot be decoded") from e
+    return image
+
+
+#: File signatures, to tell a damaged photo from a file that never was one.
+_SIGNATURES = ((b"\xff\xd8", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"),
+               (b"BM", "BMP"))
+
+
+def _not_an_image(data):
+    head = data[:512].lstrip().lower()
+    kind = next((k for magic, k in _SIGNATURES if data.startswith(magic)), None)
+    if data[4:8] == b"ftyp":
+        kind = "AVIF" if data[8:12] in (b"avif", b"avis") else "HEIF"
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind:
+        return f"the {kind} data is corrupt or cut short: it cannot be read as an image"
+    if not data.strip(b"\0"):
+        return "the file holds only zero bytes (a failed copy or disk error?)"
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg", b"<")):
+        return "an HTML or XML page, not an image (saved from a web browser?)"
+    return "not an image file facetag can read (see the README for the formats it reads)"
+
+
+def _open_raw(data, label, limits):
+    import rawpy
+
+    try:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            sizes = raw.sizes
+            problem = shape_problem(sizes.width, sizes.height, limits)
+            if problem:
+                raise ImageError(label, problem)
+            preview = _raw_preview(raw)
+            if preview is not None:
+                transpose = _RAW_FLIPS.get(sizes.flip)
+                return preview.transpose(transpose) if transpose is not None else preview
+            # postprocess applies the camera's orientation itself
+            return Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
     except ImageError:
         raise
-    except UnidentifiedImageError as e:
-        raise ImageError(label, "not an image file Pillow can read") from e
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(label, f"decompression bomb: {e}") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        # Pillow reports truncated and corrupt data as OSError/SyntaxError.
-        raise ImageError(label, f"corrupt or truncated image data ({e})") from e
+    except rawpy.LibRawFileUnsupportedError as e:
+        raise ImageError(label, "not a camera RAW file LibRaw can read (wrong file ending?)") from e
+    except rawpy.LibRawError as e:
+        raise ImageError(label, "the RAW data is corrupt or cut short: it cannot be decoded") from e
+
+
+def _raw_preview(raw):
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        try:
+            image = Image.open(io.BytesIO(thumb.data))
+            image.load()
+        except _DECODE_ERRORS:  # a broken preview: demosaic the RAW data instead
+            return None
+    else:
+        image = Image.fromarray(thumb.data)
+    return image if max(image.size) >= RAW_PREVIEW_MIN_SIDE else None
+
+
+def _upright(image):
+    try:
+        return ImageOps.exif_transpose(image)
+    except _DECODE_ERRORS:  # broken EXIF: the pixels are fine, only the orientation is lost
+        return image
 
 
 def _to_rgb(image):
