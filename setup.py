@@ -48,7 +48,9 @@ setup(
         "pyarrow==25.0.1",
         "annoy==1.17.3",
         "google-crc32c==1.9.0",  # fast TFRecord checksums (Beam falls back to slow crcmod)
-        "pillow==12.3.0",
+        "pillow==12.3.0",  # reads AVIF itself since Pillow 11.3
+        "pillow-heif==1.8.1",  # HEIC/HEIF (iPhone photos): Pillow 12.3 does not read them
+        "rawpy==0.28.0",  # camera RAW files (LibRaw): CR2, NEF, ARW, DNG, ...
         "opencv-python-headless==5.0.0.93",
         "mtcnn==1.0.0",
         "pyyaml==6.0.4",

@@ -2,10 +2,12 @@
 
 Every path the listing sees is accounted for: a regular file is listed with
 its size and modification time; anything that cannot be read as a photo (a
-broken link, a named pipe, a link loop) is listed with the reason, so it ends
-in ``failed`` instead of vanishing or blocking a worker. Only the names in
-:data:`IGNORED_NAMES` (and hidden files) are passed over silently: they are
-other tools' bookkeeping, never photos.
+broken link, a named pipe, a socket or device, a link loop, a folder it may
+not list, a name that is not UTF-8) is listed with the reason, so it ends in
+``failed`` instead of vanishing or blocking a worker. Folders are walked,
+whatever their names. Only the names in :data:`IGNORED_NAMES`, sidecars and
+hidden files are passed over silently: they are other tools' bookkeeping,
+never photos.
 
 Local paths are walked here with ``os.scandir`` because Beam's local
 FileSystems.match drops what it cannot stat without a word; remote paths
@@ -13,6 +15,7 @@ FileSystems.match drops what it cannot stat without a word; remote paths
 only objects.
 """
 
+import errno
 import glob
 import os
 import stat
@@ -48,8 +51,8 @@ def list_paths(pattern):
         yield from _list_remote(pattern)
     elif any(c in pattern for c in "*?["):
         for path in sorted(glob.glob(pattern, recursive=True)):
-            if os.path.isdir(path) and not os.path.islink(path):
-                continue  # a glob's folders: '**' matches their files too
+            if "**" in pattern and os.path.isdir(path):
+                continue  # '**' matches the folder's files too
             yield _classify(path)
     elif os.path.isdir(pattern):
         yield from _walk(pattern, set())
@@ -76,7 +79,9 @@ def _walk(folder, seen):
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:
-        yield ListedPath(folder, problem=f"cannot list this folder: {e.strerror or e}")
+        reason = ("permission denied: facetag may not list this folder (check its owner and mode)"
+                  if isinstance(e, PermissionError) else f"cannot list this folder: {e.strerror or e}")
+        yield ListedPath(folder, problem=reason) if _is_utf8(folder) else _classify(folder)
         return
     for entry in entries:
         if is_ignored(entry.name):
@@ -92,6 +97,10 @@ def _walk(folder, seen):
 
 
 def _classify(path):
+    if not _is_utf8(path):
+        return ListedPath(os.fsencode(path).decode("utf-8", "backslashreplace"),
+                          problem="the file name is not UTF-8 (the bytes shown as \\xNN): rename it, e.g. with "
+                                  "'convmv -f latin1 -t utf8' (facetag's outputs hold only UTF-8 names)")
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -99,13 +108,23 @@ def _classify(path):
             return ListedPath(path, problem=f"a broken symbolic link (to {os.readlink(path)}, which does not exist)")
         return ListedPath(path, problem="no such file")
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            return ListedPath(path, problem="a symbolic link that loops (it leads back to itself): not followed")
         if os.path.islink(path):
             return ListedPath(path, problem=f"a symbolic link that cannot be followed ({e.strerror or e})")
         return ListedPath(path, problem=f"cannot read the file's details: {e.strerror or e}")
     if stat.S_ISREG(st.st_mode):
         return ListedPath(path, st.st_size, st.st_mtime)
     if stat.S_ISDIR(st.st_mode):
-        return ListedPath(path, problem="a folder, not a photo")
+        return ListedPath(path, problem="a folder, not a photo: give the folder itself to read the photos in it")
     kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
             else "a device file" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a special file")
     return ListedPath(path, problem=f"{kind}, not a photo: never opened")
+
+
+def _is_utf8(path):
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # os.scandir gives undecodable bytes as lone surrogates
+        return False

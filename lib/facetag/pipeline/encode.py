@@ -11,10 +11,13 @@ on one thread, 190 on two). The detector is loaded once per process
 (facetag.detection.shared_detector).
 """
 
+import hashlib
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import apache_beam as beam
 import numpy as np
@@ -25,7 +28,9 @@ from facetag.alignment import DEFAULT_MARGIN, crop_face
 from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.errors import ImageError
 from facetag.images import decode_image
+from facetag.limits import DEFAULT_LIMITS, too_small_for_faces
 from facetag.models import load_model
+from facetag.pipeline.faults import maybe_fail, maybe_stall
 from facetag.pipeline.options import limit_tf_threads
 from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
 from facetag.pipeline.records import face_id
@@ -54,6 +59,7 @@ class FaceModelHandler(ModelHandler):
         return load_model(self.model_name)
 
     def run_inference(self, batch, model, inference_args=None):
+        maybe_fail("encode", [hashlib.sha256(crop.tobytes()).digest() for crop in batch])
         encodings = model.encode(np.stack(batch))
         return [PredictionResult(None, e) for e in encodings]
 
@@ -70,30 +76,50 @@ DETECTION_THREADS = min(4, os.cpu_count() or 1)
 
 _pool = None
 _pool_lock = threading.Lock()
+_reported = set()
+log = logging.getLogger("facetag")
 
 
-def detection_pool():
+def detection_pool(stuck=None):
     """The worker process's detection threads, shared by its DoFn instances (a runner may run several
-    per process): at most DETECTION_THREADS photos are decoded and searched at once."""
+    per process): at most DETECTION_THREADS photos are decoded and searched at once. ``stuck``: a pool
+    one of whose threads is held by a photo over its time budget; it is replaced by a fresh one."""
     global _pool
     with _pool_lock:
-        if _pool is None:
+        if _pool is None or _pool is stuck:
+            if stuck is not None:
+                stuck.shutdown(wait=False, cancel_futures=False)
             _pool = ThreadPoolExecutor(DETECTION_THREADS, thread_name_prefix="facetag-detect")
         return _pool
+
+
+def _unexpected(error, source):
+    """The failed reason for an exception facetag did not expect; its traceback is logged once per type and process."""
+    name = type(error).__name__
+    if name not in _reported:
+        _reported.add(name)
+        log.error("facetag: unexpected %s on %s (logged once per worker; please report it with the photo)",
+                  name, source, exc_info=error)
+    return f"facetag failed on this photo with an unexpected {name}: please report it as a bug, with the photo"
 
 
 class DetectFaces(beam.DoFn):
     """A batch of ``(source, bytes, identity)`` -> ``(face record without encoding, crop)`` per face.
 
-    Photos without a face go to the ``no_face`` output and undecodable ones
-    to ``failed``. A gallery photo's identity goes to its main face only
-    (the largest, most central): the other faces in it are bystanders.
+    Photos without a face (or too small to hold one) go to the ``no_face``
+    output and undecodable ones, or ones over a limit (facetag.limits), to
+    ``failed``, each with its reason. A photo still being decoded and searched
+    after ``limits.time_budget_s`` is given up (``failed``) and its thread left
+    behind, so one pathological file cannot stall the worker. A gallery
+    photo's identity goes to its main face only (the largest, most central):
+    the other faces in it are bystanders.
     """
 
-    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, tf_threads=0):
+    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, tf_threads=0, limits=DEFAULT_LIMITS):
         self.min_score = min_score
         self.margin = margin
         self.tf_threads = tf_threads
+        self.limits = limits
         self.faces_found = Metrics.counter("facetag", "faces_found")
         self.images_with_faces = Metrics.counter("facetag", "images_with_faces")
         self.images_without_face = Metrics.counter("facetag", "images_without_face")
@@ -105,25 +131,52 @@ class DetectFaces(beam.DoFn):
         self.threads = detection_pool()
 
     def process(self, photos):
+        maybe_fail("detect", [source.encode("utf-8", "surrogateescape") for source, _, _ in photos])
         # Detection runs on the threads; counters and outputs stay on Beam's thread.
-        for photo, found in zip(photos, self.threads.map(self._detect, photos)):
-            yield from self._outcome(photo, *found)
+        started = {}  # photo number -> when a thread took it up
+        futures = [self.threads.submit(self._timed, i, photo, started) for i, photo in enumerate(photos)]
+        for i, (photo, future) in enumerate(zip(photos, futures)):
+            yield from self._outcome(photo, *self._within_budget(i, future, started))
+
+    def _within_budget(self, i, future, started):
+        budget = self.limits.time_budget_s
+        while True:
+            begun = started.get(i)  # None while queued behind other photos: its time has not started
+            try:
+                return future.result(timeout=budget if begun is None else max(0.0, begun + budget - time.monotonic()))
+            except FutureTimeout:
+                if begun is not None:
+                    break
+        self.threads = detection_pool(stuck=self.threads)
+        return None, None, (FAILED, f"decoding and searching this photo took over {budget:g} s, the per-photo "
+                                    "time budget: given up so the job goes on")
+
+    def _timed(self, i, photo, started):
+        started[i] = time.monotonic()
+        return self._detect(photo)
 
     def _detect(self, photo):
         source, data, _ = photo
         try:
-            image = decode_image(data, source)
+            maybe_stall(source)
+            image = decode_image(data, source, limits=self.limits)
+            height, width = image.shape[:2]
+            tiny = too_small_for_faces(width, height, self.detector.min_face_size)
+            if tiny:
+                return None, None, (NO_FACE, tiny)
             return image, self.detector.detect(image), None
         except ImageError as e:
-            return None, None, e.reason
-        except Exception as e:  # noqa: BLE001 - a photo that breaks the detector is that photo's outcome
-            return None, None, f"face detection failed: {type(e).__name__}: {e}"
+            return None, None, (FAILED, e.reason)
+        except Exception as e:  # noqa: BLE001 - a photo that breaks facetag is that photo's outcome, reported
+            return None, None, (FAILED, _unexpected(e, source))
 
-    def _outcome(self, photo, image, detections, error):
+    def _outcome(self, photo, image, detections, problem):
         source, _, identity = photo
-        if error:
-            self.images_failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, failure(source, error))
+        if problem:
+            kind, reason = problem
+            counter = self.images_failed if kind == FAILED else self.images_without_face
+            counter.inc()
+            yield beam.pvalue.TaggedOutput(kind, failure(source, reason))
             return
         if not detections:
             self.images_without_face.inc()
@@ -154,8 +207,9 @@ class EncodePhotos(beam.PTransform):
     """``(source, bytes, identity)`` -> outputs ``faces`` (records with encodings), ``no_face``, ``failed``."""
 
     def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32,
-                 tf_threads=0):
+                 tf_threads=0, limits=DEFAULT_LIMITS):
         super().__init__()
+        self.limits = limits
         self.model_name = model_name
         self.min_score = min_score
         self.margin = margin
@@ -166,7 +220,8 @@ class EncodePhotos(beam.PTransform):
         detected = (
             photos
             | "Batch photos" >> beam.BatchElements(min_batch_size=1, max_batch_size=DETECTION_BATCH)
-            | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin, self.tf_threads)).with_outputs(
+            | "Detect faces" >> beam.ParDo(
+                DetectFaces(self.min_score, self.margin, self.tf_threads, self.limits)).with_outputs(
                 FAILED, NO_FACE, main="faces"))
         faces = (
             detected.faces

@@ -10,10 +10,13 @@ import hashlib
 
 import apache_beam as beam
 from apache_beam.io import tfrecordio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from facetag.errors import FaceTagError
+from facetag.errors import FaceTagError, ImageError
+from facetag.images import file_error_reason, read_limited
+from facetag.limits import MAX_FILE_BYTES
 from facetag.listing import list_paths
 from facetag.pipeline.outcomes import FAILED, failure
 
@@ -29,7 +32,8 @@ def is_tfrecord(pattern):
 class ReadPhotoFiles(beam.DoFn):
     """``(uri, identity)`` -> ``(uri, bytes, identity)``; unreadable files go to the failed output."""
 
-    def __init__(self):
+    def __init__(self, max_file_bytes=MAX_FILE_BYTES):
+        self.max_file_bytes = max_file_bytes
         self.read = Metrics.counter("facetag", "images_read")
         self.failed = Metrics.counter("facetag", "images_failed")
 
@@ -37,11 +41,20 @@ class ReadPhotoFiles(beam.DoFn):
         uri, identity = element
         self.read.inc()
         try:
-            with FileSystems.open(uri) as f:
-                yield uri, f.read(), identity
-        except Exception as e:  # noqa: BLE001 - any I/O error is this file's outcome, not the job's
-            self.failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, failure(uri, f"cannot open the file: {e}"))
+            # compression_type: Beam would otherwise decompress a photo named *.gz or *.bz2 on the fly
+            with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                data = read_limited(f, uri, self.max_file_bytes)
+        except ImageError as e:
+            reason = e.reason
+        except OSError as e:
+            reason = file_error_reason(e)
+        except Exception as e:  # noqa: BLE001 - a remote filesystem's error is this file's outcome, not the job's
+            reason = f"the file cannot be read ({type(e).__name__}): check that it still exists and is readable"
+        else:
+            yield uri, data, identity
+            return
+        self.failed.inc()
+        yield beam.pvalue.TaggedOutput(FAILED, failure(uri, reason))
 
 
 class ParseExamples(beam.DoFn):
@@ -122,10 +135,11 @@ class ReadPhotos(beam.PTransform):
     reshuffled, so reading, detection and encoding spread over all of them.
     """
 
-    def __init__(self, patterns=(), labelled=()):
+    def __init__(self, patterns=(), labelled=(), max_file_bytes=MAX_FILE_BYTES):
         super().__init__()
         self.patterns = list(patterns)
         self.labelled = list(labelled)
+        self.max_file_bytes = max_file_bytes
 
     def expand(self, pbegin):
         files = [p for p in self.patterns if not is_tfrecord(p)]
@@ -142,7 +156,7 @@ class ReadPhotos(beam.PTransform):
             read = (
                 outputs | "All photo files" >> beam.Flatten()
                 | "Spread photos over workers" >> beam.Reshuffle()
-                | "Read photo files" >> beam.ParDo(ReadPhotoFiles()).with_outputs(FAILED, main="photos")
+                | "Read photo files" >> beam.ParDo(ReadPhotoFiles(self.max_file_bytes)).with_outputs(FAILED, main="photos")
             )
             results.append(read)
         if shards:

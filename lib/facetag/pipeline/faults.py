@@ -1,0 +1,65 @@
+"""Test-only fault injection: the detector or the encoder raises on a chosen fraction of its inputs.
+
+Off unless ``FACETAG_FAULTS`` is set, e.g. ``detect=0.3,encode=0.3,stall=*slow*``:
+
+- ``detect=F`` / ``encode=F``: a photo (detection) or a face crop (encoding)
+  whose name hashes below F makes its whole bundle raise :class:`InjectedFault`
+  the first time it is seen; a marker file in ``FACETAG_FAULTS_DIR`` (shared by
+  the worker processes of one machine) lets a retry of that bundle through, so
+  a runner that retries bundles must give a clean run's output;
+- ``stall=PATTERN``: decoding a photo whose name matches the glob PATTERN
+  sleeps ``FACETAG_FAULTS_STALL_S`` seconds (default 10), to test the per-photo
+  time budget.
+
+Environment variables reach every worker process a runner starts on this machine.
+"""
+
+import fnmatch
+import hashlib
+import os
+import time
+
+ENV, DIR_ENV, STALL_ENV = "FACETAG_FAULTS", "FACETAG_FAULTS_DIR", "FACETAG_FAULTS_STALL_S"
+
+
+class InjectedFault(RuntimeError):
+    """Raised on purpose by the fault-injection switch."""
+
+
+def _settings():
+    spec = os.environ.get(ENV)
+    if not spec:
+        return {}
+    return dict(item.split("=", 1) for item in spec.split(",") if item)
+
+
+def chosen(stage, key, fraction=None):
+    """Whether ``key`` (bytes) is among the ``fraction`` of inputs that ``stage`` fails on."""
+    fraction = float(_settings().get(stage, 0)) if fraction is None else fraction
+    digest = hashlib.sha256(stage.encode() + b"\0" + key).digest()
+    return int.from_bytes(digest[:8], "big") < fraction * 2**64
+
+
+def maybe_fail(stage, keys):
+    """Raise InjectedFault if one of ``keys`` (bytes) is chosen for ``stage`` and was not failed on before."""
+    settings = _settings()
+    if stage not in settings:
+        return
+    folder = os.environ[DIR_ENV]
+    fresh = []
+    for key in keys:
+        if chosen(stage, key, float(settings[stage])):
+            marker = os.path.join(folder, f"{stage}-{hashlib.sha256(key).hexdigest()[:32]}")
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                fresh.append(marker)
+            except FileExistsError:
+                pass
+    if fresh:
+        raise InjectedFault(f"injected {stage} fault ({len(fresh)} of {len(keys)} inputs chosen; {ENV} is set)")
+
+
+def maybe_stall(source):
+    pattern = _settings().get("stall")
+    if pattern and fnmatch.fnmatch(source, pattern):
+        time.sleep(float(os.environ.get(STALL_ENV, 10)))
