@@ -13,8 +13,8 @@ import apache_beam as beam
 from facetag.datasets import read_labelled
 from facetag.models import describe_model
 from facetag.pipeline.encode import EncodePhotos
-from facetag.pipeline.options import (add_config_argument, add_model_arguments, new_parser, pipeline_options,
-                                      summary_line, tf_threads)
+from facetag.pipeline.options import (add_config_argument, add_model_arguments, limits_from, new_parser,
+                                      pipeline_options, summary_line, tf_threads)
 from facetag.pipeline.outcomes import FAILED, NO_FACE
 from facetag.pipeline.outputs import write_encoded
 from facetag.pipeline.sources import ReadPhotos, check_patterns_match
@@ -35,9 +35,11 @@ def encode_photos(pipeline, args):
     """The shared first half of every job: read photos, detect, encode; returns the three outcomes."""
     labelled = read_labelled(args.gallery) if getattr(args, "gallery", None) else []
     check_patterns_match(args.input)
-    photos = pipeline | "Read photos" >> ReadPhotos(args.input, labelled)
+    limits = limits_from(args)
+    photos = pipeline | "Read photos" >> ReadPhotos(args.input, labelled, limits.max_file_bytes)
     encoded = photos["photos"] | "Encode photos" >> EncodePhotos(
-        args.model, args.min_score, args.margin, args.max_batch_size, tf_threads(pipeline.options, args.tf_threads))
+        args.model, args.min_score, args.margin, args.max_batch_size, tf_threads(pipeline.options, args.tf_threads),
+        limits)
     failed = (photos[FAILED], encoded[FAILED]) | "All failures" >> beam.Flatten()
     return encoded["faces"], encoded[NO_FACE], failed
 

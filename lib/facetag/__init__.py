@@ -10,11 +10,20 @@ The flat API::
     facetag.triplet_loss(None, (anchor, positive, negative))  # FaceNet's loss (TensorFlow)
 """
 
+import logging
 import os
 
 # Before TensorFlow loads: its C++ notices (oneDNN banners, grappler's cost-model complaints about the
 # detector's dynamic shapes) are not for the user. TF_CPP_MIN_LOG_LEVEL=0 shows them again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _drop_beam_import_notice(record):
+    # Beam warns on the root logger at import that Google's BigQuery client is missing: facetag never uses it.
+    return not record.getMessage().startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_drop_beam_import_notice)
 
 from facetag.analyzer import Face, FaceAnalyzer  # noqa: E402
 from facetag.api import find_faces, identify, verify, verify_claim  # noqa: E402

@@ -44,11 +44,9 @@ def shape_problem(width, height, limits=DEFAULT_LIMITS):
     """Why an image of this size cannot be used (reason text), or None. Checked from the header, before decoding."""
     if width * height > limits.max_pixels:
         return (f"image is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels), over the "
-                f"{limits.max_pixels / 1e6:.0f}-megapixel limit: downscale it, or raise the limit if it is a real photo")
+                f"{limits.max_pixels / 1e6:.0f}-megapixel limit: downscale it, or raise the limit if it is a photo")
     if max(width, height) > limits.max_aspect * max(min(width, height), 1):
-        narrow = "narrow" if width < height else "wide"
-        return (f"image is {width}×{height} pixels: too {narrow} to hold a face "
-                f"(sides over {limits.max_aspect:g}:1)")
+        return f"image is {width}×{height} pixels: too narrow to hold a face (sides over {limits.max_aspect:g}:1)"
     return None
 
 

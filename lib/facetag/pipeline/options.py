@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from facetag.alignment import DEFAULT_MARGIN
 from facetag.detection import DEFAULT_MIN_SCORE
 from facetag.errors import FaceTagError
+from facetag.limits import MAX_ASPECT, MAX_FILE_BYTES, MAX_PIXELS, TIME_BUDGET_S, Limits
 from facetag.models import DEFAULT_MODEL, available_models
 
 #: Beam's in-process runner. Named explicitly because Beam 2.77's DirectRunner
@@ -27,6 +28,20 @@ def add_model_arguments(parser):
     parser.add_argument("--tf_threads", type=int, default=0,
                         help="TensorFlow threads per worker process (default: all cores, or cores / workers "
                              "with --direct_num_workers)")
+    parser.add_argument("--max_file_mb", type=float, default=MAX_FILE_BYTES / 1e6,
+                        help=f"largest file read, MB (default {MAX_FILE_BYTES / 1e6:g}; facetag.limits)")
+    parser.add_argument("--max_megapixels", type=float, default=MAX_PIXELS / 1e6,
+                        help=f"largest image decoded, megapixels (default {MAX_PIXELS / 1e6:g})")
+    parser.add_argument("--max_aspect", type=float, default=MAX_ASPECT,
+                        help=f"longest side over shortest beyond which an image is refused (default {MAX_ASPECT:g})")
+    parser.add_argument("--photo_time_budget", type=float, default=TIME_BUDGET_S,
+                        help=f"seconds one photo may take to decode and search (default {TIME_BUDGET_S:g})")
+
+
+def limits_from(args):
+    """The facetag.limits.Limits that the job options above ask for."""
+    return Limits(max_file_bytes=round(args.max_file_mb * 1e6), max_pixels=round(args.max_megapixels * 1e6),
+                  max_aspect=args.max_aspect, time_budget_s=args.photo_time_budget)
 
 
 def add_config_argument(parser):
