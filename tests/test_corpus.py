@@ -1,34 +1,45 @@
 """Every file an archive holds is accounted for: the malformed-input corpus (tests/corpus.py) through the encode job."""
 
+import glob
 import os
 import shutil
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from facetag.limits import Limits
 from facetag.pipeline.encode import DetectFaces
-from facetag.pipeline.faults import ENV, STALL_ENV
+from facetag.pipeline.faults import DIR_ENV, ENV, STALL_ENV
 from tests.corpus import CORPUS_MAX_FILE_MB, display, write_corpus
 from tests.jobrun import REPO, read_outcomes, run_job
 
+JOB_OPTIONS = ["--max_file_mb", str(CORPUS_MAX_FILE_MB)]
 #: One in-process worker's peak (README, Memory: 2.5 GiB with both models loaded), plus room for one decoded photo.
 MAX_RSS_MIB = 3 * 1024
 
 
-def test_every_path_in_the_corpus_is_accounted_for_once(tmp_path, samples):
-    corpus, out = tmp_path / "corpus", tmp_path / "out"
-    expected = write_corpus(str(corpus), os.path.join(samples, "photos", "obama2.jpg"))
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, samples):
+    """The corpus, and the encode job's clean run over it: (expected per path, folder, the job's stdout)."""
+    folder = tmp_path_factory.mktemp("corpus")
+    expected = write_corpus(str(folder / "files"), os.path.join(samples, "photos", "obama2.jpg"))
     started = time.monotonic()
-    rc, stdout, stderr, peak_mib = run_job(
-        "beam_jobs.encode", ["--input", str(corpus), "--output", str(out), "--max_file_mb", str(CORPUS_MAX_FILE_MB)])
+    rc, stdout, stderr, peak_mib = run_job("beam_jobs.encode", ["--input", str(folder / "files"), "--output",
+                                                                str(folder / "clean"), *JOB_OPTIONS])
     print(f"\ncorpus: {len(expected)} paths tagged in {time.monotonic() - started:.1f} s, peak RSS {peak_mib:.0f} MiB")
     assert rc == 0, stderr
     assert stderr.strip() == "", stderr
-    faces, no_face, failed = read_outcomes(str(out))
+    assert peak_mib < MAX_RSS_MIB
+    return expected, str(folder), stdout
+
+
+def test_every_path_in_the_corpus_is_accounted_for_once(corpus):
+    expected, folder, stdout = corpus
+    faces, no_face, failed = read_outcomes(os.path.join(folder, "clean"))
 
     seen = [r["source"] for r in no_face + failed] + sorted({r["source"] for r in faces})
     assert len(seen) == len(set(seen)), "a path in more than one outcome or twice in one"
@@ -48,7 +59,39 @@ def test_every_path_in_the_corpus_is_accounted_for_once(tmp_path, samples):
     boxes = {os.path.basename(r["source"]): r["box"] for r in faces if r["face_index"] == 0}
     for k in range(2, 9):  # (JPEG's artefacts differ with the stored orientation: boxes move by a few pixels)
         assert _iou(boxes[f"orientation_{k}.jpg"], boxes["orientation_1.jpg"]) > 0.8, k
-    assert peak_mib < MAX_RSS_MIB
+
+
+def _comparable(faces):
+    return [{k: v for k, v in r.items() if k != "encoding"} for r in faces]
+
+
+def test_a_runner_that_retries_bundles_gives_the_clean_runs_output_despite_faults(corpus, tmp_path):
+    expected, folder, _ = corpus
+    # Beam's bundle-based direct runner retries a failed bundle (up to 4 times); the in-process FnApiRunner does not.
+    rc, _, stderr, _ = run_job(
+        "beam_jobs.encode", ["--input", os.path.join(folder, "files"), "--output", str(tmp_path / "faulted"),
+                             "--runner", "BundleBasedDirectRunner", *JOB_OPTIONS],
+        env={ENV: "detect=0.3,encode=0.2", DIR_ENV: str(tmp_path)})
+    assert rc == 0, stderr
+    injected = os.listdir(tmp_path)
+    assert any(m.startswith("detect-") for m in injected) and any(m.startswith("encode-") for m in injected)
+
+    clean, faulted = read_outcomes(os.path.join(folder, "clean")), read_outcomes(str(tmp_path / "faulted"))
+    assert len({r["face_id"] for r in faulted[0]}) == len(faulted[0])  # no face twice
+    assert _comparable(faulted[0]) == _comparable(clean[0])
+    np.testing.assert_allclose([r["encoding"] for r in faulted[0]], [r["encoding"] for r in clean[0]], atol=1e-4)
+    for got, want in zip(faulted[1:], clean[1:]):  # no_face, failed: the same records, none twice
+        assert sorted(got, key=str) == sorted(want, key=str)
+
+
+def test_a_runner_that_does_not_retry_fails_loudly_and_writes_no_results(corpus, tmp_path):
+    _, folder, _ = corpus
+    rc, _, stderr, _ = run_job("beam_jobs.encode", ["--input", os.path.join(folder, "files", "face.jpg"), "--output",
+                                                    str(tmp_path / "out")],
+                               env={ENV: "detect=1", DIR_ENV: str(tmp_path)})
+    assert rc != 0
+    assert "InjectedFault: injected detect fault" in stderr
+    assert not glob.glob(str(tmp_path / "out" / "*.*"))  # Beam's beam-temp-* folders only, no result file
 
 
 def _iou(a, b):
@@ -69,6 +112,7 @@ def test_a_photo_over_its_time_budget_fails_and_the_worker_moves_on(monkeypatch)
     monkeypatch.setenv(STALL_ENV, "3")
     detect = DetectFaces(limits=Limits(time_budget_s=0.5))
     detect.setup()
+    detect.start_bundle()
     started = time.monotonic()
     out = [o.value for o in detect.process([("slow.png", _png((8, 8)), None), ("tiny.png", _png((8, 8)), None)])]
     assert time.monotonic() - started < 2.5  # did not wait for the stalled photo

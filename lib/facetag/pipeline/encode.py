@@ -130,8 +130,14 @@ class DetectFaces(beam.DoFn):
         self.detector = shared_detector(self.min_score)
         self.threads = detection_pool()
 
+    def start_bundle(self):
+        self.bundle_sources = []
+
+    def finish_bundle(self):
+        maybe_fail("detect", self.bundle_sources)  # test-only: fails the whole bundle, after its outputs
+
     def process(self, photos):
-        maybe_fail("detect", [source.encode("utf-8", "surrogateescape") for source, _, _ in photos])
+        self.bundle_sources += [source.encode() for source, _, _ in photos]
         # Detection runs on the threads; counters and outputs stay on Beam's thread.
         started = {}  # photo number -> when a thread took it up
         futures = [self.threads.submit(self._timed, i, photo, started) for i, photo in enumerate(photos)]

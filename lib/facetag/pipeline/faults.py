@@ -2,11 +2,12 @@
 
 Off unless ``FACETAG_FAULTS`` is set, e.g. ``detect=0.3,encode=0.3,stall=*slow*``:
 
-- ``detect=F`` / ``encode=F``: a photo (detection) or a face crop (encoding)
-  whose name hashes below F makes its whole bundle raise :class:`InjectedFault`
-  the first time it is seen; a marker file in ``FACETAG_FAULTS_DIR`` (shared by
-  the worker processes of one machine) lets a retry of that bundle through, so
-  a runner that retries bundles must give a clean run's output;
+- ``detect=F``: a bundle holding a photo whose name hashes below F raises
+  :class:`InjectedFault` when it finishes, after all its outputs, the first
+  time; ``encode=F``: a batch of face crops holding one whose pixels hash below
+  F raises the first time. Marker files in ``FACETAG_FAULTS_DIR`` (shared by
+  the worker processes of one machine) let a retry through, so a runner that
+  retries bundles must give a clean run's output;
 - ``stall=PATTERN``: decoding a photo whose name matches the glob PATTERN
   sleeps ``FACETAG_FAULTS_STALL_S`` seconds (default 10), to test the per-photo
   time budget.
