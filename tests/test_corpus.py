@@ -15,9 +15,10 @@ from facetag.limits import Limits
 from facetag.pipeline.encode import DetectFaces
 from facetag.pipeline.faults import DIR_ENV, ENV, STALL_ENV
 from tests.corpus import CORPUS_MAX_FILE_MB, display, write_corpus
-from tests.jobrun import REPO, read_outcomes, run_job
+from tests.jobrun import REPO, run_job
+from tests.test_beam_jobs import MODEL, read_outcomes
 
-JOB_OPTIONS = ["--max_file_mb", str(CORPUS_MAX_FILE_MB)]
+JOB_OPTIONS = ["--max_file_mb", str(CORPUS_MAX_FILE_MB), *MODEL]
 #: One in-process worker's peak (README, Memory: 2.5 GiB with both models loaded), plus room for one decoded photo.
 MAX_RSS_MIB = 3 * 1024
 
@@ -77,6 +78,7 @@ def test_a_runner_that_retries_bundles_gives_the_clean_runs_output_despite_fault
     assert any(m.startswith("detect-") for m in injected) and any(m.startswith("encode-") for m in injected)
 
     clean, faulted = read_outcomes(os.path.join(folder, "clean")), read_outcomes(str(tmp_path / "faulted"))
+    clean, faulted = [[sorted(c[0], key=lambda r: r["face_id"]), *c[1:]] for c in (clean, faulted)]
     assert len({r["face_id"] for r in faulted[0]}) == len(faulted[0])  # no face twice
     assert _comparable(faulted[0]) == _comparable(clean[0])
     np.testing.assert_allclose([r["encoding"] for r in faulted[0]], [r["encoding"] for r in clean[0]], atol=1e-4)
