@@ -106,6 +106,23 @@ def dng(rgb, orientation=1):
             + struct.pack("<I", 0) + extra + pixels)
 
 
+def with_preview(raw_file, preview):
+    """A DNG (from :func:`dng`) with a second IFD holding a JPEG preview of a PIL image, as cameras embed one."""
+    jpeg = _bytes(preview, "JPEG", quality=85)
+    out = bytearray(raw_file)
+    next_ifd = 8 + 2 + 12 * struct.unpack_from("<H", out, 8)[0]
+    ifd_at = len(out) + len(out) % 2
+    out += bytes(ifd_at - len(out))
+    tags = [(254, 4, 1), (256, 4, preview.width), (257, 4, preview.height), (258, 3, 8), (259, 3, 7), (262, 3, 6),
+            (273, 4, None), (277, 3, 3), (279, 4, len(jpeg))]
+    jpeg_at = ifd_at + 2 + 12 * len(tags) + 4
+    entries = [struct.pack("<HHI", tag, kind, 1) + struct.pack("<I" if kind == 4 else "<HH", *(
+        [jpeg_at if value is None else value] if kind == 4 else [value, 0])) for tag, kind, value in tags]
+    out += struct.pack("<H", len(tags)) + b"".join(entries) + struct.pack("<I", 0) + jpeg
+    struct.pack_into("<I", out, next_ifd, ifd_at)
+    return bytes(out)
+
+
 def write_corpus(folder, face_photo):
     """Write every kind into ``folder``; returns {path: Expected}. ``face_photo``: a photo of one face."""
     os.makedirs(folder, exist_ok=True)
@@ -137,6 +154,8 @@ def write_corpus(folder, face_photo):
     put("face.avif", _bytes(face, "AVIF", quality=70), FACES)
     put("face.bmp", _bytes(face, "BMP"), FACES)
     put("face.dng", dng(face_array), FACES)
+    put("face_preview.dng", with_preview(dng(face_array[::4, ::4]), face.resize((face.width * 3, face.height * 3))),
+        FACES)
     put("face_cmyk.jpg", _bytes(face.convert("CMYK"), "JPEG", quality=90), FACES)
     grey16 = (np.asarray(face.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
     put("face_16bit_grey.png", _bytes(Image.fromarray(grey16), "PNG"), FACES)

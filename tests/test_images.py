@@ -113,3 +113,44 @@ def test_missing_file_names_it(tmp_path):
 def test_bytes_are_labelled_by_name():
     with pytest.raises(ImageError, match="gs://bucket/x.jpg"):
         load_image(b"nope", name="gs://bucket/x.jpg")
+
+
+def test_raw_files_use_a_large_embedded_preview_else_demosaic_at_half_size():
+    from tests.corpus import dng, with_preview
+
+    rng = np.random.default_rng(0)
+    sensor = rng.integers(0, 255, (100, 60, 3), dtype=np.uint8)
+    assert load_image(dng(sensor), name="IMG_1.DNG").shape == (50, 30, 3)
+    large, small = Image.new("RGB", (1300, 2000), (200, 0, 0)), Image.new("RGB", (160, 240), (200, 0, 0))
+    out = load_image(with_preview(dng(sensor), large), name="IMG_2.dng")
+    assert out.shape == (2000, 1300, 3) and out[1000, 650, 0] > 180
+    assert load_image(with_preview(dng(sensor), small), name="IMG_3.dng").shape == (50, 30, 3)
+
+
+def test_wrong_endings_both_ways(rgb):
+    from tests.corpus import dng
+
+    assert load_image(_encode(rgb, "JPEG"), name="x.nef").shape == (40, 60, 3)
+    assert load_image(dng(np.zeros((40, 60, 3), np.uint8)), name="x.jpg").shape[2] == 3
+    with pytest.raises(ImageError, match="RAW data is corrupt"):
+        load_image(b"\xff\xd8\xff\xe0 a JPEG header and nothing else", name="x.nef")
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats(fmt):
+    ramp = np.linspace(0, 255, 40 * 60 * 3).reshape(40, 60, 3).astype(np.uint8)
+    out = load_image(_encode(Image.fromarray(ramp), fmt, quality=90))
+    assert out.shape == (40, 60, 3) and abs(out.astype(int) - ramp).mean() < 10
+
+
+def test_limits_are_enforced_before_decoding(tmp_path):
+    from facetag.limits import Limits
+
+    with pytest.raises(ImageError, match="20000×1 pixels: too narrow to hold a face"):
+        load_image(_encode(Image.new("L", (20000, 1)), "PNG"))
+    with pytest.raises(ImageError, match="3000×2000 pixels .6 megapixels., over the 5-megapixel limit"):
+        load_image(_encode(Image.new("L", (3000, 2000)), "PNG"), limits=Limits(max_pixels=5_000_000))
+    big = tmp_path / "big.jpg"
+    big.write_bytes(bytes(1_000_001))
+    with pytest.raises(ImageError, match="over the 1 MB limit"):
+        load_image(str(big), limits=Limits(max_file_bytes=1_000_000))

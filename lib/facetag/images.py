@@ -92,11 +92,17 @@ def decode_image(data, label, *, limits=DEFAULT_LIMITS):
     """Decode image bytes; ``label`` names them in errors. See :func:`load_image`."""
     if not data:
         raise ImageError(label, "the file is empty")
-    if os.path.splitext(label)[1].lower() in RAW_SUFFIXES:
-        image = _open_raw(data, label, limits)
-    else:
-        image = _open(data, label, limits)
-    return _to_rgb(_upright(image))
+    # The ending picks the decoder to try first; the other is tried when it fails (wrong endings both ways).
+    # Pillow would read a RAW file only if it is TIFF-based (its thumbnail), so LibRaw is tried only then.
+    raw_named = os.path.splitext(label)[1].lower() in RAW_SUFFIXES
+    decoders = [_open_raw, _open] if raw_named else [_open] + ([_open_raw] if data[:4] in _TIFF_MAGIC else [])
+    errors = []
+    for decoder in decoders:
+        try:
+            return _to_rgb(_upright(decoder(data, label, limits)))
+        except ImageError as e:
+            errors.append(e)
+    raise errors[0]
 
 
 def _open(data, label, limits):
@@ -118,6 +124,7 @@ def _open(data, label, limits):
 
 
 #: File signatures, to tell a damaged photo from a file that never was one.
+_TIFF_MAGIC = (b"II*\0", b"MM\0*")
 _SIGNATURES = ((b"\xff\xd8", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"),
                (b"BM", "BMP"))
 
