@@ -73,7 +73,9 @@ def run(argv=None, test_pipeline=None):
         summary = run_summary(counters(pipeline.result), rematch_all)
         staged = {name: staged_files(staging, name) for name in ("photos", "faces", "matches")}
         summary["seconds"] = round(time.perf_counter() - started, 1)
+        committing = time.perf_counter()
         store.commit(run_id, model_id, current_index, staged, rematch_all, summary)
+    summary["commit_seconds"] = round(time.perf_counter() - committing, 2)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(summary_line(summary))
     return summary
