@@ -26,7 +26,7 @@ $(INSTALLED): setup.py
 demo: setup
 	@samples=$$($(PY) -m facetag.samples); \
 	$(FACETAG) enroll $$samples/gallery --out $(DEMO_OUT)/index && \
-	$(FACETAG) tag $$samples/photos --index $(DEMO_OUT)/index --out $(DEMO_OUT)/tagged
+	$(FACETAG) tag $$samples/photos --index $(DEMO_OUT)/index --out $(DEMO_OUT)/archive
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -207,3 +207,23 @@ def test_a_killed_run_loses_nothing_and_duplicates_nothing(samples, indexes, tmp
 
     run_tag(folder, indexes[0], reference)
     assert_same_store(store, reference)
+
+
+def test_progress_line_sums_the_workers_and_estimates_the_time_left(tmp_path):
+    import io
+    import json
+
+    from facetag.pipeline import progress
+
+    stream = io.StringIO()
+    with progress.ProgressReporter(force=True, stream=stream) as reporter:
+        with open(os.path.join(reporter.folder, "12345.json"), "w") as f:  # another worker process
+            json.dump({"listed": 1000, "done": 100, "faces": 90}, f)
+        progress.note(done=100, faces=110, failed=2)
+        totals = reporter.totals()
+    assert totals == {"listed": 1000, "done": 200, "faces": 200, "failed": 2}
+    assert progress.ProgressReporter.line(totals, 20.0) == (
+        "facetag: 200/1,000 photos (10.0/s), 200 faces, 2 failed, about 80 s left")
+    assert progress.ProgressReporter.line(totals | {"listed": 10000}, 20.0).endswith("about 16 min left")
+    assert progress.ProgressReporter.line({"listed": 10, "done": 10}, 5.0) == "facetag: 10/10 photos (2.0/s), 0 faces, 0 failed"
+    assert not os.path.exists(reporter.folder) and progress.ENV not in os.environ
