@@ -1,1 +1,3 @@
-import facetag  # noqa: F401 - before apache_beam: facetag quiets its import notices
+"""facetag's Beam pipelines; each module has run(argv, test_pipeline=None) and --help."""
+
+import facetag  # noqa: F401 - first: its logging filter must be in place before Beam is imported

@@ -13,7 +13,7 @@ from PIL import Image
 
 from facetag.limits import Limits
 from facetag.pipeline.encode import DetectFaces
-from facetag.pipeline.faults import DIR_ENV, ENV, STALL_ENV
+from facetag.faults import DIR_ENV, ENV, STALL_ENV
 from tests.corpus import CORPUS_MAX_FILE_MB, display, write_corpus
 from tests.jobrun import REPO, run_job
 from tests.test_beam_jobs import MODEL, read_outcomes

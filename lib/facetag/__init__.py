@@ -18,12 +18,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _drop_beam_import_notice(record):
-    # Beam warns on the root logger at import that Google's BigQuery client is missing: facetag never uses it.
+def _not_for_the_user(record):
+    # Beam warns at import time that Google's BigQuery client is missing; facetag never uses BigQuery.
     return not record.getMessage().startswith("apitools not found")
 
 
-logging.getLogger().addFilter(_drop_beam_import_notice)
+logging.getLogger().addFilter(_not_for_the_user)
 
 from facetag.analyzer import Face, FaceAnalyzer  # noqa: E402
 from facetag.api import find_faces, identify, verify, verify_claim  # noqa: E402

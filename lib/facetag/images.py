@@ -77,15 +77,34 @@ def read_limited(f, label, max_bytes=DEFAULT_LIMITS.max_file_bytes):
     return data
 
 
+def read_file(uri, max_bytes=DEFAULT_LIMITS.max_file_bytes):
+    """A local or remote file's bytes (any Beam FileSystems path), as they are: a ``.gz`` is not decompressed.
+
+    Raises :class:`ImageError` with a reason a person can act on (over the size limit, permission denied...).
+    """
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return read_limited(f, uri, max_bytes)
+    except ImageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - remote filesystems raise their own errors, not OSError
+        raise ImageError(uri, file_error_reason(e)) from e
+
+
 def file_error_reason(error):
-    """What an OSError from opening or reading a file means to a person."""
+    """What an error from opening or reading a file means to a person."""
     if isinstance(error, PermissionError):
         return "permission denied: facetag may not read this file (check its owner and mode)"
     if isinstance(error, IsADirectoryError):
         return "a folder, not a photo"
     if isinstance(error, FileNotFoundError):
         return "the file is gone (deleted or moved while the job ran?)"
-    return f"the file cannot be read: {error.strerror or type(error).__name__}"
+    if isinstance(error, OSError) and error.strerror:
+        return f"the file cannot be read: {error.strerror}"
+    return f"the file cannot be read ({type(error).__name__}): check that it still exists and is readable"
 
 
 def decode_image(data, label, *, limits=DEFAULT_LIMITS):

@@ -27,12 +27,13 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from facetag.alignment import DEFAULT_MARGIN, crop_face
 from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.errors import ImageError
+from facetag.faults import kill_point, maybe_fail, maybe_stall
 from facetag.images import decode_image
 from facetag.limits import DEFAULT_LIMITS, too_small_for_faces
 from facetag.models import load_model
-from facetag.pipeline.faults import maybe_fail, maybe_stall
 from facetag.pipeline.options import limit_tf_threads
-from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
+from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
+from facetag.pipeline.progress import note
 from facetag.pipeline.records import face_id
 
 
@@ -93,6 +94,10 @@ def detection_pool(stuck=None):
         return _pool
 
 
+#: DetectFaces output: one summary per photo, whatever its outcome (for the archive store's photos table).
+PHOTOS = "photos"
+
+
 def _unexpected(error, source):
     """The failed reason for an exception facetag did not expect; its traceback is logged once per type and process."""
     name = type(error).__name__
@@ -104,11 +109,13 @@ def _unexpected(error, source):
 
 
 class DetectFaces(beam.DoFn):
-    """A batch of ``(source, bytes, identity)`` -> ``(face record without encoding, crop)`` per face.
+    """A batch of ``(source, bytes, identity[, info])`` -> ``(face record without encoding, crop)`` per face.
 
     Photos without a face (or too small to hold one) go to the ``no_face``
     output and undecodable ones, or ones over a limit (facetag.limits), to
-    ``failed``, each with its reason. A photo still being decoded and searched
+    ``failed``, each with its reason; every photo also gets a summary on the
+    ``photos`` output (outcome, reason, faces, displayed size, content
+    sha256, plus the optional ``info`` dict). A photo still being decoded and searched
     after ``limits.time_budget_s`` is given up (``failed``) and its thread left
     behind, so one pathological file cannot stall the worker. A gallery
     photo's identity goes to its main face only (the largest, most central):
@@ -137,7 +144,7 @@ class DetectFaces(beam.DoFn):
         maybe_fail("detect", self.bundle_sources)  # test-only: fails the whole bundle, after its outputs
 
     def process(self, photos):
-        self.bundle_sources += [source.encode() for source, _, _ in photos]
+        self.bundle_sources += [photo[0].encode() for photo in photos]
         # Detection runs on the threads; counters and outputs stay on Beam's thread.
         started = {}  # photo number -> when a thread took it up
         futures = [self.threads.submit(self._timed, i, photo, started) for i, photo in enumerate(photos)]
@@ -162,14 +169,14 @@ class DetectFaces(beam.DoFn):
         return self._detect(photo)
 
     def _detect(self, photo):
-        source, data, _ = photo
+        source, data = photo[:2]
         try:
             maybe_stall(source)
             image = decode_image(data, source, limits=self.limits)
             height, width = image.shape[:2]
             tiny = too_small_for_faces(width, height, self.detector.min_face_size)
             if tiny:
-                return None, None, (NO_FACE, tiny)
+                return image, None, (NO_FACE, tiny)
             return image, self.detector.detect(image), None
         except ImageError as e:
             return None, None, (FAILED, e.reason)
@@ -177,24 +184,34 @@ class DetectFaces(beam.DoFn):
             return None, None, (FAILED, _unexpected(e, source))
 
     def _outcome(self, photo, image, detections, problem):
-        source, _, identity = photo
+        source, data, identity = photo[:3]
+        kill_point("detect")
+        note(done=1, faces=len(detections or ()), failed=1 if problem and problem[0] == FAILED else 0)
+        sha256 = hashlib.sha256(data).hexdigest()
+        summary = {"source": source, "sha256": sha256, "faces": len(detections or ()),
+                   "width": image.shape[1] if image is not None else None,
+                   "height": image.shape[0] if image is not None else None, **(photo[3] if len(photo) > 3 else {})}
         if problem:
             kind, reason = problem
             counter = self.images_failed if kind == FAILED else self.images_without_face
             counter.inc()
+            yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": kind, "reason": reason})
             yield beam.pvalue.TaggedOutput(kind, failure(source, reason))
             return
         if not detections:
             self.images_without_face.inc()
+            yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": NO_FACE, "reason": "no face found"})
             yield beam.pvalue.TaggedOutput(NO_FACE, failure(source, "no face found"))
             return
         self.images_with_faces.inc()
+        yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FACES, "reason": None})
         self.faces_found.inc(len(detections))
         labelled = main_face(detections, image.shape) if identity else None
         for index, d in enumerate(detections):
             record = {
                 "face_id": face_id(source, index),
                 "source": source,
+                "photo_sha256": sha256,
                 "face_index": index,
                 "box": list(d.box),
                 "landmarks": [c for point in d.landmarks for c in point],
@@ -210,7 +227,8 @@ def _with_encoding(keyed_result):
 
 
 class EncodePhotos(beam.PTransform):
-    """``(source, bytes, identity)`` -> outputs ``faces`` (records with encodings), ``no_face``, ``failed``."""
+    """``(source, bytes, identity[, info])`` -> outputs ``faces`` (records with encodings), ``no_face``,
+    ``failed``, and ``photos`` (a summary of every photo, see DetectFaces)."""
 
     def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32,
                  tf_threads=0, limits=DEFAULT_LIMITS):
@@ -228,11 +246,11 @@ class EncodePhotos(beam.PTransform):
             | "Batch photos" >> beam.BatchElements(min_batch_size=1, max_batch_size=DETECTION_BATCH)
             | "Detect faces" >> beam.ParDo(
                 DetectFaces(self.min_score, self.margin, self.tf_threads, self.limits)).with_outputs(
-                FAILED, NO_FACE, main="faces"))
+                FAILED, NO_FACE, PHOTOS, main="faces"))
         faces = (
             detected.faces
             | "Encode faces" >> RunInference(KeyedModelHandler(
                 FaceModelHandler(self.model_name, self.max_batch_size, self.tf_threads)))
             | "Attach encodings" >> beam.Map(_with_encoding)
         )
-        return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED]}
+        return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED], PHOTOS: detected[PHOTOS]}

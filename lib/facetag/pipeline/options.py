@@ -44,6 +44,13 @@ def limits_from(args):
                   max_aspect=args.max_aspect, time_budget_s=args.photo_time_budget)
 
 
+def encoder_settings(args, options):
+    """EncodePhotos' settings from the arguments of add_model_arguments."""
+    return {"model_name": args.model, "min_score": args.min_score, "margin": args.margin,
+            "max_batch_size": args.max_batch_size, "tf_threads": tf_threads(options, args.tf_threads),
+            "limits": limits_from(args)}
+
+
 def add_config_argument(parser):
     parser.add_argument("--config", help="YAML file of pipeline options (configs/*.yaml); command-line options win")
 

@@ -10,15 +10,15 @@ import hashlib
 
 import apache_beam as beam
 from apache_beam.io import tfrecordio
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from facetag.errors import FaceTagError, ImageError
-from facetag.images import file_error_reason, read_limited
+from facetag.images import read_file
 from facetag.limits import MAX_FILE_BYTES
 from facetag.listing import list_paths
-from facetag.pipeline.outcomes import FAILED, failure
+from facetag.pipeline.encode import EncodePhotos
+from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
 
 IMAGE_FEATURE = "image"  # tf.train.Example feature holding the encoded image bytes
 KEY_FEATURE = "key"  # ... the photo's name
@@ -41,20 +41,12 @@ class ReadPhotoFiles(beam.DoFn):
         uri, identity = element
         self.read.inc()
         try:
-            # compression_type: Beam would otherwise decompress a photo named *.gz or *.bz2 on the fly
-            with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                data = read_limited(f, uri, self.max_file_bytes)
+            data = read_file(uri, self.max_file_bytes)
         except ImageError as e:
-            reason = e.reason
-        except OSError as e:
-            reason = file_error_reason(e)
-        except Exception as e:  # noqa: BLE001 - a remote filesystem's error is this file's outcome, not the job's
-            reason = f"the file cannot be read ({type(e).__name__}): check that it still exists and is readable"
-        else:
-            yield uri, data, identity
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILED, failure(uri, e.reason))
             return
-        self.failed.inc()
-        yield beam.pvalue.TaggedOutput(FAILED, failure(uri, reason))
+        yield uri, data, identity
 
 
 class ParseExamples(beam.DoFn):
@@ -183,3 +175,15 @@ def check_patterns_match(patterns):
             found = next(iter(list_paths(pattern)), None)
         if not found:
             raise FaceTagError(f"no photo matches {pattern}: check the path (folders, globs and gs:// paths work)")
+
+
+def read_and_encode(pipeline, inputs, labelled, settings):
+    """Read photos (``inputs`` patterns and ``labelled`` ``[(uri, identity)]``), detect, encode.
+
+    Returns ``(faces, no_face, failed)``; ``settings`` are EncodePhotos' (options.encoder_settings).
+    """
+    check_patterns_match(inputs)
+    photos = pipeline | "Read photos" >> ReadPhotos(inputs, labelled, settings["limits"].max_file_bytes)
+    encoded = photos["photos"] | "Encode photos" >> EncodePhotos(**settings)
+    failed = (photos[FAILED], encoded[FAILED]) | "All failures" >> beam.Flatten()
+    return encoded["faces"], encoded[NO_FACE], failed

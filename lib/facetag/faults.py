@@ -1,24 +1,46 @@
-"""Test-only fault injection: the detector or the encoder raises on a chosen fraction of its inputs.
+"""Test-only fault points: a test makes a run die, raise or stall at a chosen stage to prove nothing is lost.
 
-Off unless ``FACETAG_FAULTS`` is set, e.g. ``detect=0.3,encode=0.3,stall=*slow*``:
+``FACETAG_TEST_KILL_AT=<stage>`` kills the run's whole process group (SIGKILL, as
+an out-of-memory killer or a cluster pre-emption would) the first time the run
+reaches ``<stage>``; ``FACETAG_TEST_KILL_AFTER=<n>`` delays that to the n-th time.
 
-- ``detect=F``: a bundle holding a photo whose name hashes below F raises
-  :class:`InjectedFault` when it finishes, after all its outputs, the first
-  time; ``encode=F``: a batch of face crops holding one whose pixels hash below
-  F raises the first time. Marker files in ``FACETAG_FAULTS_DIR`` (shared by
-  the worker processes of one machine) let a retry through, so a runner that
-  retries bundles must give a clean run's output;
+``FACETAG_FAULTS``, e.g. ``detect=0.3,encode=0.3,stall=*slow*``, makes the
+detector or the encoder raise :class:`InjectedFault`, or a photo stall:
+
+- ``detect=F``: a bundle holding a photo whose name hashes below F raises when
+  it finishes, after all its outputs, the first time; ``encode=F``: a batch of
+  face crops holding one whose pixels hash below F raises the first time.
+  Marker files in ``FACETAG_FAULTS_DIR`` (shared by the worker processes of
+  one machine) let a retry through, so a runner that retries bundles must give
+  a clean run's output;
 - ``stall=PATTERN``: decoding a photo whose name matches the glob PATTERN
   sleeps ``FACETAG_FAULTS_STALL_S`` seconds (default 10), to test the per-photo
   time budget.
 
-Environment variables reach every worker process a runner starts on this machine.
+Environment variables reach every worker process a runner starts on this
+machine. Unset, a fault point costs one dictionary lookup.
 """
 
 import fnmatch
 import hashlib
 import os
+import signal
+import threading
 import time
+
+_counts = {}
+_lock = threading.Lock()
+
+
+def kill_point(stage):
+    if os.environ.get("FACETAG_TEST_KILL_AT") != stage:
+        return
+    with _lock:
+        _counts[stage] = _counts.get(stage, 0) + 1
+        if _counts[stage] < int(os.environ.get("FACETAG_TEST_KILL_AFTER", "1")):
+            return
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
 
 ENV, DIR_ENV, STALL_ENV = "FACETAG_FAULTS", "FACETAG_FAULTS_DIR", "FACETAG_FAULTS_STALL_S"
 
