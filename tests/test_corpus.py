@@ -1,99 +1,111 @@
-"""Every file an archive holds is accounted for: the malformed-input corpus (tests/corpus.py) through the encode job."""
+"""Every file an archive holds is accounted for: the malformed-input corpus (tests/corpus.py) through facetag tag,
+with and without injected faults."""
 
-import glob
 import os
 import shutil
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from beam_jobs import enroll
+from facetag.faults import DIR_ENV, ENV, STALL_ENV
 from facetag.limits import Limits
 from facetag.pipeline.encode import DetectFaces
-from facetag.faults import DIR_ENV, ENV, STALL_ENV
+from facetag.pipeline.outcomes import FAILED, NO_FACE
+from facetag.store import ArchiveStore
 from tests.corpus import CORPUS_MAX_FILE_MB, display, write_corpus
 from tests.jobrun import REPO, run_job
-from tests.test_beam_jobs import MODEL, read_outcomes
+from tests.test_archive_store import assert_same_store, tables
+from tests.test_beam_jobs import MODEL
 
-JOB_OPTIONS = ["--max_file_mb", str(CORPUS_MAX_FILE_MB), *MODEL]
+#: facetag tag's options in these tests: the corpus's 6 MB file tests the size limit; the smaller model is quicker.
+TAG_OPTIONS = ["--max_file_mb", str(CORPUS_MAX_FILE_MB), *MODEL]
 #: One in-process worker's peak (README, Memory: 2.5 GiB with both models loaded), plus room for one decoded photo.
 MAX_RSS_MIB = 3 * 1024
 
 
+def facetag_tag(photos, index, store, env=None, *extra):
+    """``facetag tag`` as a user runs it: (exit status, stdout, stderr, peak RSS in MiB)."""
+    return run_job("facetag.cli", ["tag", photos, "--index", index, "--out", store, *TAG_OPTIONS, *extra], env=env)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, samples):
-    """The corpus, and the encode job's clean run over it: (expected per path, folder, the job's stdout)."""
+    """The corpus, a gallery index, and facetag tag's clean run over the corpus: (expected per path, folder)."""
     folder = tmp_path_factory.mktemp("corpus")
     expected = write_corpus(str(folder / "files"), os.path.join(samples, "photos", "obama2.jpg"))
+    enroll.run(["--gallery", os.path.join(samples, "gallery"), "--out", str(folder / "index"), *MODEL])
     started = time.monotonic()
-    rc, stdout, stderr, peak_mib = run_job("beam_jobs.encode", ["--input", str(folder / "files"), "--output",
-                                                                str(folder / "clean"), *JOB_OPTIONS])
+    rc, stdout, stderr, peak_mib = facetag_tag(str(folder / "files"), str(folder / "index"), str(folder / "clean"))
     print(f"\ncorpus: {len(expected)} paths tagged in {time.monotonic() - started:.1f} s, peak RSS {peak_mib:.0f} MiB")
     assert rc == 0, stderr
     assert stderr.strip() == "", stderr
+    assert "face(s) tagged in the archive" in stdout
     assert peak_mib < MAX_RSS_MIB
-    return expected, str(folder), stdout
+    return expected, str(folder)
 
 
 def test_every_path_in_the_corpus_is_accounted_for_once(corpus):
-    expected, folder, stdout = corpus
-    faces, no_face, failed = read_outcomes(os.path.join(folder, "clean"))
-
-    seen = [r["source"] for r in no_face + failed] + sorted({r["source"] for r in faces})
-    assert len(seen) == len(set(seen)), "a path in more than one outcome or twice in one"
-    assert len({(r["source"], r["face_index"]) for r in faces}) == len(faces)
-    got = {r["source"]: ("faces", "") for r in faces}
-    got.update({r["source"]: ("no_face", r["reason"]) for r in no_face})
-    got.update({r["source"]: ("failed", r["reason"]) for r in failed})
+    expected, folder = corpus
+    store = ArchiveStore(os.path.join(folder, "clean"))
+    photos = store.read("photos").to_pylist()
+    paths = [r["path"] for r in photos]
+    assert len(paths) == len(set(paths)), "a path twice in the photos table"
+    got = {r["path"]: (r["outcome"], r["reason"] or "") for r in photos}
     want = {display(path): e for path, e in expected.items() if e.outcome}
     assert set(got) == set(want), (sorted(set(want) - set(got)), sorted(set(got) - set(want)))
     wrong = {path: got[path] for path, e in want.items() if got[path][0] != e.outcome or e.reason not in got[path][1]}
     assert not wrong, wrong
     for path, (_, reason) in got.items():
         assert "Error" not in reason and "Traceback" not in reason, (path, reason)  # no internal error text
-    assert f"{len(want)} images read" in stdout
 
+    faces = store.read("faces").to_pylist()
+    assert {f["path"] for f in faces} == {p for p, (outcome, _) in got.items() if outcome == "faces"}
+    assert len({(f["path"], f["face_index"]) for f in faces}) == len(faces)
     # Every EXIF orientation shows the same upright photo: the face is where orientation 1 has it.
-    boxes = {os.path.basename(r["source"]): r["box"] for r in faces if r["face_index"] == 0}
+    boxes = {os.path.basename(f["path"]): f["box"] for f in faces if f["face_index"] == 0}
     for k in range(2, 9):  # (JPEG's artefacts differ with the stored orientation: boxes move by a few pixels)
         assert _iou(boxes[f"orientation_{k}.jpg"], boxes["orientation_1.jpg"]) > 0.8, k
-
-
-def _comparable(faces):
-    return [{k: v for k, v in r.items() if k != "encoding"} for r in faces]
+    sizes = {os.path.basename(r["path"]): (r["width"], r["height"]) for r in photos}
+    assert {sizes[f"orientation_{k}.jpg"] for k in range(1, 9)} == {sizes["face.jpg"]}  # displayed size
+    assert sizes["tiny_15x12.jpg"] == (15, 12)
 
 
 def test_a_runner_that_retries_bundles_gives_the_clean_runs_output_despite_faults(corpus, tmp_path):
-    expected, folder, _ = corpus
+    _, folder = corpus
     # Beam's bundle-based direct runner retries a failed bundle (up to 4 times); the in-process FnApiRunner does not.
-    rc, _, stderr, _ = run_job(
-        "beam_jobs.encode", ["--input", os.path.join(folder, "files"), "--output", str(tmp_path / "faulted"),
-                             "--runner", "BundleBasedDirectRunner", *JOB_OPTIONS],
-        env={ENV: "detect=0.3,encode=0.2", DIR_ENV: str(tmp_path)})
+    rc, _, stderr, _ = facetag_tag(os.path.join(folder, "files"), os.path.join(folder, "index"),
+                                   str(tmp_path / "store"), {ENV: "detect=0.3,encode=0.2", DIR_ENV: str(tmp_path)},
+                                   "--runner", "BundleBasedDirectRunner")
     assert rc == 0, stderr
     injected = os.listdir(tmp_path)
     assert any(m.startswith("detect-") for m in injected) and any(m.startswith("encode-") for m in injected)
-
-    clean, faulted = read_outcomes(os.path.join(folder, "clean")), read_outcomes(str(tmp_path / "faulted"))
-    clean, faulted = [[sorted(c[0], key=lambda r: r["face_id"]), *c[1:]] for c in (clean, faulted)]
-    assert len({r["face_id"] for r in faulted[0]}) == len(faulted[0])  # no face twice
-    assert _comparable(faulted[0]) == _comparable(clean[0])
-    np.testing.assert_allclose([r["encoding"] for r in faulted[0]], [r["encoding"] for r in clean[0]], atol=1e-4)
-    for got, want in zip(faulted[1:], clean[1:]):  # no_face, failed: the same records, none twice
-        assert sorted(got, key=str) == sorted(want, key=str)
+    photos, faces, matches = tables(str(tmp_path / "store"))
+    assert len({p["path"] for p in photos}) == len(photos) and len({f["face_id"] for f in faces}) == len(faces)
+    assert len({m["face_id"] for m in matches}) == len(matches)
+    assert_same_store(os.path.join(folder, "clean"), str(tmp_path / "store"))
+    assert [(p["path"], p["outcome"], p["reason"]) for p in photos] == [
+        (p["path"], p["outcome"], p["reason"]) for p in tables(os.path.join(folder, "clean"))[0]]
 
 
-def test_a_runner_that_does_not_retry_fails_loudly_and_writes_no_results(corpus, tmp_path):
-    _, folder, _ = corpus
-    rc, _, stderr, _ = run_job("beam_jobs.encode", ["--input", os.path.join(folder, "files", "face.jpg"), "--output",
-                                                    str(tmp_path / "out")],
-                               env={ENV: "detect=1", DIR_ENV: str(tmp_path)})
+def test_a_runner_that_does_not_retry_fails_loudly_and_the_store_stays_as_it_was(corpus, tmp_path):
+    _, folder = corpus
+    store = str(tmp_path / "store")
+    shutil.copytree(os.path.join(folder, "clean"), store)
+    before, manifest = tables(store), ArchiveStore(store).manifest()
+    new = tmp_path / "new"
+    new.mkdir()
+    # new content (a copy of a stored photo would take its stored faces without detection)
+    Image.open(os.path.join(folder, "files", "face.jpg")).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        new / "another.jpg")
+    rc, _, stderr, _ = facetag_tag(str(new), os.path.join(folder, "index"), store,
+                                   {ENV: "detect=1", DIR_ENV: str(tmp_path)})
     assert rc != 0
     assert "InjectedFault: injected detect fault" in stderr
-    assert not glob.glob(str(tmp_path / "out" / "*.*"))  # Beam's beam-temp-* folders only, no result file
+    assert ArchiveStore(store).manifest() == manifest and tables(store) == before
 
 
 def _iou(a, b):
@@ -116,7 +128,8 @@ def test_a_photo_over_its_time_budget_fails_and_the_worker_moves_on(monkeypatch)
     detect.setup()
     detect.start_bundle()
     started = time.monotonic()
-    out = [o.value for o in detect.process([("slow.png", _png((8, 8)), None), ("tiny.png", _png((8, 8)), None)])]
+    out = [o.value for o in detect.process([("slow.png", _png((8, 8)), None), ("tiny.png", _png((8, 8)), None)])
+           if o.tag in (FAILED, NO_FACE)]
     assert time.monotonic() - started < 2.5  # did not wait for the stalled photo
     assert out[0] == {"source": "slow.png", "reason": out[0]["reason"]} and "time budget" in out[0]["reason"]
     assert "smaller than the smallest face" in out[1]["reason"]
