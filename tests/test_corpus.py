@@ -154,3 +154,23 @@ def test_files_and_folders_the_user_may_not_read_are_accounted_for(tmp_path):
     assert "permission denied" in got[str(tmp_path / "locked.jpg")]
     assert "permission denied" in got[str(tmp_path / "closed")]
     assert len(got) == 2
+
+
+def test_an_unexpected_error_is_named_with_a_hint_and_logged_once(caplog):
+    from facetag.pipeline.encode import _unexpected
+
+    reasons = [_unexpected(KeyError("internal detail"), f"p{i}.jpg") for i in range(3)]
+    assert reasons[0] == reasons[2] and "unexpected KeyError" in reasons[0] and "report it" in reasons[0]
+    assert "internal detail" not in reasons[0]
+    assert [r.getMessage() for r in caplog.records].count(
+        "facetag: unexpected KeyError on p0.jpg (logged once per worker; please report it with the photo)") == 1
+    assert len([r for r in caplog.records if "KeyError" in r.getMessage()]) == 1
+
+
+def test_a_pipe_is_never_opened_even_when_named_directly(tmp_path):
+    from facetag.errors import ImageError
+    from facetag.images import read_file
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(ImageError, match="named pipe"):
+        read_file(str(tmp_path / "pipe.jpg"))

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps
 
 from facetag.errors import ImageError
 from facetag.limits import DEFAULT_LIMITS, shape_problem
+from facetag.listing import classify, is_remote
 
 pillow_heif.register_heif_opener()
 # facetag checks every image's size against its own limit (facetag.limits) from the header, before
@@ -60,6 +61,7 @@ def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
         data, label = bytes(source), name or "<bytes>"
     else:
         label = name or os.fspath(source)
+        _check_regular_file(source, label)
         try:
             with open(source, "rb") as f:
                 data = read_limited(f, label, limits.max_file_bytes)
@@ -85,6 +87,8 @@ def read_file(uri, max_bytes=DEFAULT_LIMITS.max_file_bytes):
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
+    if not is_remote(uri):
+        _check_regular_file(uri, uri)
     try:
         with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return read_limited(f, uri, max_bytes)
@@ -92,6 +96,14 @@ def read_file(uri, max_bytes=DEFAULT_LIMITS.max_file_bytes):
         raise
     except Exception as e:  # noqa: BLE001 - remote filesystems raise their own errors, not OSError
         raise ImageError(uri, file_error_reason(e)) from e
+
+
+def _check_regular_file(path, label):
+    # Reading a pipe named like a photo (named directly, in a gallery CSV, or swapped in since the listing)
+    # would block forever: nothing but a regular file is opened.
+    problem = classify(os.fspath(path)).problem
+    if problem:
+        raise ImageError(label, problem)
 
 
 def file_error_reason(error):

@@ -53,11 +53,11 @@ def list_paths(pattern):
         for path in sorted(glob.glob(pattern, recursive=True)):
             if "**" in pattern and os.path.isdir(path):
                 continue  # '**' matches the folder's files too
-            yield _classify(path)
+            yield classify(path)
     elif os.path.isdir(pattern):
         yield from _walk(pattern, set())
     else:
-        yield _classify(pattern)
+        yield classify(pattern)
 
 
 def _list_remote(pattern):
@@ -81,7 +81,7 @@ def _walk(folder, seen):
     except OSError as e:
         reason = ("permission denied: facetag may not list this folder (check its owner and mode)"
                   if isinstance(e, PermissionError) else f"cannot list this folder: {e.strerror or e}")
-        yield ListedPath(folder, problem=reason) if _is_utf8(folder) else _classify(folder)
+        yield ListedPath(folder, problem=reason) if _is_utf8(folder) else classify(folder)
         return
     for entry in entries:
         if is_ignored(entry.name):
@@ -93,10 +93,11 @@ def _walk(folder, seen):
         if is_dir:
             yield from _walk(entry.path, seen)
         else:
-            yield _classify(entry.path)
+            yield classify(entry.path)
 
 
-def _classify(path):
+def classify(path):
+    """A local path as :class:`ListedPath`, from its details alone: nothing is opened."""
     if not _is_utf8(path):
         return ListedPath(os.fsencode(path).decode("utf-8", "backslashreplace"),
                           problem="the file name is not UTF-8 (the bytes shown as \\xNN): rename it, e.g. with "
