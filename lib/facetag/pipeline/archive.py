@@ -308,7 +308,8 @@ class UpdateArchive(beam.PTransform):
                  | "Reuse known content" >> beam.ParDo(_Reuse(self.run_id)).with_outputs(
                      PHOTO_ROWS, REUSED_FACES, main="to_detect"))
         read = reuse.to_detect | "Spread photos to detect" >> beam.Reshuffle() | "Read photos" >> beam.ParDo(
-            _ReadForDetection(self.run_id, self.encoder_settings["limits"].max_file_bytes)).with_outputs(PHOTO_ROWS, main="photos")
+            _ReadForDetection(self.run_id, self.encoder_settings["limits"].max_file_bytes)).with_outputs(
+            PHOTO_ROWS, main="photos")
         encoded = read.photos | "Detect and encode" >> EncodePhotos(**self.encoder_settings)
         new_faces = ((encoded["faces"] | "Faces as store rows" >> beam.Map(_store_face),
                       reuse[REUSED_FACES])

@@ -148,7 +148,8 @@ class ReadPhotos(beam.PTransform):
             read = (
                 outputs | "All photo files" >> beam.Flatten()
                 | "Spread photos over workers" >> beam.Reshuffle()
-                | "Read photo files" >> beam.ParDo(ReadPhotoFiles(self.max_file_bytes)).with_outputs(FAILED, main="photos")
+                | "Read photo files" >> beam.ParDo(ReadPhotoFiles(self.max_file_bytes)).with_outputs(
+                    FAILED, main="photos")
             )
             results.append(read)
         if shards:
