@@ -39,6 +39,7 @@ RAW_PREVIEW_MIN_SIDE = 1280
 
 # What Pillow and its plugins raise for a corrupt file; anything else is a bug, reported as unexpected.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+_READ_CHUNK = 16 << 20
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 # LibRaw's sizes.flip -> the rotation that shows the image upright.
 _RAW_FLIPS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
@@ -72,11 +73,14 @@ def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
 
 def read_limited(f, label, max_bytes=DEFAULT_LIMITS.max_file_bytes):
     """An open file's bytes; :class:`ImageError` when it holds more than ``max_bytes``, having read no more."""
-    data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ImageError(label, f"the file is over the {max_bytes / 1e6:.0f} MB limit: not read (a video or disk "
-                                "image? raise the limit if it is a photo)")
-    return data
+    chunks, size = [], 0
+    while chunk := f.read(min(_READ_CHUNK, max_bytes + 1 - size)):  # not one read: it would allocate max_bytes
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise ImageError(label, f"the file is over the {max_bytes / 1e6:g} MB limit: not read (a video or disk "
+                                    "image? raise the limit if it is a photo)")
+    return b"".join(chunks)
 
 
 def read_file(uri, max_bytes=DEFAULT_LIMITS.max_file_bytes):
