@@ -51,3 +51,17 @@ def test_a_glob_accounts_for_a_folder_it_would_not_enter(tmp_path):
         "b.jpg": None,
         "photo.jpg": "a folder, not a photo: give the folder itself to read the photos in it"}
     assert _listing(str(tmp_path / "**" / "*.jpg"), tmp_path) == {"b.jpg": None, "photo.jpg/inside.jpg": None}
+
+
+def test_a_recursive_glob_does_not_follow_a_link_loop(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    (tmp_path / "c.png").write_bytes(b"x")
+    os.symlink("..", tmp_path / "d" / "up")
+    assert _listing(str(tmp_path / "**" / "*.jpg"), tmp_path) == {"b.jpg": None, "d/a.jpg": None}
+    monkeypatch.chdir(tmp_path)
+    assert {p.path for p in list_paths("**/*.jpg")} == {"b.jpg", "d/a.jpg"}
+    # from d, the link leads out to the parent, whose d is where the walk came from: a loop, reported
+    assert {p.path: bool(p.problem) for p in list_paths("d/**")} == {
+        "d/a.jpg": False, "d/up/b.jpg": False, "d/up/c.png": False, "d/up/d": True}

@@ -16,7 +16,9 @@ only objects.
 """
 
 import errno
+import fnmatch
 import glob
+import itertools
 import os
 import stat
 from dataclasses import dataclass
@@ -49,10 +51,10 @@ def list_paths(pattern):
     """Every path ``pattern`` (a file, a folder, a glob, or a remote pattern) names, as :class:`ListedPath`."""
     if is_remote(pattern):
         yield from _list_remote(pattern)
+    elif "**" in pattern:
+        yield from _recursive_glob(pattern)
     elif any(c in pattern for c in "*?["):
-        for path in sorted(glob.glob(pattern, recursive=True)):
-            if "**" in pattern and os.path.isdir(path):
-                continue  # '**' matches the folder's files too
+        for path in sorted(glob.glob(pattern)):
             yield classify(path)
     elif os.path.isdir(pattern):
         yield from _walk(pattern, set())
@@ -68,6 +70,18 @@ def _list_remote(pattern):
     for m in FileSystems.match([pattern])[0].metadata_list:
         if not is_ignored(m.path.rstrip("/").rsplit("/", 1)[-1]):
             yield ListedPath(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+
+
+def _recursive_glob(pattern):
+    """A '**' glob's files, found by walking (glob.glob would follow a link loop forty levels deep)."""
+    parts = pattern.split("/")
+    fixed = list(itertools.takewhile(lambda part: not any(c in part for c in "*?["), parts))
+    root = "/".join(fixed) or ("/" if pattern.startswith("/") else ".")
+    patterns = {pattern, pattern.replace("/**/", "/"), pattern.removeprefix("**/")}
+    for listed in _walk(root, set()):
+        path = listed.path.removeprefix("./") if root == "." else listed.path
+        if any(fnmatch.fnmatchcase(path, p) for p in patterns):
+            yield ListedPath(path, listed.size, listed.mtime, listed.problem)
 
 
 def _walk(folder, seen):
