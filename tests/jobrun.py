@@ -10,7 +10,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_job(module, args, env=None, timeout=300):
-    """``python -m module args`` -> (exit status, stdout, stderr, the process's peak resident memory in MiB)."""
+    """``python -m module args`` -> (exit status, stdout, stderr, the process's peak resident memory in MiB,
+    its CPU seconds)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env={**os.environ, **(env or {})},
                                 stdout=out, stderr=err, text=True)
@@ -26,4 +27,4 @@ def run_job(module, args, env=None, timeout=300):
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024
+        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime

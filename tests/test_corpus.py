@@ -28,7 +28,7 @@ MAX_RSS_MIB = 3 * 1024
 
 
 def facetag_tag(photos, index, store, env=None, *extra):
-    """``facetag tag`` as a user runs it: (exit status, stdout, stderr, peak RSS in MiB)."""
+    """``facetag tag`` as a user runs it: (exit status, stdout, stderr, peak RSS in MiB, CPU seconds)."""
     return run_job("facetag.cli", ["tag", photos, "--index", index, "--out", store, *TAG_OPTIONS, *extra], env=env)
 
 
@@ -39,9 +39,10 @@ def corpus(tmp_path_factory, samples):
     expected = write_corpus(str(folder / "files"), os.path.join(samples, "photos", "obama2.jpg"))
     enroll.run(["--gallery", os.path.join(samples, "gallery"), "--out", str(folder / "index"), *MODEL])
     started = time.monotonic()
-    rc, stdout, stderr, peak_mib = facetag_tag(str(folder / "files"), str(folder / "index"), str(folder / "clean"))
+    rc, stdout, stderr, peak_mib, cpu = facetag_tag(str(folder / "files"), str(folder / "index"), str(folder / "clean"))
     accounted = sum(1 for e in expected.values() if e.outcome)
-    print(f"\ncorpus: {accounted} paths tagged in {time.monotonic() - started:.1f} s, peak RSS {peak_mib:.0f} MiB")
+    print(f"\ncorpus: {accounted} paths tagged in {time.monotonic() - started:.1f} s ({cpu:.0f} CPU s), "
+          f"peak RSS {peak_mib:.0f} MiB")
     assert rc == 0, stderr
     assert stderr.strip() == "", stderr
     assert "face(s) tagged in the archive" in stdout
@@ -78,7 +79,7 @@ def test_every_path_in_the_corpus_is_accounted_for_once(corpus):
 def test_a_runner_that_retries_bundles_gives_the_clean_runs_output_despite_faults(corpus, tmp_path):
     _, folder = corpus
     # Beam's bundle-based direct runner retries a failed bundle (up to 4 times); the in-process FnApiRunner does not.
-    rc, _, stderr, _ = facetag_tag(os.path.join(folder, "files"), os.path.join(folder, "index"),
+    rc, _, stderr, _, _ = facetag_tag(os.path.join(folder, "files"), os.path.join(folder, "index"),
                                    str(tmp_path / "store"), {ENV: "detect=0.3,encode=0.2", DIR_ENV: str(tmp_path)},
                                    "--runner", "BundleBasedDirectRunner")
     assert rc == 0, stderr
@@ -102,7 +103,7 @@ def test_a_runner_that_does_not_retry_fails_loudly_and_the_store_stays_as_it_was
     # new content (a copy of a stored photo would take its stored faces without detection)
     Image.open(os.path.join(folder, "files", "face.jpg")).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
         new / "another.jpg")
-    rc, _, stderr, _ = facetag_tag(str(new), os.path.join(folder, "index"), store,
+    rc, _, stderr, _, _ = facetag_tag(str(new), os.path.join(folder, "index"), store,
                                    {ENV: "detect=1", DIR_ENV: str(tmp_path)})
     assert rc != 0
     assert "InjectedFault: injected detect fault" in stderr
