@@ -5,6 +5,7 @@ worker memory-maps; the graph step runs once, in one place, on item numbers and 
 (no encodings); each cluster's centre and its faces' distances to it are computed per cluster.
 """
 
+import hashlib
 import os
 import tempfile
 import uuid
@@ -55,9 +56,10 @@ class BuildNeighbourIndex(beam.DoFn):
 
 
 class QueryNeighbours(beam.DoFn):
-    """A batch of ``(item, face)`` -> ``(item, photo, neighbour items, distances)`` per face.
+    """A batch of ``(item, face)`` -> one ``(items, photos, neighbour items, distances)`` of arrays.
 
-    The index is opened once per worker process (a remote one copied to local disk first).
+    Photos become 64-bit hashes of their paths, the same in every worker. The index is opened once per
+    worker process (a remote one copied to local disk first).
     """
 
     def __init__(self, k, search_k):
@@ -68,14 +70,18 @@ class QueryNeighbours(beam.DoFn):
     def process(self, batch, index_info):
         if self.index is None:
             self.index = load_neighbour_index(_local(index_info["path"]), index_info["dim"])
-        items = [item for item, _ in batch]
+        items = np.array([item for item, _ in batch], np.int64)
+        photos = np.array([_photo_hash(face["path"]) for _, face in batch], np.int64)
         neighbours, distances = nearest_neighbours(self.index, items, self.k, self.search_k)
-        for (item, face), row, dists in zip(batch, neighbours, distances):
-            yield item, face["path"], row, dists
+        yield items, photos, neighbours, distances
 
     def teardown(self):
         if self.index is not None:
             self.index.unload()
+
+
+def _photo_hash(path):
+    return int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def _local(path):
@@ -92,7 +98,7 @@ def _local(path):
 
 
 class ClusterGraph(beam.DoFn):
-    """Every face's neighbours (one iterable) -> ``(item, cluster)`` for each face, -1 unclustered."""
+    """Every batch of neighbours (one iterable) -> the cluster of each item (one array, -1 unclustered)."""
 
     def __init__(self, threshold, method, k, min_size):
         self.threshold = threshold
@@ -101,29 +107,28 @@ class ClusterGraph(beam.DoFn):
         self.min_size = min_size
 
     def process(self, keyed, index_info):
-        _, rows = keyed
+        _, batches = keyed
         n = index_info["items"]
-        items = np.arange(n)
         neighbours = np.full((n, self.k), -1, np.int64)
         distances = np.full((n, self.k), np.inf, np.float32)
-        photo_number, photos = {}, np.empty(n, np.int64)
-        for item, photo, row, dists in rows:
-            neighbours[item], distances[item] = row, dists
-            photos[item] = photo_number.setdefault(photo, len(photo_number))
-        graph = neighbour_graph(items, neighbours, distances, photos, self.threshold)
+        photos = np.empty(n, np.int64)
+        for items, batch_photos, batch_neighbours, batch_distances in batches:
+            neighbours[items], distances[items], photos[items] = batch_neighbours, batch_distances, batch_photos
+        graph = neighbour_graph(np.arange(n), neighbours, distances, photos, self.threshold)
         del neighbours, distances
         labels = cluster_graph(graph, photos, self.method, self.min_size)
-        yield from zip(items.tolist(), labels.tolist())
+        FileSystems.delete([index_info["path"]])  # every query is done: the graph needs them all
+        yield labels
+
+
+def _unclustered(face):
+    return {"face_id": face["face_id"], "cluster_id": None, "cluster_size": None, "distance": None}
 
 
 def _cluster_records(keyed):
     """One cluster's faces -> its output records: size and each face's distance to the centre."""
     cluster, faces = keyed
     faces = list(faces)
-    if cluster == UNCLUSTERED:
-        for face in faces:
-            yield {"face_id": face["face_id"], "cluster_id": None, "cluster_size": None, "distance": None}
-        return
     _, distances = centre_distances(np.array([f["encoding"] for f in faces], np.float32), np.zeros(len(faces), np.int64))
     for face, distance in zip(faces, distances.tolist()):
         yield {"face_id": face["face_id"], "cluster_id": cluster, "cluster_size": len(faces), "distance": distance}
@@ -208,20 +213,22 @@ class ClusterFaces(beam.PTransform):
                      "faces", main="index"))
         index_info = beam.pvalue.AsSingleton(built.index)
         numbered = built.faces
-        neighbours = (numbered
-                      | "Spread faces" >> beam.Reshuffle()
-                      | "Batch faces" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-                      | "Query neighbours" >> beam.ParDo(QueryNeighbours(self.k, self.search_k), index_info))
-        labels = (neighbours
-                  | "Neighbours to one place" >> beam.Map(lambda row: (ONE_PLACE, row))
+        labels = (numbered
+                  | "Spread faces" >> beam.Reshuffle()
+                  | "Batch faces" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+                  | "Query neighbours" >> beam.ParDo(QueryNeighbours(self.k, self.search_k), index_info)
+                  | "Neighbours to one place" >> beam.Map(lambda batch: (ONE_PLACE, batch))
                   | "Gather neighbours" >> beam.GroupByKey()
                   | "Cluster the graph" >> beam.ParDo(ClusterGraph(self.threshold, self.method, self.k, self.min_size),
                                                       index_info))
-        records = ({"face": numbered, "cluster": labels}
-                   | "Join faces and clusters" >> beam.CoGroupByKey()
-                   | "Key faces by cluster" >> beam.Map(lambda kv: (kv[1]["cluster"][0], kv[1]["face"][0]))
-                   | "Group clusters" >> beam.GroupByKey()
-                   | "Centres and distances" >> beam.FlatMap(_cluster_records))
+        clustered, alone = (numbered
+                            | "Key faces by cluster" >> beam.Map(lambda numbered_face, labels: (
+                                int(labels[numbered_face[0]]), numbered_face[1]), beam.pvalue.AsSingleton(labels))
+                            | "Clustered or not" >> beam.Partition(lambda kv, _: int(kv[0] == UNCLUSTERED), 2))
+        records = ((clustered
+                    | "Group clusters" >> beam.GroupByKey()
+                    | "Centres and distances" >> beam.FlatMap(_cluster_records)),
+                   alone | "Unclustered" >> beam.Map(lambda kv: _unclustered(kv[1]))) | "All faces" >> beam.Flatten()
         if self.previous is not None:
             records = records | "Stable cluster ids" >> StableIds(self.previous)
         return records
