@@ -149,7 +149,8 @@ def cmd_train(args):
 def cmd_enroll(args):
     from beam_jobs import enroll
 
-    enroll.run(["--gallery", args.gallery, "--out", args.out, "--model", args.model, *args.beam_args])
+    enroll.run(["--gallery", args.gallery, "--out", args.out, "--model", args.model,
+                *(["--store", args.store] if args.store else []), *args.beam_args])
     print(f"index written to {args.out}")
 
 
@@ -173,6 +174,15 @@ def cmd_tag(args):
     print(_table(table))
     if len(rows) > args.show:
         print(f"... {len(rows) - args.show} more rows in {store.join(MATCHES_CSV)}")
+
+
+def cmd_cluster(args):
+    from beam_jobs import cluster
+
+    summary = cluster.run(["--store", args.store, *(["--threshold", str(args.threshold)] if args.threshold else []),
+                           *args.beam_args])
+    if args.json:
+        print(json.dumps(summary))
 
 
 def cmd_name(args):
@@ -254,6 +264,7 @@ def build_parser():
                        description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
     p.add_argument("gallery", help="folder of Name/photo files, or a CSV of uri,identity")
     p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument("--store", help="an archive store whose named faces (facetag name) join the gallery too")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=available_models())
     p.set_defaults(func=cmd_enroll, beam=True)
 
@@ -270,6 +281,13 @@ def build_parser():
                    help="show the progress line even when stderr is not a terminal (local runners)")
     p.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
     p.set_defaults(func=cmd_tag, beam=True)
+
+    p = sub.add_parser("cluster", help="group the archive's unknown faces into people (a Beam job)",
+                       description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
+    p.add_argument("store", help="an archive store (facetag tag --out)")
+    p.add_argument("--threshold", type=float, help="largest distance between two faces linked as one person")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=cmd_cluster, beam=True)
 
     p = sub.add_parser("name", help="name a cluster of unknown faces, or say who one face is (or is not)",
                        description="Names are kept in the store (table labels) and override the matcher in every "

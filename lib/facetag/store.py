@@ -316,12 +316,14 @@ class ArchiveStore:
                 [r["path"], r["face_index"], " ".join(map(str, r["box"])), r["identity"], f"{r['distance']:.4f}"]
                 for r in _by_photo(matches)))
         if "clusters" in changed:
-            clusters = at("clusters", ["face_id", "cluster_id", "cluster_size"])
-            faces = at("matches", ["face_id", "path", "face_index", "box"]).join(clusters, "face_id", join_type="inner")
+            clusters = at("clusters", ["face_id", "cluster_id", "cluster_size"]).to_pydict()
+            cluster_of = dict(zip(clusters["face_id"], zip(clusters["cluster_id"], clusters["cluster_size"])))
+            faces = at("matches", ["face_id", "path", "face_index", "box"])
             _write_csv(self.join(CLUSTERS_CSV), CLUSTERS_CSV_HEADER, (
                 [r["path"], r["face_index"], " ".join(map(str, r["box"])),
-                 "" if r["cluster_id"] is None else r["cluster_id"], r["cluster_size"] or 1]
-                for r in _by_photo(faces)))
+                 "" if cluster_of[r["face_id"]][0] is None else cluster_of[r["face_id"]][0],
+                 cluster_of[r["face_id"]][1] or 1]
+                for r in _by_photo(faces) if r["face_id"] in cluster_of))
 
 
 MATCHES_CSV = "matches.csv"
