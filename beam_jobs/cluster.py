@@ -19,10 +19,8 @@ from facetag.faults import kill_point
 from facetag.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
-from facetag.pipeline.store import read_table, stage_rows, staged_files
-from facetag.store import CLUSTERS_CSV, ArchiveStore, new_run_id
-
-log = logging.getLogger("facetag")
+from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.store import CLUSTERS_CSV, ArchiveStore
 
 
 def parse_known_args(argv):
@@ -47,10 +45,8 @@ def run(argv=None, test_pipeline=None):
     args, pipeline_args = parse_known_args(argv)
     store = ArchiveStore(args.store)
     model_id = store.model_id
-    with store.lock():
-        store.recover()
-        run_id = new_run_id()
-        staging = store.staging_dir(run_id)
+    with StoreRun(store) as run:
+        run_id, staging = run.run_id, run.staging
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
         with pipeline as p:
             unknown = ({"unknown": (read_table(p, store, "matches", ["face_id", "identity"])

@@ -26,10 +26,8 @@ from facetag.pipeline.options import (add_config_argument, add_model_arguments, 
                                       new_parser, pipeline_options)
 from facetag.pipeline.progress import ProgressReporter
 from facetag.pipeline.sources import check_patterns_match
-from facetag.pipeline.store import read_table, stage_rows, staged_files
-from facetag.store import ArchiveStore, new_run_id
-
-log = logging.getLogger("facetag")
+from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.store import ArchiveStore
 
 
 def parse_known_args(argv):
@@ -54,17 +52,12 @@ def run(argv=None, test_pipeline=None):
     store = ArchiveStore(args.store)
     store.check_model(model_id)
     check_patterns_match(args.input)
-    with store.lock():
-        restored = store.recover()
-        if restored:
-            log.warning("facetag: the previous run on %s stopped before it committed; its partial writes to %s "
-                        "were undone, and this run does its work", args.store, ", ".join(restored))
+    with StoreRun(store) as run:
+        run_id, staging = run.run_id, run.staging
         labels_version = store.version("labels")
         # A new gallery, or new words from people (facetag name), change the matches of stored faces too.
         rematch_all = store.exists() and (store.index_id != current_index
                                           or store.manifest().get("labels_matched") != labels_version)
-        run_id = new_run_id()
-        staging = store.staging_dir(run_id)
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
         with ProgressReporter(args.progress):
             with pipeline as p:

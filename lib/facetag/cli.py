@@ -1,7 +1,6 @@
 """The ``facetag`` command line. Exit codes: 0 done, 1 a file could not be read or used, 2 usage error."""
 
 import argparse
-import csv
 import json
 import logging
 import sys
