@@ -56,6 +56,7 @@ setup(
         "pyyaml==6.0.4",
         "matplotlib==3.11.2",
         "deltalake==1.6.6",  # the archive store: Delta Lake tables without a JVM
+        "scipy==1.17.1",  # clustering: the face graph as a sparse matrix, its connected components
     ],
     extras_require={"test": ["pytest==9.0.3"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:main"]},

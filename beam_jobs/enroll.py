@@ -15,11 +15,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from facetag.datasets import read_labelled
 from facetag.models import describe_model
+from facetag.naming import enrol_named_faces
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
                                       pipeline_options, summary_line)
 from facetag.pipeline.outputs import earlier_outputs, write_encoded
 from facetag.pipeline.sources import read_and_encode
+from facetag.store import ArchiveStore
 
 
 def parse_known_args(argv):
@@ -27,6 +29,8 @@ def parse_known_args(argv):
     parser.add_argument("--gallery", required=True, help="a Name/photo folder or a uri,identity CSV")
     parser.add_argument("--out", required=True, help="index folder to write (local or gs://...)")
     parser.add_argument("--trees", type=int, help="Annoy trees (default: 32, or 64 above 200,000 faces)")
+    parser.add_argument("--store", help="an archive store: also enrol the faces people named there (facetag name), "
+                        "from their stored encodings")
     add_model_arguments(parser)
     add_config_argument(parser)
     return parser.parse_known_args(argv)
@@ -45,6 +49,11 @@ def run(argv=None, test_pipeline=None):
         faces = encoded[0]
         faces | "Index gallery" >> BuildIndex(args.out, model_id, args.trees)
     print(summary_line(pipeline.result))
+    if args.store:
+        store = ArchiveStore(args.store)
+        with store.lock():
+            size = enrol_named_faces(store, args.out)
+        print(f"facetag: the faces named in {args.store} enrolled too: the gallery holds {size} faces")
     return pipeline.result
 
 

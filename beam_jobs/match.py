@@ -14,12 +14,10 @@ import time
 import apache_beam as beam
 
 from facetag.pipeline.archive import FacesOfPresentPhotos
-from facetag.pipeline.match import add_match_arguments, matcher
+from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import add_config_argument, counters, new_parser, pipeline_options
-from facetag.pipeline.store import read_table, stage_rows, staged_files
-from facetag.store import ArchiveStore, new_run_id
-
-log = logging.getLogger("facetag")
+from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.store import ArchiveStore
 
 
 def parse_known_args(argv):
@@ -36,18 +34,19 @@ def run(argv=None, test_pipeline=None):
     store = ArchiveStore(args.store)
     model_id = store.model_id
     match, current_index = matcher(args, model_id)
-    with store.lock():
-        store.recover()
-        run_id = new_run_id()
-        staging = store.staging_dir(run_id)
+    with StoreRun(store) as run:
+        run_id, staging = run.run_id, run.staging
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
         with pipeline as p:
             faces = ((read_table(p, store, "photos", ["path", "outcome"]), read_table(p, store, "faces"))
                      | "Faces of present photos" >> FacesOfPresentPhotos())
-            stage_rows(faces | "Match faces" >> beam.ParDo(match), staging, "matches", model_id)
+            labels = read_table(p, store, "labels") | "Labels" >> FaceLabels()
+            matches = faces | "Match faces" >> beam.ParDo(match, labels=beam.pvalue.AsDict(labels))
+            stage_rows(matches, staging, "matches", model_id)
         staged = {"photos": [], "faces": [], "matches": staged_files(staging, "matches")}
         c = counters(pipeline.result)
-        store.commit(run_id, model_id, current_index, staged, rematched_all=True)
+        store.commit(run_id, model_id, current_index, staged, rematched_all=True,
+                     labels_version=store.version("labels"))
     line = (f"facetag: {c.get('faces_identified', 0) + c.get('faces_unknown', 0)} faces matched against "
             f"{args.index}: {c.get('faces_identified', 0)} identified, {c.get('faces_unknown', 0)} unknown; "
             f"{time.perf_counter() - started:.1f} s")

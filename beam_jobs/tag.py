@@ -13,6 +13,7 @@ succeeded; a run killed at any moment leaves the store as it was.
 """
 
 import logging
+import os
 import time
 
 import apache_beam as beam
@@ -20,15 +21,13 @@ import apache_beam as beam
 from facetag.faults import kill_point
 from facetag.models import describe_model
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
-from facetag.pipeline.match import add_match_arguments, matcher
+from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, counters, encoder_settings,
                                       new_parser, pipeline_options)
 from facetag.pipeline.progress import ProgressReporter
 from facetag.pipeline.sources import check_patterns_match
-from facetag.pipeline.store import read_table, stage_rows, staged_files
-from facetag.store import ArchiveStore, new_run_id
-
-log = logging.getLogger("facetag")
+from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.store import ArchiveStore
 
 
 def parse_known_args(argv):
@@ -53,18 +52,17 @@ def run(argv=None, test_pipeline=None):
     store = ArchiveStore(args.store)
     store.check_model(model_id)
     check_patterns_match(args.input)
-    with store.lock():
-        restored = store.recover()
-        if restored:
-            log.warning("facetag: the previous run on %s stopped before it committed; its partial writes to %s "
-                        "were undone, and this run does its work", args.store, ", ".join(restored))
-        rematch_all = store.exists() and store.index_id != current_index
-        run_id = new_run_id()
-        staging = store.staging_dir(run_id)
+    with StoreRun(store) as run:
+        run_id, staging = run.run_id, run.staging
+        labels_version = store.version("labels")
+        # A new gallery, or new words from people (facetag name), change the matches of stored faces too.
+        rematch_all = store.exists() and (store.index_id != current_index
+                                          or store.manifest().get("labels_matched") != labels_version)
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
         with ProgressReporter(args.progress):
             with pipeline as p:
-                stored = (read_table(p, store, "photos", STORED_PHOTO_COLUMNS), read_table(p, store, "faces"))
+                stored = (read_table(p, store, "photos", STORED_PHOTO_COLUMNS), read_table(p, store, "faces"),
+                          read_table(p, store, "labels") | "Labels" >> FaceLabels())
                 rows = stored | "Update the archive" >> UpdateArchive(
                     args.input, run_id, encoder_settings(args, p.options), match, rematch_all)
                 for name in ("photos", "faces", "matches"):
@@ -74,7 +72,8 @@ def run(argv=None, test_pipeline=None):
         staged = {name: staged_files(staging, name) for name in ("photos", "faces", "matches")}
         summary["seconds"] = round(time.perf_counter() - started, 1)
         committing = time.perf_counter()
-        store.commit(run_id, model_id, current_index, staged, rematch_all, summary)
+        store.commit(run_id, model_id, current_index, staged, rematch_all, summary, labels_version,
+                     index_dir=args.index if "://" in args.index else os.path.abspath(args.index))
     summary["commit_seconds"] = round(time.perf_counter() - committing, 2)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(summary_line(summary))
@@ -104,7 +103,7 @@ def summary_line(s):
             f"{s['failed']} failed, {s['no_face']} without a face; {s['faces_encoded']} faces encoded, "
             f"{s['faces_matched']} matched ({s['faces_identified']} identified)")
     if s["rematched_all"]:
-        line += "; the gallery index changed, so every stored face was matched again"
+        line += "; the gallery or the labels changed, so every stored face was matched again"
     return line + f"; {s['seconds']} s"
 
 

@@ -4,7 +4,6 @@ import glob
 import json
 import os
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 

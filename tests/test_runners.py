@@ -66,7 +66,7 @@ def portable_services():
     try:
         _wait_for_port(worker_port, procs[0])
         _wait_for_port(job_port, procs[1])
-        yield [f"--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
+        yield ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
                "--environment_type=EXTERNAL", f"--environment_config=localhost:{worker_port}"]
     finally:
         for p in procs:

@@ -25,7 +25,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from facetag.alignment import DEFAULT_MARGIN, crop_face
-from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
+from facetag.detection import DEFAULT_MIN_FACE_SIZE, DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.errors import ImageError
 from facetag.faults import kill_point, maybe_fail, maybe_stall
 from facetag.images import decode_image
@@ -46,6 +46,22 @@ def _drop_beam_memory_warning(record):
 logging.getLogger().addFilter(_drop_beam_memory_warning)
 
 
+class _LoadedOnFirstBatch:
+    """The encoder, loaded (once per process, facetag.models) when the first batch comes: RunInference loads
+    its model in setup, and a re-run with no new face should not pay seconds of TensorFlow start-up."""
+
+    def __init__(self, model_name, tf_threads):
+        self.model_name = model_name
+        self.tf_threads = tf_threads
+        self.model = None
+
+    def encode(self, crops):
+        if self.model is None:
+            limit_tf_threads(self.tf_threads)
+            self.model = load_model(self.model_name)
+        return self.model.encode(crops)
+
+
 class FaceModelHandler(ModelHandler):
     """RunInference handler: a batch of (160, 160, 3) uint8 crops -> their encodings."""
 
@@ -56,8 +72,7 @@ class FaceModelHandler(ModelHandler):
         self.tf_threads = tf_threads
 
     def load_model(self):
-        limit_tf_threads(self.tf_threads)
-        return load_model(self.model_name)
+        return _LoadedOnFirstBatch(self.model_name, self.tf_threads)
 
     def run_inference(self, batch, model, inference_args=None):
         maybe_fail("encode", [hashlib.sha256(crop.tobytes()).digest() for crop in batch])
@@ -133,9 +148,16 @@ class DetectFaces(beam.DoFn):
         self.images_failed = Metrics.counter("facetag", "images_failed")
 
     def setup(self):
-        limit_tf_threads(self.tf_threads)
-        self.detector = shared_detector(self.min_score)
+        self._detector = None
         self.threads = detection_pool()
+
+    @property
+    def detector(self):
+        # Loaded for the first photo, not in setup: a re-run with nothing new never starts TensorFlow.
+        if self._detector is None:
+            limit_tf_threads(self.tf_threads)
+            self._detector = shared_detector(self.min_score)
+        return self._detector
 
     def start_bundle(self):
         self.bundle_sources = []
@@ -174,7 +196,7 @@ class DetectFaces(beam.DoFn):
             maybe_stall(source)
             image = decode_image(data, source, limits=self.limits)
             height, width = image.shape[:2]
-            tiny = too_small_for_faces(width, height, self.detector.min_face_size)
+            tiny = too_small_for_faces(width, height, DEFAULT_MIN_FACE_SIZE)
             if tiny:
                 return image, None, (NO_FACE, tiny)
             return image, self.detector.detect(image), None

@@ -1,11 +1,12 @@
 """The archive store seen from a pipeline: its tables read in parallel, a run's rows staged as Parquet."""
 
 import glob
+import logging
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.store import schema_of
+from facetag.store import new_run_id, schema_of
 
 
 def read_table(pipeline, store, name, columns=None):
@@ -30,3 +31,30 @@ def staged_files(staging_dir, name):
     if "://" not in staging_dir:
         return sorted(glob.glob(pattern))
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+class StoreRun:
+    """A job's run on an archive store, as a context: the store locked, what a killed run left undone,
+    a new run id and its staging folder (``run_id``, ``staging``)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.lock = store.lock()
+
+    def __enter__(self):
+        self.lock.__enter__()
+        try:
+            restored = self.store.recover()
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        if restored:
+            logging.getLogger("facetag").warning(
+                "facetag: the previous run on %s stopped before it committed; its partial writes to %s were "
+                "undone, and this run does its work", self.store.path, ", ".join(restored))
+        self.run_id = new_run_id()
+        self.staging = self.store.staging_dir(self.run_id)
+        return self
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
