@@ -1,6 +1,6 @@
 """Peak resident memory of one facetag worker process, models loaded and working.
 
-    python bench/memory.py
+    python bench/memory.py [WORD...]     # WORD: run only the cases whose name holds it
 
 Each case runs in a fresh Python process (so nothing is shared or already
 loaded) and reports the process's peak resident set (ru_maxrss) after doing
@@ -9,6 +9,7 @@ section quotes the table.
 """
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -31,6 +32,15 @@ CASES = {
         "a.analyze(fetch() + '/photos/obama2.jpg')\n"
         "a.face_model.encode(np.zeros((32, 160, 160, 3), np.uint8))"
     ),
+    "a 99-megapixel JPEG decoded (the largest the default limit takes; made by a child process)": (
+        "import subprocess, sys, tempfile, facetag\n"
+        "path = tempfile.mktemp(suffix='.jpg')\n"
+        "subprocess.run([sys.executable, '-c', 'import numpy as np, sys; from PIL import Image; '\n"
+        "    'Image.fromarray(np.random.default_rng(0).integers(0, 255, (1000, 990, 3), dtype=np.uint8))'\n"
+        "    '.resize((9900, 10000)).save(sys.argv[1], quality=85)', path], check=True)\n"
+        "facetag.load_image(path)\n"
+        "import os; os.remove(path)"
+    ),
 }
 
 REPORT = "import resource, json; print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
@@ -38,17 +48,20 @@ REPORT = "import resource, json; print(json.dumps(resource.getrusage(resource.RU
 
 def peak_mib(code):
     out = subprocess.run([sys.executable, "-c", code + "\n" + REPORT], capture_output=True, text=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, check=True)
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin",  # a checkout's PYTHONPATH kept
+                              **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
 
 
-def main():
+def main(names=None):
     print(f"# Worker memory ({platform.node()}, Python {platform.python_version()})\n")
     print("| what one process has done | peak resident memory |")
     print("|---|---|")
     for name, code in CASES.items():
+        if names and not any(n in name for n in names):
+            continue
         print(f"| {name} | {peak_mib(code):,.0f} MiB |", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])  # optional: words picking the cases to run
