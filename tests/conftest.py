@@ -32,3 +32,12 @@ def lfw_dev():
 @pytest.fixture(scope="session")
 def happyhouse():
     return shared("coursera_happyhouse")
+
+
+@pytest.fixture(scope="session")
+def tagged_archive(samples, tmp_path_factory):
+    """The Beam tests' small archive, tagged against the sample gallery: ``(folder, Results, photos, matches)``."""
+    from tests.tagged_fixtures import tag_archive
+
+    folder = str(tmp_path_factory.mktemp("tagged") / "archive")
+    return (folder, *tag_archive(samples, folder))

@@ -170,13 +170,13 @@ def write_sidecar(path, width, height, regions):
                 meta.parse_from_str(f.read())
         except (OSError, UnicodeDecodeError, libxmp.XMPError) as e:
             raise FaceTagError(f"cannot read the XMP sidecar {path}: {e}; fix or move it, then run again") from e
-        before = _serialize(meta)
+        before = _content(meta)
     elif not regions:
         return "skipped"
     merge_faces(meta, width, height, regions)
-    after = _serialize(meta)
-    if after == before:
+    if _content(meta) == before:
         return "unchanged"
+    after = _serialize(meta)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -187,6 +187,14 @@ def write_sidecar(path, width, height, regions):
 
 def _serialize(meta):
     return meta.serialize_to_unicode(omit_packet_wrapper=True)
+
+
+def _content(meta):
+    """The properties and values, whatever order a serializer writes a struct's fields in."""
+    from libxmp import XMPIterator
+
+    # A fresh iterator each time: iterating the XMPMeta itself reuses one, empty after the first pass.
+    return sorted((ns, path, value) for ns, path, value, _ in XMPIterator(meta))
 
 
 def embed(photo_path, width, height, regions):
@@ -201,9 +209,9 @@ def embed(photo_path, width, height, regions):
         raise FaceTagError(f"cannot open {photo_path} to embed XMP: {e}") from e
     try:
         meta = files.get_xmp() or libxmp.XMPMeta()
-        before = _serialize(meta)
+        before = _content(meta)
         merge_faces(meta, width, height, regions)
-        if _serialize(meta) == before:
+        if _content(meta) == before:
             return "unchanged"
         if not files.can_put_xmp(meta):
             raise FaceTagError(f"{photo_path}: Exempi cannot write XMP into this file; use a sidecar for it")

@@ -41,7 +41,17 @@
     else fallback();
     toast("Copied: " + text);
   }
-  const copyButton = (getText, label) => el("button", { class: "copy", title: "Copy: " + getText(), onclick: (e) => { e.stopPropagation(); copy(getText()); } }, label || "⧉");
+  function copyIcon() { // two overlapping sheets, drawn: not every system font has a copy glyph
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 16 16"); svg.setAttribute("width", "13"); svg.setAttribute("height", "13");
+    for (const [x, y] of [[5, 1], [1, 5]]) {
+      const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      for (const [k, v] of Object.entries({ x, y, width: 10, height: 10, rx: 2, fill: x === 1 ? "#fff" : "none", stroke: "currentColor", "stroke-width": 1.6 })) r.setAttribute(k, v);
+      svg.append(r);
+    }
+    return svg;
+  }
+  const copyButton = (getText, label) => el("button", { class: "copy", title: "Copy: " + getText(), onclick: (e) => { e.stopPropagation(); copy(getText()); } }, label || copyIcon());
 
   // Summary, meta line, navigation
   const S = D.summary;
