@@ -12,12 +12,10 @@ import apache_beam as beam
 
 from facetag.datasets import read_labelled
 from facetag.models import describe_model
-from facetag.pipeline.encode import EncodePhotos
-from facetag.pipeline.options import (add_config_argument, add_model_arguments, new_parser, pipeline_options,
-                                      summary_line, tf_threads)
-from facetag.pipeline.outcomes import FAILED, NO_FACE
+from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
+                                      pipeline_options, summary_line)
 from facetag.pipeline.outputs import write_encoded
-from facetag.pipeline.sources import ReadPhotos, check_patterns_match
+from facetag.pipeline.sources import read_and_encode
 
 
 def parse_known_args(argv):
@@ -31,23 +29,14 @@ def parse_known_args(argv):
     return parser.parse_known_args(argv)
 
 
-def encode_photos(pipeline, args):
-    """The shared first half of every job: read photos, detect, encode; returns the three outcomes."""
-    labelled = read_labelled(args.gallery) if getattr(args, "gallery", None) else []
-    check_patterns_match(args.input)
-    photos = pipeline | "Read photos" >> ReadPhotos(args.input, labelled)
-    encoded = photos["photos"] | "Encode photos" >> EncodePhotos(
-        args.model, args.min_score, args.margin, args.max_batch_size, tf_threads(pipeline.options, args.tf_threads))
-    failed = (photos[FAILED], encoded[FAILED]) | "All failures" >> beam.Flatten()
-    return encoded["faces"], encoded[NO_FACE], failed
-
-
 def run(argv=None, test_pipeline=None):
     args, pipeline_args = parse_known_args(argv)
     model_id, encoding_size = describe_model(args.model)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
     with pipeline as p:
-        write_encoded(encode_photos(p, args), args.output, model_id, encoding_size)
+        labelled = read_labelled(args.gallery) if args.gallery else []
+        encoded = read_and_encode(p, args.input, labelled, encoder_settings(args, p.options))
+        write_encoded(encoded, args.output, model_id, encoding_size)
     print(summary_line(pipeline.result))
     return pipeline.result
 

@@ -12,12 +12,13 @@ import logging
 
 import apache_beam as beam
 
+from facetag.datasets import read_labelled
 from facetag.models import describe_model
 from facetag.pipeline.index import BuildIndex
-from facetag.pipeline.options import add_config_argument, add_model_arguments, new_parser, pipeline_options, summary_line
+from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
+                                      pipeline_options, summary_line)
 from facetag.pipeline.outputs import write_encoded
-
-from beam_jobs.encode import encode_photos
+from facetag.pipeline.sources import read_and_encode
 
 
 def parse_known_args(argv):
@@ -27,9 +28,7 @@ def parse_known_args(argv):
     parser.add_argument("--trees", type=int, help="Annoy trees (default: 32, or 64 above 200,000 faces)")
     add_model_arguments(parser)
     add_config_argument(parser)
-    args, rest = parser.parse_known_args(argv)
-    args.input = []
-    return args, rest
+    return parser.parse_known_args(argv)
 
 
 def run(argv=None, test_pipeline=None):
@@ -37,7 +36,7 @@ def run(argv=None, test_pipeline=None):
     model_id, encoding_size = describe_model(args.model)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
     with pipeline as p:
-        encoded = encode_photos(p, args)
+        encoded = read_and_encode(p, [], read_labelled(args.gallery), encoder_settings(args, p.options))
         write_encoded(encoded, args.out, model_id, encoding_size, faces_name="gallery_faces")
         faces = encoded[0]
         faces | "Index gallery" >> BuildIndex(args.out, model_id, args.trees)

@@ -10,19 +10,18 @@ strangers labelled unknown. The figures in the README come from this script.
 
 import argparse
 import csv
-import glob
 import json
 import os
 import tempfile
 import time
 
-import pyarrow.parquet as pq
-
-from beam_jobs import enroll, match
 import numpy as np
+
+from beam_jobs import enroll, tag
 
 from facetag.evaluation import identification_split, score_identification
 from facetag.models import DEFAULT_MODEL, IDENTIFY_THRESHOLDS
+from facetag.store import ArchiveStore
 
 
 def run_protocol(images, work, people=None, strangers=300, model=None, threshold=None, beam_args=()):
@@ -41,14 +40,14 @@ def run_protocol(images, work, people=None, strangers=300, model=None, threshold
     enroll.run(["--gallery", gallery_csv, "--out", os.path.join(work, "index"), *model_args, *beam_args])
     enrolled = time.perf_counter()
     # Tagging with the loosest swept threshold keeps every nearest candidate; scores apply each threshold after.
-    match.run(["--input", probe_dir, "--index", os.path.join(work, "index"), "--output", os.path.join(work, "tagged"),
-               "--threshold", "2.0", *model_args, *beam_args])
+    tag.run(["--input", probe_dir, "--index", os.path.join(work, "index"), "--store", os.path.join(work, "tagged"),
+             "--threshold", "2.0", *model_args, *beam_args])
     tagged = time.perf_counter()
-    rows = pq.read_table(glob.glob(os.path.join(work, "tagged", "matches-*.parquet"))).to_pylist()
+    rows = ArchiveStore(os.path.join(work, "tagged")).read("matches").to_pylist()
     original = {os.path.join(probe_dir, os.path.basename(p)): p for p, _ in probes}
     answers = {}
     for row in rows:  # a photo may show several faces: the one nearest to a gallery face answers for it
-        path = original[row["source"]]
+        path = original[row["path"]]
         answer = (row["candidates"][0]["identity"], row["distance"])
         if path not in answers or answer[1] < answers[path][1]:
             answers[path] = answer

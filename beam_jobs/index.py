@@ -8,12 +8,10 @@ Refuses faces from more than one model: their encodings cannot share an index.
 import logging
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
-from facetag.pipeline.records import read_model_metadata
+from facetag.pipeline.records import faces_model_id
 
 
 def parse_known_args(argv):
@@ -23,19 +21,6 @@ def parse_known_args(argv):
     parser.add_argument("--trees", type=int, help="Annoy trees (default: 32, or 64 above 200,000 faces)")
     add_config_argument(parser)
     return parser.parse_known_args(argv)
-
-
-def faces_model_id(pattern):
-    """The one model id of the Parquet files matching ``pattern``; raises if none match or ids differ."""
-    paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    if not paths:
-        raise FaceTagError(f"no faces Parquet file matches {pattern}")
-    models = read_model_metadata(paths)
-    if len(models) > 1:
-        detail = "; ".join(f"{model_id}: {len(files)} files, e.g. {files[0]}" for model_id, files in models.items())
-        raise ModelMismatchError(f"the faces in {pattern} come from different models ({detail}); "
-                                 "encode them all with one model")
-    return next(iter(models))
 
 
 def run(argv=None, test_pipeline=None):

@@ -8,9 +8,10 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 
-from beam_jobs import encode, enroll, match
+from beam_jobs import encode, enroll, tag
 from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.pipeline.records import MODEL_ID_KEY
+from facetag.store import ArchiveStore
 from tests.beam_fixtures import make_archive, make_tfrecord
 
 MODEL = ["--model", "facenet-512"]  # the smaller model keeps these tests quick; both share the code path
@@ -119,21 +120,14 @@ def test_enroll_writes_an_index_with_its_metadata(index_dir):
 def test_tag_names_obama_and_calls_the_astronaut_unknown(archive, index_dir, tmp_path):
     folder, _ = archive
     out = str(tmp_path / "tagged")
-    match.run(["--input", os.path.join(folder, "obama2.jpg"), "--input", os.path.join(folder, "astronaut.png"),
-               "--index", index_dir, "--output", out, *MODEL])
+    tag.run(["--input", os.path.join(folder, "obama2.jpg"), "--input", os.path.join(folder, "astronaut.png"),
+             "--index", index_dir, "--store", out, *MODEL])
     with open(os.path.join(out, "matches.csv")) as f:
         header, *rows = f.read().splitlines()
     assert header == "source,face,box,identity,distance"
     identity = {os.path.basename(r.split(",")[0]): r.split(",")[3] for r in rows}
     assert identity == {"obama2.jpg": "obama", "astronaut.png": "unknown"}
-
-
-def test_match_from_encoded_faces(encoded, index_dir, tmp_path):
-    out = str(tmp_path / "matched")
-    match.run(["--faces", os.path.join(encoded[0], "faces-*.parquet"), "--index", index_dir, "--output", out])
-    matches = pq.read_table(glob.glob(os.path.join(out, "matches-*.parquet"))).to_pylist()
-    faces, _, _ = read_outcomes(encoded[0])
-    assert len(matches) == len(faces)
+    matches = ArchiveStore(out).read("matches").to_pylist()
     assert all(m["candidates"][0]["distance"] == pytest.approx(m["distance"]) for m in matches)
 
 
@@ -141,7 +135,7 @@ def test_a_model_mismatch_stops_the_job_before_any_work(index_dir, archive, tmp_
     folder, _ = archive
     out = str(tmp_path / "never")
     with pytest.raises(ModelMismatchError, match="re-enrol"):
-        match.run(["--input", folder, "--index", index_dir, "--output", out, "--model", "facetag-128"])
+        tag.run(["--input", folder, "--index", index_dir, "--store", out, "--model", "facetag-128"])
     assert not os.path.exists(out)
 
 
@@ -162,7 +156,7 @@ def test_index_refuses_parquet_of_mixed_models(encoded, tmp_path):
 
 def test_not_an_index(tmp_path, archive):
     with pytest.raises(FaceTagError, match="not a facetag index"):
-        match.run(["--input", archive[0], "--index", str(tmp_path), "--output", str(tmp_path / "o"), *MODEL])
+        tag.run(["--input", archive[0], "--index", str(tmp_path), "--store", str(tmp_path / "o"), *MODEL])
 
 
 def test_an_input_that_matches_nothing_is_refused_before_the_job(tmp_path):

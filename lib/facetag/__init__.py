@@ -10,11 +10,20 @@ The flat API::
     facetag.triplet_loss(None, (anchor, positive, negative))  # FaceNet's loss (TensorFlow)
 """
 
+import logging
 import os
 
 # Before TensorFlow loads: its C++ notices (oneDNN banners, grappler's cost-model complaints about the
 # detector's dynamic shapes) are not for the user. TF_CPP_MIN_LOG_LEVEL=0 shows them again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _not_for_the_user(record):
+    # Beam warns at import time that Google's BigQuery client is missing; facetag never uses BigQuery.
+    return not record.getMessage().startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_not_for_the_user)
 
 from facetag.analyzer import Face, FaceAnalyzer  # noqa: E402
 from facetag.api import find_faces, identify, verify, verify_claim  # noqa: E402

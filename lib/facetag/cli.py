@@ -3,6 +3,7 @@
 import argparse
 import csv
 import json
+import logging
 import sys
 
 import numpy as np
@@ -153,20 +154,25 @@ def cmd_enroll(args):
 
 
 def cmd_tag(args):
-    from apache_beam.io.filesystems import FileSystems
+    from beam_jobs import tag
+    from facetag.store import MATCHES_CSV, ArchiveStore
 
-    from beam_jobs import match
-
-    match.run(["--input", args.photos, "--index", args.index, "--output", args.out, "--model", args.model,
-               *args.beam_args])
-    csv_path = FileSystems.join(args.out, "matches.csv")
-    with FileSystems.open(csv_path) as f:
-        rows = f.read().decode().splitlines()
-    header, body = rows[0], sorted(rows[1:])
-    print(f"\n{len(body)} face(s) tagged; results in {args.out} (matches.csv, matches-*.parquet)\n")
-    print(_table([header.split(",")] + [next(csv.reader([r])) for r in body[: args.show]]))
-    if len(body) > args.show:
-        print(f"... {len(body) - args.show} more rows in {csv_path}")
+    summary = tag.run(["--input", args.photos, "--index", args.index, "--store", args.out, "--model", args.model,
+                       *(["--progress"] if args.progress else []), *args.beam_args])
+    if args.json:
+        print(json.dumps(summary))
+        return
+    store = ArchiveStore(args.out)
+    rows = store.read("matches", columns=["path", "face_index", "box", "identity", "distance"]).sort_by(
+        [("path", "ascending"), ("face_index", "ascending")]).to_pylist()
+    print(f"\n{len(rows)} face(s) tagged in the archive; results in {args.out} ({MATCHES_CSV}, Delta tables "
+          "photos, faces, matches)\n")
+    table = [["source", "face", "box", "identity", "distance"]] + [
+        [r["path"], str(r["face_index"]), " ".join(map(str, r["box"])), r["identity"], f"{r['distance']:.4f}"]
+        for r in rows[: args.show]]
+    print(_table(table))
+    if len(rows) > args.show:
+        print(f"... {len(rows) - args.show} more rows in {store.join(MATCHES_CSV)}")
 
 
 def _store_results(args):
@@ -268,13 +274,18 @@ def build_parser():
     p.add_argument("--model", default=DEFAULT_MODEL, choices=available_models())
     p.set_defaults(func=cmd_enroll, beam=True)
 
-    p = sub.add_parser("tag", help="tag every face in a photo archive against an index (a Beam job)",
+    p = sub.add_parser("tag", help="tag every face in a photo archive against an index (a Beam job); re-runs "
+                       "do only the new work",
                        description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
-    p.add_argument("photos", help="a folder (every file below it), a glob, or TFRecord shards")
+    p.add_argument("photos", help="a folder (every file below it) or a glob, local or gs://")
     p.add_argument("--index", required=True, help="index folder written by 'facetag enroll'")
-    p.add_argument("--out", required=True, help="results folder to write")
+    p.add_argument("--out", required=True, help="the archive store: a folder of Delta tables, created by the "
+                   "first run and updated by the next ones")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=available_models())
     p.add_argument("--show", type=int, default=50, help="result rows to print (default 50)")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress line even when stderr is not a terminal (local runners)")
+    p.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
     p.set_defaults(func=cmd_tag, beam=True)
 
     p = sub.add_parser("review", help="write a review page of the faces in an archive store (static HTML)")
@@ -314,6 +325,8 @@ def main(argv=None):
     if extra and not getattr(args, "beam", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra
+    # facetag's own warnings as plain lines (Beam may have configured the root logger at import time).
+    logging.basicConfig(format="%(message)s", level=logging.WARNING, force=True)
     try:
         args.func(args)
     except UsageError as e:

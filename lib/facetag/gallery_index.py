@@ -98,6 +98,13 @@ def build_index(encodings, face_ids, identities, sources, model_id, out_dir, tre
     return meta
 
 
+def index_id(meta):
+    """A short id of an index's content: two indexes with the same files have the same id."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(meta["checksums"], sort_keys=True).encode()).hexdigest()[:16]
+
+
 def read_index_metadata(index_dir):
     from apache_beam.io.filesystems import FileSystems
 

@@ -11,6 +11,7 @@ on one thread, 190 on two). The detector is loaded once per process
 (facetag.detection.shared_detector).
 """
 
+import hashlib
 import logging
 import os
 import threading
@@ -24,10 +25,12 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from facetag.alignment import DEFAULT_MARGIN, crop_face
 from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.errors import ImageError
+from facetag.faults import kill_point
 from facetag.images import decode_image
 from facetag.models import load_model
 from facetag.pipeline.options import limit_tf_threads
-from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
+from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
+from facetag.pipeline.progress import note
 from facetag.pipeline.records import face_id
 
 
@@ -82,12 +85,18 @@ def detection_pool():
         return _pool
 
 
+#: DetectFaces output: one summary per photo, whatever its outcome (for the archive store's photos table).
+PHOTOS = "photos"
+
+
 class DetectFaces(beam.DoFn):
-    """A batch of ``(source, bytes, identity)`` -> ``(face record without encoding, crop)`` per face.
+    """A batch of ``(source, bytes, identity[, info])`` -> ``(face record without encoding, crop)`` per face.
 
     Photos without a face go to the ``no_face`` output and undecodable ones
-    to ``failed``. A gallery photo's identity goes to its main face only
-    (the largest, most central): the other faces in it are bystanders.
+    to ``failed``; every photo also gets a summary on the ``photos`` output
+    (outcome, reason, faces, displayed size, content sha256, plus the
+    optional ``info`` dict). A gallery photo's identity goes to its main face
+    only (the largest, most central): the other faces in it are bystanders.
     """
 
     def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, tf_threads=0):
@@ -110,7 +119,7 @@ class DetectFaces(beam.DoFn):
             yield from self._outcome(photo, *found)
 
     def _detect(self, photo):
-        source, data, _ = photo
+        source, data = photo[:2]
         try:
             image = decode_image(data, source)
             return image, self.detector.detect(image), None
@@ -120,22 +129,32 @@ class DetectFaces(beam.DoFn):
             return None, None, f"face detection failed: {type(e).__name__}: {e}"
 
     def _outcome(self, photo, image, detections, error):
-        source, _, identity = photo
+        source, data, identity = photo[:3]
+        kill_point("detect")
+        note(done=1, faces=len(detections or ()), failed=1 if error else 0)
+        sha256 = hashlib.sha256(data).hexdigest()
+        summary = {"source": source, "sha256": sha256, "faces": len(detections or ()),
+                   "width": image.shape[1] if image is not None else None,
+                   "height": image.shape[0] if image is not None else None, **(photo[3] if len(photo) > 3 else {})}
         if error:
             self.images_failed.inc()
+            yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FAILED, "reason": error})
             yield beam.pvalue.TaggedOutput(FAILED, failure(source, error))
             return
         if not detections:
             self.images_without_face.inc()
+            yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": NO_FACE, "reason": "no face found"})
             yield beam.pvalue.TaggedOutput(NO_FACE, failure(source, "no face found"))
             return
         self.images_with_faces.inc()
+        yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FACES, "reason": None})
         self.faces_found.inc(len(detections))
         labelled = main_face(detections, image.shape) if identity else None
         for index, d in enumerate(detections):
             record = {
                 "face_id": face_id(source, index),
                 "source": source,
+                "photo_sha256": sha256,
                 "face_index": index,
                 "box": list(d.box),
                 "landmarks": [c for point in d.landmarks for c in point],
@@ -151,7 +170,8 @@ def _with_encoding(keyed_result):
 
 
 class EncodePhotos(beam.PTransform):
-    """``(source, bytes, identity)`` -> outputs ``faces`` (records with encodings), ``no_face``, ``failed``."""
+    """``(source, bytes, identity[, info])`` -> outputs ``faces`` (records with encodings), ``no_face``,
+    ``failed``, and ``photos`` (a summary of every photo, see DetectFaces)."""
 
     def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32,
                  tf_threads=0):
@@ -167,11 +187,11 @@ class EncodePhotos(beam.PTransform):
             photos
             | "Batch photos" >> beam.BatchElements(min_batch_size=1, max_batch_size=DETECTION_BATCH)
             | "Detect faces" >> beam.ParDo(DetectFaces(self.min_score, self.margin, self.tf_threads)).with_outputs(
-                FAILED, NO_FACE, main="faces"))
+                FAILED, NO_FACE, PHOTOS, main="faces"))
         faces = (
             detected.faces
             | "Encode faces" >> RunInference(KeyedModelHandler(
                 FaceModelHandler(self.model_name, self.max_batch_size, self.tf_threads)))
             | "Attach encodings" >> beam.Map(_with_encoding)
         )
-        return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED]}
+        return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED], PHOTOS: detected[PHOTOS]}

@@ -3,18 +3,20 @@
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from facetag.gallery_index import open_index
+from facetag.gallery_index import check_same_model, index_id, open_index, read_index_metadata
 from facetag.matching import UNKNOWN
+from facetag.models import IDENTIFY_THRESHOLDS
 
 
 class MatchFaces(beam.DoFn):
-    """Face record -> match record: the identity (or ``unknown``), distance and top-k candidates.
+    """Face row -> match row of the store: the identity (or ``unknown``), distance and top-k candidates.
 
     The index is opened once per worker process (memory-mapped) in ``setup``.
     """
 
-    def __init__(self, index_dir, threshold, k=5, search_k=None):
+    def __init__(self, index_dir, index_id, threshold, k=5, search_k=None):
         self.index_dir = index_dir
+        self.index_id = index_id
         self.threshold = threshold
         self.k = k
         self.search_k = search_k
@@ -29,10 +31,28 @@ class MatchFaces(beam.DoFn):
         (self.unknown if match.identity == UNKNOWN else self.known).inc()
         yield {
             "face_id": face["face_id"],
-            "source": face["source"],
+            "path": face["path"],
             "face_index": face["face_index"],
             "box": face["box"],
             "identity": match.identity,
             "distance": match.distance,
             "candidates": [{"identity": i, "distance": d} for i, d in match.candidates],
+            "index_id": self.index_id,
         }
+
+
+def add_match_arguments(parser):
+    parser.add_argument("--index", required=True, help="index folder written by the index job or facetag enroll")
+    parser.add_argument("--threshold", type=float,
+                        help="largest distance still a match (default: the model's 1:K threshold)")
+    parser.add_argument("--top_k", type=int, default=5, help="candidate identities kept per face")
+    parser.add_argument("--search_k", type=int,
+                        help="tree nodes Annoy inspects per query (default: the index's, chosen for its size)")
+
+
+def matcher(args, model_id):
+    """``(MatchFaces for args.index, the index's id)``, after checking the index was built with ``model_id``."""
+    meta = read_index_metadata(args.index)
+    check_same_model(meta, model_id, "this run")
+    threshold = args.threshold if args.threshold is not None else IDENTIFY_THRESHOLDS[model_id.split(":")[0]]
+    return MatchFaces(args.index, index_id(meta), threshold, args.top_k, args.search_k), index_id(meta)

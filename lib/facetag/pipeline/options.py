@@ -29,6 +29,12 @@ def add_model_arguments(parser):
                              "with --direct_num_workers)")
 
 
+def encoder_settings(args, options):
+    """EncodePhotos' settings from the arguments of add_model_arguments."""
+    return {"model_name": args.model, "min_score": args.min_score, "margin": args.margin,
+            "max_batch_size": args.max_batch_size, "tf_threads": tf_threads(options, args.tf_threads)}
+
+
 def add_config_argument(parser):
     parser.add_argument("--config", help="YAML file of pipeline options (configs/*.yaml); command-line options win")
 

@@ -1,7 +1,6 @@
-"""The three outcomes of an input photo: faces, no face, or a failure with its reason."""
+"""The outcomes of an input photo: faces, no face, or a failure with its reason (the store's values)."""
 
-FAILED = "failed"
-NO_FACE = "no_face"
+from facetag.store import FACES, FAILED, NO_FACE  # noqa: F401 - re-exported for the pipeline
 
 
 def failure(source, reason):

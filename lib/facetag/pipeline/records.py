@@ -54,6 +54,23 @@ def face_id(source, face_index):
     return hashlib.sha1(f"{source}#{face_index}".encode()).hexdigest()[:16]
 
 
+def faces_model_id(pattern):
+    """The one model id of the Parquet files matching ``pattern``; raises if none match or ids differ."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from facetag.errors import FaceTagError, ModelMismatchError
+
+    paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if not paths:
+        raise FaceTagError(f"no faces Parquet file matches {pattern}")
+    models = read_model_metadata(paths)
+    if len(models) > 1:
+        detail = "; ".join(f"{model_id}: {len(files)} files, e.g. {files[0]}" for model_id, files in models.items())
+        raise ModelMismatchError(f"the faces in {pattern} come from different models ({detail}); "
+                                 "encode them all with one model")
+    return next(iter(models))
+
+
 def read_model_metadata(paths):
     """``{model_id: [paths]}`` over the footers of the given Parquet files (any FileSystems path)."""
     import pyarrow.parquet as pq

@@ -15,7 +15,8 @@ from apache_beam.metrics import Metrics
 
 from facetag.errors import FaceTagError
 from facetag.listing import list_paths
-from facetag.pipeline.outcomes import FAILED, failure
+from facetag.pipeline.encode import EncodePhotos
+from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
 
 IMAGE_FEATURE = "image"  # tf.train.Example feature holding the encoded image bytes
 KEY_FEATURE = "key"  # ... the photo's name
@@ -169,3 +170,15 @@ def check_patterns_match(patterns):
             found = next(iter(list_paths(pattern)), None)
         if not found:
             raise FaceTagError(f"no photo matches {pattern}: check the path (folders, globs and gs:// paths work)")
+
+
+def read_and_encode(pipeline, inputs, labelled, settings):
+    """Read photos (``inputs`` patterns and ``labelled`` ``[(uri, identity)]``), detect, encode.
+
+    Returns ``(faces, no_face, failed)``; ``settings`` are EncodePhotos' (options.encoder_settings).
+    """
+    check_patterns_match(inputs)
+    photos = pipeline | "Read photos" >> ReadPhotos(inputs, labelled)
+    encoded = photos["photos"] | "Encode photos" >> EncodePhotos(**settings)
+    failed = (photos[FAILED], encoded[FAILED]) | "All failures" >> beam.Flatten()
+    return encoded["faces"], encoded[NO_FACE], failed

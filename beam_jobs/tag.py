@@ -1,0 +1,111 @@
+"""Tag an archive into its archive store, doing only the new work (what ``facetag tag`` runs).
+
+    python -m beam_jobs.tag --input 'archive/' --index out/index --store out/archive [Beam options]
+
+The store (facetag.store) remembers every photo it has seen. A run lists the
+inputs and reads only photos that are new or changed (size or modification
+time); a photo whose content the store already knows (a copy, a move) takes
+its stored faces; photos that are gone are marked removed. New faces are
+matched against the gallery index, and when the index differs from the one of
+the store's last run every stored face is matched again, without detecting
+or encoding anything. The results are committed once, after the pipeline
+succeeded; a run killed at any moment leaves the store as it was.
+"""
+
+import logging
+import time
+
+import apache_beam as beam
+
+from facetag.faults import kill_point
+from facetag.models import describe_model
+from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
+from facetag.pipeline.match import add_match_arguments, matcher
+from facetag.pipeline.options import (add_config_argument, add_model_arguments, counters, encoder_settings,
+                                      new_parser, pipeline_options)
+from facetag.pipeline.progress import ProgressReporter
+from facetag.pipeline.sources import check_patterns_match
+from facetag.pipeline.store import read_table, stage_rows, staged_files
+from facetag.store import ArchiveStore, new_run_id
+
+log = logging.getLogger("facetag")
+
+
+def parse_known_args(argv):
+    parser = new_parser(__doc__)
+    parser.add_argument("--input", action="append", required=True,
+                        help="photos: a file, folder (every file below it) or glob; local or gs://... (repeatable)")
+    parser.add_argument("--store", required=True, help="the archive store folder (created by the first run)")
+    add_match_arguments(parser)
+    parser.add_argument("--progress", action="store_true",
+                        help="print a progress line on stderr even when it is not a terminal (local runners)")
+    add_model_arguments(parser)
+    add_config_argument(parser)
+    return parser.parse_known_args(argv)
+
+
+def run(argv=None, test_pipeline=None):
+    """Run one incremental pass; returns the summary dict (also printed as one line)."""
+    started = time.perf_counter()
+    args, pipeline_args = parse_known_args(argv)
+    model_id, _ = describe_model(args.model)
+    match, current_index = matcher(args, model_id)
+    store = ArchiveStore(args.store)
+    store.check_model(model_id)
+    check_patterns_match(args.input)
+    with store.lock():
+        restored = store.recover()
+        if restored:
+            log.warning("facetag: the previous run on %s stopped before it committed; its partial writes to %s "
+                        "were undone, and this run does its work", args.store, ", ".join(restored))
+        rematch_all = store.exists() and store.index_id != current_index
+        run_id = new_run_id()
+        staging = store.staging_dir(run_id)
+        pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
+        with ProgressReporter(args.progress):
+            with pipeline as p:
+                stored = (read_table(p, store, "photos", STORED_PHOTO_COLUMNS), read_table(p, store, "faces"))
+                rows = stored | "Update the archive" >> UpdateArchive(
+                    args.input, run_id, encoder_settings(args, p.options), match, rematch_all)
+                for name in ("photos", "faces", "matches"):
+                    stage_rows(rows[name], staging, name, model_id)
+        kill_point("staged")
+        summary = run_summary(counters(pipeline.result), rematch_all)
+        staged = {name: staged_files(staging, name) for name in ("photos", "faces", "matches")}
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        store.commit(run_id, model_id, current_index, staged, rematch_all, summary)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    print(summary_line(summary))
+    return summary
+
+
+def run_summary(c, rematched_all):
+    return {
+        "photos_listed": c.get("photos_listed", 0),
+        "unchanged": c.get("photos_unchanged", 0),
+        "new": c.get("photos_new", 0),
+        "changed": c.get("photos_changed", 0),
+        "reused_by_content": c.get("photos_reused", 0),
+        "removed": c.get("photos_removed", 0),
+        "failed": c.get("images_failed", 0),
+        "no_face": c.get("images_without_face", 0),
+        "faces_encoded": c.get("faces_found", 0),
+        "faces_matched": c.get("faces_identified", 0) + c.get("faces_unknown", 0),
+        "faces_identified": c.get("faces_identified", 0),
+        "rematched_all": rematched_all,
+    }
+
+
+def summary_line(s):
+    line = (f"facetag: {s['photos_listed']} photos listed: {s['unchanged']} unchanged, {s['new']} new, "
+            f"{s['changed']} changed ({s['reused_by_content']} reused by content), {s['removed']} removed; "
+            f"{s['failed']} failed, {s['no_face']} without a face; {s['faces_encoded']} faces encoded, "
+            f"{s['faces_matched']} matched ({s['faces_identified']} identified)")
+    if s["rematched_all"]:
+        line += "; the gallery index changed, so every stored face was matched again"
+    return line + f"; {s['seconds']} s"
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    run()
