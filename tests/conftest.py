@@ -36,8 +36,7 @@ def happyhouse():
 
 @pytest.fixture(scope="session")
 def tagged_archive(samples, tmp_path_factory):
-    """The Beam tests' small archive, tagged against the sample gallery: ``(folder, Results, photos, matches)``."""
+    """The Beam tests' small archive tagged into a store: ``(folder, store, Results, photos, matches)``."""
     from tests.tagged_fixtures import tag_archive
 
-    folder = str(tmp_path_factory.mktemp("tagged") / "archive")
-    return (folder, *tag_archive(samples, folder))
+    return tag_archive(samples, str(tmp_path_factory.mktemp("tagged")))

@@ -32,14 +32,14 @@ def as_list(value):
 @pytest.fixture
 def archive(tagged_archive, tmp_path):
     """A writable copy of the tagged archive, with results pointing at the copy."""
-    folder, _, photos, matches = tagged_archive
+    folder, _, res, photos, matches = tagged_archive
     copy = str(tmp_path / "archive")
     shutil.copytree(folder, copy)
 
     def moved(table):
         return table.set_column(table.schema.get_field_index("path"), "path",
                                 pc.replace_substring(table.column("path"), folder, copy))
-    return copy, moved(photos), moved(matches), tagged_archive[1].model_id
+    return copy, moved(photos), moved(matches), res.model_id
 
 
 def results(archive, **renames):
