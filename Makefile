@@ -42,7 +42,7 @@ $(INSTALLED): setup.py
 demo: setup
 	@samples=$$($(PY) -m facetag.samples); \
 	$(FACETAG) enroll $$samples/gallery --out $(DEMO_OUT)/index && \
-	$(FACETAG) tag $$samples/photos --index $(DEMO_OUT)/index --out $(DEMO_OUT)/tagged
+	$(FACETAG) tag $$samples/photos --index $(DEMO_OUT)/index --out $(DEMO_OUT)/archive
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
@@ -61,6 +61,7 @@ lfw-identify: setup
 bench-setup: setup
 	$(PY) -m pip install -q "setuptools<81" dlib-bin==20.0.1.post1 face_recognition_models==0.3.0 Click==8.5.1
 	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
+	$(PY) -m pip install -q duckdb==2.0.0
 
 # Every benchmark (needs ../shared/data; on two cores about 20-25 minutes). Results: bench/RESULTS.md.
 bench: bench-setup
@@ -69,6 +70,7 @@ bench: bench-setup
 	$(PY) bench/end_to_end.py
 	$(PY) bench/index.py
 	$(PY) bench/memory.py
+	$(PY) bench/incremental.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -55,6 +55,7 @@ setup(
         "pyyaml==6.0.4",
         "matplotlib==3.11.2",
         "deltalake==1.6.6",  # the archive store: Delta Lake tables without a JVM
+        "scipy==1.17.1",  # clustering: the face graph as a sparse matrix, its connected components
         # XMP through Exempi (libexempi8, a system library 'make setup' installs): pyexiv2 2.16 writes every
         # array it sets as rdf:Seq, but dc:subject, lr:hierarchicalSubject and mwg-rs:RegionList are rdf:Bag.
         "python-xmp-toolkit==2.1.0",

@@ -11,10 +11,11 @@ import logging
 import apache_beam as beam
 
 from facetag.datasets import read_labelled
+from facetag.errors import FaceTagError
 from facetag.models import describe_model
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
                                       pipeline_options, summary_line)
-from facetag.pipeline.outputs import write_encoded
+from facetag.pipeline.outputs import earlier_outputs, write_encoded
 from facetag.pipeline.sources import read_and_encode
 
 
@@ -32,6 +33,10 @@ def parse_known_args(argv):
 def run(argv=None, test_pipeline=None):
     args, pipeline_args = parse_known_args(argv)
     model_id, encoding_size = describe_model(args.model)
+    if earlier_outputs(args.output):
+        # Shards of two runs would mix (a runner with more workers writes more shards): refuse, don't guess.
+        raise FaceTagError(f"{args.output} already holds the results of an earlier run; give an empty or new "
+                           "--output folder (or use 'facetag tag', whose archive store updates in place)")
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
     with pipeline as p:
         labelled = read_labelled(args.gallery) if args.gallery else []

@@ -14,7 +14,7 @@ import time
 import apache_beam as beam
 
 from facetag.pipeline.archive import FacesOfPresentPhotos
-from facetag.pipeline.match import add_match_arguments, matcher
+from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import add_config_argument, counters, new_parser, pipeline_options
 from facetag.pipeline.store import read_table, stage_rows, staged_files
 from facetag.store import ArchiveStore, new_run_id
@@ -44,10 +44,13 @@ def run(argv=None, test_pipeline=None):
         with pipeline as p:
             faces = ((read_table(p, store, "photos", ["path", "outcome"]), read_table(p, store, "faces"))
                      | "Faces of present photos" >> FacesOfPresentPhotos())
-            stage_rows(faces | "Match faces" >> beam.ParDo(match), staging, "matches", model_id)
+            labels = read_table(p, store, "labels") | "Labels" >> FaceLabels()
+            matches = faces | "Match faces" >> beam.ParDo(match, labels=beam.pvalue.AsDict(labels))
+            stage_rows(matches, staging, "matches", model_id)
         staged = {"photos": [], "faces": [], "matches": staged_files(staging, "matches")}
         c = counters(pipeline.result)
-        store.commit(run_id, model_id, current_index, staged, rematched_all=True)
+        store.commit(run_id, model_id, current_index, staged, rematched_all=True,
+                     labels_version=store.version("labels"))
     line = (f"facetag: {c.get('faces_identified', 0) + c.get('faces_unknown', 0)} faces matched against "
             f"{args.index}: {c.get('faces_identified', 0)} identified, {c.get('faces_unknown', 0)} unknown; "
             f"{time.perf_counter() - started:.1f} s")

@@ -13,6 +13,7 @@ succeeded; a run killed at any moment leaves the store as it was.
 """
 
 import logging
+import os
 import time
 
 import apache_beam as beam
@@ -20,7 +21,7 @@ import apache_beam as beam
 from facetag.faults import kill_point
 from facetag.models import describe_model
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
-from facetag.pipeline.match import add_match_arguments, matcher
+from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, counters, encoder_settings,
                                       new_parser, pipeline_options)
 from facetag.pipeline.progress import ProgressReporter
@@ -58,13 +59,17 @@ def run(argv=None, test_pipeline=None):
         if restored:
             log.warning("facetag: the previous run on %s stopped before it committed; its partial writes to %s "
                         "were undone, and this run does its work", args.store, ", ".join(restored))
-        rematch_all = store.exists() and store.index_id != current_index
+        labels_version = store.version("labels")
+        # A new gallery, or new words from people (facetag name), change the matches of stored faces too.
+        rematch_all = store.exists() and (store.index_id != current_index
+                                          or store.manifest().get("labels_matched") != labels_version)
         run_id = new_run_id()
         staging = store.staging_dir(run_id)
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
         with ProgressReporter(args.progress):
             with pipeline as p:
-                stored = (read_table(p, store, "photos", STORED_PHOTO_COLUMNS), read_table(p, store, "faces"))
+                stored = (read_table(p, store, "photos", STORED_PHOTO_COLUMNS), read_table(p, store, "faces"),
+                          read_table(p, store, "labels") | "Labels" >> FaceLabels())
                 rows = stored | "Update the archive" >> UpdateArchive(
                     args.input, run_id, encoder_settings(args, p.options), match, rematch_all)
                 for name in ("photos", "faces", "matches"):
@@ -73,7 +78,10 @@ def run(argv=None, test_pipeline=None):
         summary = run_summary(counters(pipeline.result), rematch_all)
         staged = {name: staged_files(staging, name) for name in ("photos", "faces", "matches")}
         summary["seconds"] = round(time.perf_counter() - started, 1)
-        store.commit(run_id, model_id, current_index, staged, rematch_all, summary)
+        committing = time.perf_counter()
+        store.commit(run_id, model_id, current_index, staged, rematch_all, summary, labels_version,
+                     index_dir=args.index if "://" in args.index else os.path.abspath(args.index))
+    summary["commit_seconds"] = round(time.perf_counter() - committing, 2)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(summary_line(summary))
     return summary
@@ -102,7 +110,7 @@ def summary_line(s):
             f"{s['failed']} failed, {s['no_face']} without a face; {s['faces_encoded']} faces encoded, "
             f"{s['faces_matched']} matched ({s['faces_identified']} identified)")
     if s["rematched_all"]:
-        line += "; the gallery index changed, so every stored face was matched again"
+        line += "; the gallery or the labels changed, so every stored face was matched again"
     return line + f"; {s['seconds']} s"
 
 

@@ -42,10 +42,9 @@ import sys
 import tempfile
 import time
 
-import pyarrow.parquet as pq
-
 from facetag.evaluation import identification_split, score_identification
 from facetag.models import IDENTIFY_THRESHOLDS, DEFAULT_MODEL
+from facetag.store import ArchiveStore
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -85,10 +84,10 @@ def run_facetag(work, extra, rep):
     tag = timed_run("tag", os.path.join(work, "probes"), "--index", index, "--out", out, "--threshold", "2.0")
     one = timed_run("tag", os.path.join(work, "one_probe"), "--index", index, "--out", out + "-one")
     answers = {}
-    for row in pq.read_table([os.path.join(out, f) for f in os.listdir(out) if f.startswith("matches-")]).to_pylist():
+    for row in ArchiveStore(out).read("matches").to_pylist():
         answer = (row["candidates"][0]["identity"], row["distance"])
-        if row["source"] not in answers or answer[1] < answers[row["source"]][1]:
-            answers[row["source"]] = answer
+        if row["path"] not in answers or answer[1] < answers[row["path"]][1]:
+            answers[row["path"]] = answer
     return enroll, tag, one, answers
 
 

@@ -186,3 +186,8 @@ def test_config_files_become_pipeline_options(tmp_path):
     assert pipeline_options(None, []).get_all_options()["runner"] == "FnApiRunner"
     with pytest.raises(FaceTagError, match="cannot read config"):
         pipeline_options(str(tmp_path / "missing.yaml"), [])
+
+
+def test_encode_refuses_a_folder_holding_an_earlier_run(archive, encoded):
+    with pytest.raises(FaceTagError, match="already holds the results of an earlier run"):
+        encode.run(["--input", archive[0], "--output", encoded[0], *MODEL])

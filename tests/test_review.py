@@ -17,10 +17,10 @@ def facetag(*args):
 
 
 def with_clusters(tagged_archive):
-    """The results with a clusters table: the unknown face in cluster c1 (the table issue 10's job writes)."""
+    """The results with a clusters table shaped like 'facetag cluster' writes: the unknown face in cluster 0."""
     _, _, res, photos, matches = tagged_archive
     unknown = [f.face_id for f in res.faces if not f.known]
-    clusters = pa.table({"face_id": unknown, "cluster_id": ["c1"] * len(unknown),
+    clusters = pa.table({"face_id": unknown, "cluster_id": pa.array([0] * len(unknown), pa.int64()),
                          "cluster_size": pa.array([len(unknown)] * len(unknown), pa.int32()),
                          "distance": pa.array([0.0] * len(unknown), pa.float32())})
     return results_from_tables(photos, matches, res.model_id, clusters)
@@ -46,9 +46,9 @@ def test_review_page_in_chromium_matches_the_store(tagged_archive, tmp_path):
         for face in res.faces:
             if face.known:
                 known[face.identity] = known.get(face.identity, 0) + 1
-        expected = [["identity", name, n, n] for name, n in sorted(known.items())] + [["cluster", "c1", 1, 1]]
+        expected = [["identity", name, n, n] for name, n in sorted(known.items())] + [["cluster", "0", 1, 1]]
         assert dom_sections(driver) == expected == [["identity", "biden", 1, 1], ["identity", "obama", 5, 5],
-                                                    ["cluster", "c1", 1, 1]]
+                                                    ["cluster", "0", 1, 1]]
         cards = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('.card')]"
                                       ".map(c => [c.dataset.key, c.querySelector('.v').textContent]))")
         assert cards == {"photos": "10", "faces": "7", "identified": "6", "unknown": "1", "people": "2",
@@ -66,7 +66,7 @@ def test_review_page_in_chromium_matches_the_store(tagged_archive, tmp_path):
         driver.execute_script("const i = document.querySelector('#s2 input'); i.value = \"Eileen O'Collins\";"
                               "i.dispatchEvent(new Event('input'))")
         assert driver.execute_script("return document.querySelector('#s2 .cmd').textContent") == \
-            "facetag name /data/store --cluster c1 --as 'Eileen O'\\''Collins'"
+            "facetag name /data/store --cluster 0 --as 'Eileen O'\\''Collins'"
 
         # Clicking a face shows its photo with the face's box.
         two = next(f for f in res.faces if f.identity == "biden")

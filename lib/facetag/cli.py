@@ -149,7 +149,8 @@ def cmd_train(args):
 def cmd_enroll(args):
     from beam_jobs import enroll
 
-    enroll.run(["--gallery", args.gallery, "--out", args.out, "--model", args.model, *args.beam_args])
+    enroll.run(["--gallery", args.gallery, "--out", args.out, "--model", args.model,
+                *(["--store", args.store] if args.store else []), *args.beam_args])
     print(f"index written to {args.out}")
 
 
@@ -175,6 +176,40 @@ def cmd_tag(args):
         print(f"... {len(rows) - args.show} more rows in {store.join(MATCHES_CSV)}")
 
 
+def cmd_cluster(args):
+    from beam_jobs import cluster
+
+    summary = cluster.run(["--store", args.store, *(["--threshold", str(args.threshold)] if args.threshold else []),
+                           *args.beam_args])
+    if args.json:
+        print(json.dumps(summary))
+
+
+def cmd_name(args):
+    from facetag.naming import Word, name_faces, read_names_csv
+    from facetag.store import IS, IS_NOT
+
+    if args.from_csv:
+        if args.cluster is not None or args.face or args.name or args.not_name:
+            raise UsageError("--from takes its clusters and names from the file: give nothing else")
+        words = read_names_csv(args.from_csv)
+    elif (args.cluster is None) == (args.face is None):
+        raise UsageError("give --cluster ID or --face FACE_ID (or --from names.csv)")
+    elif args.cluster is not None:
+        if not args.name or args.not_name:
+            raise UsageError("a cluster is named with --as NAME")
+        words = [Word(args.name, cluster=args.cluster)]
+    else:
+        if bool(args.name) == bool(args.not_name):
+            raise UsageError("a face takes --as NAME or --not NAME")
+        words = [Word(args.name or args.not_name, face=args.face, verdict=IS if args.name else IS_NOT)]
+    summary = name_faces(args.store, words, args.index)
+    lines = [f"{summary['labels']} face(s) labelled in {args.store}"]
+    if summary["faces_named"]:
+        lines.append(f"{summary['faces_named']} face(s) of {', '.join(summary['names'])} enrolled in the gallery "
+                     f"{summary['index']} (now {summary['gallery_faces']} faces)")
+    lines.append("the next 'facetag tag' applies this to every face of the archive")
+    _emit(args, summary, lines)
 def _store_results(args):
     from facetag.tagged import open_store, read_results
 
@@ -271,6 +306,7 @@ def build_parser():
                        description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
     p.add_argument("gallery", help="folder of Name/photo files, or a CSV of uri,identity")
     p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument("--store", help="an archive store whose named faces (facetag name) join the gallery too")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=available_models())
     p.set_defaults(func=cmd_enroll, beam=True)
 
@@ -288,6 +324,26 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
     p.set_defaults(func=cmd_tag, beam=True)
 
+    p = sub.add_parser("cluster", help="group the archive's unknown faces into people (a Beam job)",
+                       description="Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ...")
+    p.add_argument("store", help="an archive store (facetag tag --out)")
+    p.add_argument("--threshold", type=float, help="largest distance between two faces linked as one person")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=cmd_cluster, beam=True)
+
+    p = sub.add_parser("name", help="name a cluster of unknown faces, or say who one face is (or is not)",
+                       description="Names are kept in the store (table labels) and override the matcher in every "
+                       "later run; named faces join the gallery index from their stored encodings.")
+    p.add_argument("store", help="an archive store (facetag tag --out)")
+    p.add_argument("--cluster", type=int, metavar="ID", help="a cluster id from clusters.csv (facetag cluster)")
+    p.add_argument("--face", metavar="FACE_ID", help="one face (its face_id)")
+    p.add_argument("--as", dest="name", metavar="NAME", help="who the faces are")
+    p.add_argument("--not", dest="not_name", metavar="NAME", help="who the face is not (with --face)")
+    p.add_argument("--from", dest="from_csv", metavar="CSV", help="many clusters at once: cluster,name rows")
+    p.add_argument("--index", help="the gallery to enrol named faces in (default: the one the store's last "
+                   "'facetag tag' used)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_name)
     p = sub.add_parser("review", help="write a review page of the faces in an archive store (static HTML)")
     p.add_argument("store", help="archive store written by 'facetag tag'")
     p.add_argument("--out", required=True, help="folder for the page and its thumbnails (re-runs add only new ones)")

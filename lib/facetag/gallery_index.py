@@ -11,6 +11,7 @@ process on a machine share one copy of the index in memory).
 
 import json
 import os
+import shutil
 import tempfile
 import threading
 
@@ -98,6 +99,42 @@ def build_index(encodings, face_ids, identities, sources, model_id, out_dir, tre
     return meta
 
 
+def publish_index(local_dir, index_dir):
+    """Copy an index built in ``local_dir`` to ``index_dir`` (any FileSystems path), its metadata last.
+
+    A local index's files are replaced by renames: a process that has the old index memory-mapped
+    keeps reading the old file, instead of crashing on a file rewritten under it.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    if "://" not in index_dir:
+        os.makedirs(index_dir, exist_ok=True)
+        for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
+            tmp = os.path.join(index_dir, f".{name}.{os.getpid()}.tmp")
+            shutil.copyfile(os.path.join(local_dir, name), tmp)
+            os.replace(tmp, os.path.join(index_dir, name))
+        return
+    for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
+        with open(os.path.join(local_dir, name), "rb") as src, FileSystems.create(
+                FileSystems.join(index_dir, name)) as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+
+
+def gallery_items(index_dir):
+    """``(encodings, face_ids, identities, sources)`` of every item of an index, read back from it.
+
+    Annoy keeps each item's vector exactly (float32), so an index can be rebuilt with more faces
+    without the photos or encodings it was built from.
+    """
+    index = GalleryIndex(index_dir)
+    local = _local_copy(index_dir, index.meta)
+    items = pq.read_table(os.path.join(local, ITEMS_FILE)).sort_by("item").to_pydict()
+    encodings = np.array([index.annoy.get_item_vector(i) for i in items["item"]], np.float32)
+    index.annoy.unload()
+    return encodings, items["face_id"], items["identity"], items["source"]
+
+
 def index_id(meta):
     """A short id of an index's content: two indexes with the same files have the same id."""
     import hashlib
@@ -180,8 +217,9 @@ _lock = threading.Lock()
 
 def open_index(index_dir, search_k=None):
     """The index, opened once per process and shared by its threads; ``search_k`` None: the index's own."""
+    meta = read_index_metadata(index_dir)
     with _lock:
-        key = (index_dir, search_k)
+        key = (index_dir, search_k, index_id(meta))  # an index rebuilt in place is a new index
         if key not in _shared:
             _shared[key] = GalleryIndex(index_dir, search_k)
         return _shared[key]

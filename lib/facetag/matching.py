@@ -49,3 +49,34 @@ class Match:
     identity: str  # the nearest identity, or UNKNOWN past the threshold
     distance: float  # to the nearest gallery encoding
     candidates: tuple  # ((identity, distance), ...) best first, one per identity
+
+
+def apply_label(match, threshold, is_name=None, not_names=()):
+    """The match after a person's word on the face: it *is* ``is_name``, or it is none of ``not_names``.
+
+    A person's word overrides the matcher. ``is_name`` takes that name's distance from the candidates
+    (or the nearest's when it is not among them); ``not_names`` are struck from the candidates, and the
+    nearest remaining one names the face if it is within ``threshold``.
+    """
+    if is_name:
+        distance = next((d for name, d in match.candidates if name == is_name), match.distance)
+        return Match(is_name, distance, match.candidates)
+    candidates = tuple((name, d) for name, d in match.candidates if name not in not_names)
+    if not candidates:
+        return Match(UNKNOWN, match.distance, candidates)
+    best, distance = candidates[0]
+    return Match(best if distance <= threshold else UNKNOWN, distance, candidates)
+
+
+def resolve_labels(labels):
+    """A face's labels, oldest first, as ``(is_name or None, frozenset of not-names)``: the latest word wins."""
+    is_name, not_names = None, set()
+    for name, verdict in labels:
+        if verdict == "is":
+            is_name = name
+            not_names.discard(name)
+        else:
+            not_names.add(name)
+            if is_name == name:
+                is_name = None
+    return is_name, frozenset(not_names)

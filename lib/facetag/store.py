@@ -39,7 +39,7 @@ from facetag.faults import kill_point
 MANIFEST = "store.json"
 STAGING = "_staging"
 LOCK_FILE = ".lock"
-TABLES = ("photos", "faces", "matches")
+TABLES = ("photos", "faces", "matches", "clusters", "labels")
 
 #: ``photos.outcome`` values: a photo ends in exactly one.
 FACES, NO_FACE, FAILED, REMOVED = "faces", "no_face", "failed", "removed"
@@ -74,6 +74,25 @@ MATCHES_SCHEMA = pa.schema([
 ])
 
 
+CLUSTERS_SCHEMA = pa.schema([
+    ("face_id", pa.string()),
+    ("cluster_id", pa.int64()),  # null: in no cluster (alone, or only like faces of its own photo)
+    ("cluster_size", pa.int32()),
+    ("distance", pa.float32()),  # to the cluster's centre
+])
+
+LABELS_SCHEMA = pa.schema([
+    ("face_id", pa.string()),
+    ("name", pa.string()),
+    ("verdict", pa.string()),  # "is": the face is this person; "not": it is not
+    ("via", pa.string()),  # how it was given: "cluster 12", "face"
+    ("labelled_at", pa.string()),  # UTC, ISO 8601
+])
+
+#: Label verdicts.
+IS, IS_NOT = "is", "not"
+
+
 def faces_schema(model_id):
     return pa.schema([
         ("face_id", pa.string()),
@@ -88,7 +107,8 @@ def faces_schema(model_id):
 
 
 def schema_of(name, model_id):
-    return {"photos": PHOTOS_SCHEMA, "faces": faces_schema(model_id), "matches": MATCHES_SCHEMA}[name]
+    return {"photos": PHOTOS_SCHEMA, "faces": faces_schema(model_id), "matches": MATCHES_SCHEMA,
+            "clusters": CLUSTERS_SCHEMA, "labels": LABELS_SCHEMA}[name]
 
 
 class StoreBusyError(FaceTagError):
@@ -203,28 +223,27 @@ class ArchiveStore:
         _delete_tree(self.join(STAGING))
         return restored
 
-    def commit(self, run_id, model_id, index_id, staged, rematched_all, stats=None):
-        """Apply one run's staged Parquet files to the tables, then move ``store.json`` to the new versions.
+    def commit(self, run_id, model_id, index_id, staged, rematched_all, stats=None, labels_version=None,
+               index_dir=None):
+        """Apply a tagging run's staged Parquet files to the tables, then move ``store.json`` to them.
 
         ``staged``: ``{"photos": [files], "faces": [files], "matches": [files]}``: the photos rows the
         run wrote (new, changed, failed, removed), the faces of its new and changed photos, and the
         matches of those faces, or of every face when ``rematched_all`` (the gallery index changed).
-        Returns the new manifest.
+        ``labels_version``: the version of ``labels`` the matches were made with. Returns the new manifest.
         """
-        from deltalake import CommitProperties, DeltaTable, write_deltalake
+        from deltalake import DeltaTable, write_deltalake
 
-        props = CommitProperties(custom_metadata={"facetag.run_id": run_id})
+        props = _props(run_id)
         photos = _dataset(staged["photos"], PHOTOS_SCHEMA)
         touched = photos.to_table(columns=["path", "outcome"])
         replaced = touched.filter(ds.field("outcome") != REMOVED).select(["path"])  # faces redone for these
         versions = {}
         for name, delete_paths in (("photos", None), ("faces", replaced), ("matches", touched.select(["path"]))):
-            schema = schema_of(name, model_id)
-            data = _dataset(staged[name], schema)
+            data = _dataset(staged[name], schema_of(name, model_id))
             path = self.join(name)
             if not DeltaTable.is_deltatable(path):
-                write_deltalake(path, data.scanner().to_reader(), name=name,
-                                description=f"facetag {name}", commit_properties=props)
+                _create(path, name, data, props)
             elif name == "photos":
                 if touched.num_rows:
                     (DeltaTable(path).merge(photos.to_table(), "t.path = s.path", source_alias="s",
@@ -241,42 +260,103 @@ class ArchiveStore:
                     write_deltalake(path, data.scanner().to_reader(), mode="append", commit_properties=props)
             kill_point(f"commit-{name}")
             versions[name] = DeltaTable(path).version()
-        manifest = {
-            "format": 1,
-            "model_id": model_id,
-            "index_id": index_id,
-            "versions": versions,
-            "run_id": run_id,
-            "committed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "last_run": stats or {},
-        }
-        self._write_exports(manifest)
+        fields = {"model_id": model_id, "index_id": index_id, "labels_matched": labels_version,
+                  "last_run": stats or {}}
+        if index_dir:
+            fields["index_dir"] = index_dir  # the gallery that `facetag name` grows
+        return self._publish(run_id, versions, fields)
+
+    def replace_table(self, run_id, name, files):
+        """Replace table ``name`` (``clusters``) with a run's staged files, and publish it."""
+        from deltalake import DeltaTable, write_deltalake
+
+        data = _dataset(files, schema_of(name, self.model_id))
+        path = self.join(name)
+        if DeltaTable.is_deltatable(path) and self.version(name) is not None:
+            write_deltalake(path, data.scanner().to_reader(), mode="overwrite", commit_properties=_props(run_id))
+        else:
+            _create(path, name, data, _props(run_id))
+        return self._publish(run_id, {name: DeltaTable(path).version()}, {})
+
+    def append_rows(self, run_id, name, rows):
+        """Append ``rows`` (a pyarrow Table of the table's schema) to table ``name`` (``labels``), and publish."""
+        from deltalake import DeltaTable, write_deltalake
+
+        path = self.join(name)
+        data = ds.dataset(rows.cast(schema_of(name, self.model_id)))
+        if DeltaTable.is_deltatable(path) and self.version(name) is not None:
+            write_deltalake(path, data.scanner().to_reader(), mode="append", commit_properties=_props(run_id))
+        else:
+            _create(path, name, data, _props(run_id))
+        return self._publish(run_id, {name: DeltaTable(path).version()}, {})
+
+    def _publish(self, run_id, versions, fields):
+        """Write the exports, then ``store.json`` naming the new table versions: the store's commit point."""
+        manifest = {**(self.manifest() or {"format": 1}), **fields}
+        manifest["versions"] = {**manifest.get("versions", {}), **versions}
+        manifest["run_id"] = run_id
+        manifest["committed_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self._write_exports(manifest, versions)
         kill_point("commit-manifest")
         _write_atomically(self.join(MANIFEST), json.dumps(manifest, indent=2).encode())
         self._manifest = manifest
         _delete_tree(self.join(STAGING))  # this run's, and nothing else: the lock is held
         return manifest
 
-    def _write_exports(self, manifest):
-        """``matches.csv`` for people: the matches of the new version, sorted by photo and face."""
+    def _write_exports(self, manifest, changed):
+        """The CSV exports of the tables that changed: ``matches.csv`` and ``clusters.csv``, sorted by photo."""
         from deltalake import DeltaTable
 
-        matches = DeltaTable(self.join("matches"), version=manifest["versions"]["matches"]).to_pyarrow_table(
-            columns=["path", "face_index", "box", "identity", "distance"]).sort_by([("path", "ascending"),
-                                                                                   ("face_index", "ascending")])
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(MATCHES_CSV_HEADER)
-        for row in matches.to_pylist():
-            writer.writerow([row["path"], row["face_index"], " ".join(map(str, row["box"])), row["identity"],
-                             f"{row['distance']:.4f}"])
-        # Written before store.json: a crash in between leaves the newer CSV with the older store, which the
-        # next run rewrites; the CSV is an export, the tables are the record.
-        _write_atomically(self.join(MATCHES_CSV), buf.getvalue().encode())
+        def at(name, columns):
+            return DeltaTable(self.join(name), version=manifest["versions"][name]).to_pyarrow_table(columns=columns)
+
+        if "matches" in changed:
+            matches = at("matches", ["path", "face_index", "box", "identity", "distance"])
+            _write_csv(self.join(MATCHES_CSV), MATCHES_CSV_HEADER, (
+                [r["path"], r["face_index"], " ".join(map(str, r["box"])), r["identity"], f"{r['distance']:.4f}"]
+                for r in _by_photo(matches)))
+        if "clusters" in changed:
+            clusters = at("clusters", ["face_id", "cluster_id", "cluster_size"]).to_pydict()
+            cluster_of = dict(zip(clusters["face_id"], zip(clusters["cluster_id"], clusters["cluster_size"])))
+            faces = at("matches", ["face_id", "path", "face_index", "box"])
+            _write_csv(self.join(CLUSTERS_CSV), CLUSTERS_CSV_HEADER, (
+                [r["path"], r["face_index"], " ".join(map(str, r["box"])),
+                 "" if cluster_of[r["face_id"]][0] is None else cluster_of[r["face_id"]][0],
+                 cluster_of[r["face_id"]][1] or 1]
+                for r in _by_photo(faces) if r["face_id"] in cluster_of))
 
 
 MATCHES_CSV = "matches.csv"
 MATCHES_CSV_HEADER = ["source", "face", "box", "identity", "distance"]
+CLUSTERS_CSV = "clusters.csv"
+CLUSTERS_CSV_HEADER = ["source", "face", "box", "cluster", "size"]
+
+
+def _props(run_id):
+    from deltalake import CommitProperties
+
+    return CommitProperties(custom_metadata={"facetag.run_id": run_id})
+
+
+def _create(path, name, data, props):
+    from deltalake import write_deltalake
+
+    write_deltalake(path, data.scanner().to_reader(), name=name, description=f"facetag {name}",
+                    mode="overwrite", commit_properties=props)
+
+
+def _by_photo(table):
+    return table.sort_by([("path", "ascending"), ("face_index", "ascending")]).to_pylist()
+
+
+def _write_csv(path, header, rows):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    # Written just before store.json: a crash in between leaves a newer CSV beside the older store, which
+    # the next run rewrites; the CSVs are exports, the tables are the record.
+    _write_atomically(path, buf.getvalue().encode())
 
 
 def _dataset(files, schema):

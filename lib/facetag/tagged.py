@@ -1,7 +1,7 @@
 """An archive store's current results as photos with their faces: what the review page and XMP show.
 
 Reads the store's ``photos`` and ``matches`` tables, and its ``clusters`` table
-when the store has one (face_id, cluster_id, cluster_size, distance; an empty
+when the store has one (face_id, cluster_id, cluster_size, distance; a null
 cluster_id for a face in no cluster).
 """
 
@@ -94,7 +94,7 @@ def results_from_tables(photos, matches, model_id, clusters=None):
     if clusters is not None:
         for face_id, cluster_id in zip(clusters.column("face_id").to_pylist(),
                                        clusters.column("cluster_id").to_pylist()):
-            cluster_of[face_id] = cluster_id or ""
+            cluster_of[face_id] = "" if cluster_id is None else str(cluster_id)  # ids are integers; 0 is one
     by_path = {}
     for row in photos.to_pylist():
         if row["outcome"] == "removed":

@@ -275,8 +275,9 @@ class FacesOfPresentPhotos(beam.PTransform):
 class UpdateArchive(beam.PTransform):
     """The store's current photos and faces -> ``{"photos", "faces", "matches"}`` rows for the store to commit.
 
-    ``match``: a DoFn that turns a face row into a match row. ``rematch_all``:
-    also match every stored face of a photo still present (the gallery changed).
+    ``match``: a DoFn that turns a face row into a match row, given the ``labels`` side input
+    (see facetag.pipeline.match.FaceLabels). ``rematch_all``: also match every stored face of a photo
+    still present (the gallery or the labels changed).
     """
 
     def __init__(self, patterns, run_id, encoder_settings, match, rematch_all=False):
@@ -288,7 +289,7 @@ class UpdateArchive(beam.PTransform):
         self.rematch_all = rematch_all
 
     def expand(self, stored):
-        stored_photos, stored_faces = stored
+        stored_photos, stored_faces, labels = stored
         compared = stored_photos | "Compare with the store" >> CompareWithStore(
             self.patterns, self.run_id, emit_kept=self.rematch_all)
         hashed = compared.to_read | "Spread photos to read" >> beam.Reshuffle() | "Hash photos" >> beam.ParDo(
@@ -320,5 +321,5 @@ class UpdateArchive(beam.PTransform):
                           | "Join kept faces" >> beam.CoGroupByKey()
                           | "Faces of kept photos" >> beam.FlatMap(_keep_present))
             to_match = (new_faces, kept_faces) | "Faces to match" >> beam.Flatten()
-        matches = to_match | "Match faces" >> beam.ParDo(self.match)
+        matches = to_match | "Match faces" >> beam.ParDo(self.match, labels=beam.pvalue.AsDict(labels))
         return {"photos": photo_rows, "faces": new_faces, "matches": matches}

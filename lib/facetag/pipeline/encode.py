@@ -43,6 +43,22 @@ def _drop_beam_memory_warning(record):
 logging.getLogger().addFilter(_drop_beam_memory_warning)
 
 
+class _LoadedOnFirstBatch:
+    """The encoder, loaded (once per process, facetag.models) when the first batch comes: RunInference loads
+    its model in setup, and a re-run with no new face should not pay seconds of TensorFlow start-up."""
+
+    def __init__(self, model_name, tf_threads):
+        self.model_name = model_name
+        self.tf_threads = tf_threads
+        self.model = None
+
+    def encode(self, crops):
+        if self.model is None:
+            limit_tf_threads(self.tf_threads)
+            self.model = load_model(self.model_name)
+        return self.model.encode(crops)
+
+
 class FaceModelHandler(ModelHandler):
     """RunInference handler: a batch of (160, 160, 3) uint8 crops -> their encodings."""
 
@@ -53,8 +69,7 @@ class FaceModelHandler(ModelHandler):
         self.tf_threads = tf_threads
 
     def load_model(self):
-        limit_tf_threads(self.tf_threads)
-        return load_model(self.model_name)
+        return _LoadedOnFirstBatch(self.model_name, self.tf_threads)
 
     def run_inference(self, batch, model, inference_args=None):
         encodings = model.encode(np.stack(batch))
@@ -109,9 +124,16 @@ class DetectFaces(beam.DoFn):
         self.images_failed = Metrics.counter("facetag", "images_failed")
 
     def setup(self):
-        limit_tf_threads(self.tf_threads)
-        self.detector = shared_detector(self.min_score)
+        self._detector = None
         self.threads = detection_pool()
+
+    @property
+    def detector(self):
+        # Loaded for the first photo, not in setup: a re-run with nothing new never starts TensorFlow.
+        if self._detector is None:
+            limit_tf_threads(self.tf_threads)
+            self._detector = shared_detector(self.min_score)
+        return self._detector
 
     def process(self, photos):
         # Detection runs on the threads; counters and outputs stay on Beam's thread.

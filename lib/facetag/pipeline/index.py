@@ -1,13 +1,11 @@
 """Labelled gallery faces -> an index folder (see facetag.gallery_index)."""
 
-import os
 import tempfile
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
-from facetag.gallery_index import ANNOY_FILE, ITEMS_FILE, META_FILE, build_index
+from facetag.gallery_index import build_index, publish_index
 
 
 class WriteIndex(beam.DoFn):
@@ -34,11 +32,7 @@ class WriteIndex(beam.DoFn):
                 tmp,
                 self.trees,
             )
-            for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
-                with open(os.path.join(tmp, name), "rb") as src, FileSystems.create(
-                        FileSystems.join(self.out_dir, name)) as dst:
-                    for block in iter(lambda: src.read(1 << 20), b""):
-                        dst.write(block)
+            publish_index(tmp, self.out_dir)
         yield meta
 
 

@@ -4,14 +4,16 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from facetag.gallery_index import check_same_model, index_id, open_index, read_index_metadata
-from facetag.matching import UNKNOWN
+from facetag.matching import UNKNOWN, apply_label, resolve_labels
 from facetag.models import IDENTIFY_THRESHOLDS
 
 
 class MatchFaces(beam.DoFn):
     """Face row -> match row of the store: the identity (or ``unknown``), distance and top-k candidates.
 
-    The index is opened once per worker process (memory-mapped) in ``setup``.
+    The optional side input ``labels`` (``{face_id: (is_name, not_names)}``, see :class:`FaceLabels`)
+    holds what people said about faces; it overrides the index. The index is opened once per worker
+    process (memory-mapped) in ``setup``.
     """
 
     def __init__(self, index_dir, index_id, threshold, k=5, search_k=None):
@@ -26,8 +28,10 @@ class MatchFaces(beam.DoFn):
     def setup(self):
         self.index = open_index(self.index_dir, self.search_k)
 
-    def process(self, face):
+    def process(self, face, labels=None):
         match = self.index.identify(face["encoding"], self.threshold, self.k)
+        if labels and face["face_id"] in labels:
+            match = apply_label(match, self.threshold, *labels[face["face_id"]])
         (self.unknown if match.identity == UNKNOWN else self.known).inc()
         yield {
             "face_id": face["face_id"],
@@ -56,3 +60,14 @@ def matcher(args, model_id):
     check_same_model(meta, model_id, "this run")
     threshold = args.threshold if args.threshold is not None else IDENTIFY_THRESHOLDS[model_id.split(":")[0]]
     return MatchFaces(args.index, index_id(meta), threshold, args.top_k, args.search_k), index_id(meta)
+
+
+class FaceLabels(beam.PTransform):
+    """The store's ``labels`` rows -> ``(face_id, (is_name, not_names))``, for MatchFaces' side input."""
+
+    def expand(self, labels):
+        return (labels
+                | "Key labels by face" >> beam.Map(lambda r: (r["face_id"], (r["labelled_at"], r["name"], r["verdict"])))
+                | "Labels of each face" >> beam.GroupByKey()
+                | "Latest word" >> beam.MapTuple(
+                    lambda face_id, said: (face_id, resolve_labels((n, v) for _, n, v in sorted(said)))))

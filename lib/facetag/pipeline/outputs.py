@@ -28,6 +28,13 @@ def write_outcomes(records, out_dir, name):
     )
 
 
+def earlier_outputs(out_dir, faces_name="faces"):
+    """Files an earlier run of the encode or enroll job left in ``out_dir``."""
+    patterns = [FileSystems.join(out_dir, f"{faces_name}-*.parquet")] + [
+        FileSystems.join(out_dir, f"{name}.jsonl") for name in (NO_FACE, FAILED)]
+    return [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
+
+
 def write_encoded(encoded, out_dir, model_id, encoding_size, faces_name="faces"):
     """The three outcomes of encoding photos: faces Parquet, no_face.jsonl, failed.jsonl."""
     faces, no_face, failed = encoded

@@ -1,0 +1,82 @@
+"""Group an archive store's unknown faces into people: one cluster per person, for a person to name once.
+
+    python -m beam_jobs.cluster --store out/archive [--threshold T] [Beam options]
+
+The faces whose current match is ``unknown`` are clustered (facetag.pipeline.cluster: neighbours
+from Annoy in parallel DoFns, then the graph step in one place). The store's ``clusters`` table is
+replaced in one commit and ``clusters.csv`` written beside it. Cluster ids carry over from the
+previous run by overlap, so ``facetag name STORE --cluster ID`` keeps meaning the same people after
+new photos arrive. Faces alone (or only like faces of their own photo) get no cluster.
+"""
+
+import logging
+import time
+
+import apache_beam as beam
+
+from facetag.clustering import DEFAULT_THRESHOLD
+from facetag.faults import kill_point
+from facetag.matching import UNKNOWN
+from facetag.pipeline.cluster import ClusterFaces
+from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
+from facetag.pipeline.store import read_table, stage_rows, staged_files
+from facetag.store import CLUSTERS_CSV, ArchiveStore, new_run_id
+
+log = logging.getLogger("facetag")
+
+
+def parse_known_args(argv):
+    parser = new_parser(__doc__)
+    parser.add_argument("--store", required=True, help="an archive store written by facetag tag")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"largest distance between two faces linked as one person (default {DEFAULT_THRESHOLD})")
+    add_config_argument(parser)
+    return parser.parse_known_args(argv)
+
+
+def _unknown_faces(element):
+    _, joined = element
+    if joined["unknown"] and joined["faces"]:
+        face = joined["faces"][0]
+        yield {"face_id": face["face_id"], "path": face["path"], "encoding": face["encoding"]}
+
+
+def run(argv=None, test_pipeline=None):
+    """Cluster the store's unknown faces; returns the summary dict (also printed as one line)."""
+    started = time.perf_counter()
+    args, pipeline_args = parse_known_args(argv)
+    store = ArchiveStore(args.store)
+    model_id = store.model_id
+    with store.lock():
+        store.recover()
+        run_id = new_run_id()
+        staging = store.staging_dir(run_id)
+        pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
+        with pipeline as p:
+            unknown = ({"unknown": (read_table(p, store, "matches", ["face_id", "identity"])
+                                    | "Unknown faces" >> beam.Filter(lambda m: m["identity"] == UNKNOWN)
+                                    | "Key unknown" >> beam.Map(lambda m: (m["face_id"], None))),
+                        "faces": (read_table(p, store, "faces", ["face_id", "path", "encoding"])
+                                  | "Key faces" >> beam.Map(lambda f: (f["face_id"], f)))}
+                       | "Join unknown and faces" >> beam.CoGroupByKey()
+                       | "Encodings of unknown faces" >> beam.FlatMap(_unknown_faces))
+            previous = (read_table(p, store, "clusters", ["face_id", "cluster_id"])
+                        | "Previous clusters" >> beam.Filter(lambda r: r["cluster_id"] is not None))
+            clusters = unknown | "Cluster" >> ClusterFaces(
+                work_dir=store.join("_staging", run_id, "neighbours"), threshold=args.threshold, previous=previous)
+            stage_rows(clusters, staging, "clusters", model_id)
+        kill_point("staged")
+        store.replace_table(run_id, "clusters", staged_files(staging, "clusters"))
+    rows = store.read("clusters", ["cluster_id"]).column("cluster_id").to_pylist()
+    clustered = [c for c in rows if c is not None]
+    summary = {"unknown_faces": len(rows), "clusters": len(set(clustered)), "faces_in_clusters": len(clustered),
+               "faces_alone": len(rows) - len(clustered), "seconds": round(time.perf_counter() - started, 1)}
+    print(f"facetag: {summary['unknown_faces']} unknown faces: {summary['clusters']} clusters "
+          f"({summary['faces_in_clusters']} faces), {summary['faces_alone']} alone; "
+          f"{store.join(CLUSTERS_CSV)}; {summary['seconds']} s")
+    return summary
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    run()

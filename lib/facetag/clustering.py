@@ -1,0 +1,281 @@
+"""Unknown faces -> people: clustering face encodings, in steps a Beam pipeline can spread.
+
+Three steps, each usable alone (``facetag.pipeline.cluster`` runs them as a pipeline,
+:class:`FaceClustering` in memory):
+
+1. **Neighbours** (the expensive, parallel part): an Annoy index over all faces
+   (:func:`build_neighbour_index`), and :func:`nearest_neighbours` for a chunk of them: each face's
+   k nearest other faces and their distances.
+2. **Graph** (one place, :func:`cluster_graph`): faces are nodes, an edge joins two faces of
+   different photos within ``threshold`` of each other; clusters are the connected components
+   (or Chinese whispers' groups, ``method="whispers"``), then no cluster keeps two faces of one
+   photo (the most strongly connected stays) and clusters of one face are left unclustered (-1).
+   The graph is a scipy sparse matrix: 100 million edges take about 1.2 GB.
+3. **Ids that survive re-runs** (:func:`stable_cluster_ids`): a new clustering's clusters take the
+   previous run's ids by overlap, so a name given to a cluster stays with its faces.
+
+Which method and threshold: measured on lfw_dev by ``bench/cluster.py`` (bench/RESULTS.md).
+"""
+
+import os
+import tempfile
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from facetag.models import METRIC
+
+UNCLUSTERED = -1
+METHODS = ("components", "whispers")
+
+#: Defaults chosen by bench/cluster.py on lfw_dev people the head never saw (bench/RESULTS.md).
+DEFAULT_THRESHOLD = 0.9
+DEFAULT_METHOD = "components"
+DEFAULT_NEIGHBOURS = 10
+DEFAULT_TREES = 16
+
+
+# ---- 1. neighbours ----
+
+def build_neighbour_index(encodings, path, trees=DEFAULT_TREES, seed=0):
+    """Annoy index of ``encodings`` (item i = row i), built straight into the local file ``path``."""
+    from annoy import AnnoyIndex
+
+    encodings = np.asarray(encodings, np.float32)
+    index = AnnoyIndex(encodings.shape[1], METRIC)
+    index.set_seed(seed)
+    index.on_disk_build(path)  # the index is never held twice in memory, and workers memory-map the file
+    for i, row in enumerate(encodings):
+        index.add_item(i, row)
+    index.build(trees, n_jobs=-1)
+    index.unload()
+
+
+def load_neighbour_index(path, dim):
+    from annoy import AnnoyIndex
+
+    index = AnnoyIndex(dim, METRIC)
+    index.load(path)  # memory-mapped: processes on one machine share it
+    return index
+
+
+def nearest_neighbours(index, items, k=DEFAULT_NEIGHBOURS, search_k=-1):
+    """Each item's ``k`` nearest other items and their L2 distances: two (len(items), k) arrays.
+
+    Rows are padded with item -1 and distance inf where the index holds fewer than k other items.
+    """
+    neighbours = np.full((len(items), k), -1, np.int64)
+    distances = np.full((len(items), k), np.inf, np.float32)
+    for row, item in enumerate(items):
+        found, dists = index.get_nns_by_item(int(item), k + 1, search_k=search_k, include_distances=True)
+        pairs = [(f, d) for f, d in zip(found, dists) if f != item][:k]
+        if pairs:
+            neighbours[row, :len(pairs)], distances[row, :len(pairs)] = zip(*pairs)
+    return neighbours, distances
+
+
+# ---- 2. the graph ----
+
+def neighbour_graph(items, neighbours, distances, photo_ids, threshold):
+    """Symmetric sparse graph (CSR, distances as values) of the neighbour pairs within ``threshold``.
+
+    ``items`` are the rows' item numbers (0..n-1 in any order); ``photo_ids`` is indexed by item.
+    Pairs of one photo are left out.
+    """
+    n = len(photo_ids)
+    photo_ids = np.asarray(photo_ids)
+    rows = np.repeat(np.asarray(items, np.int64), neighbours.shape[1])
+    cols, dists = neighbours.ravel(), distances.ravel()
+    keep = (cols >= 0) & (dists <= threshold)
+    rows, cols, dists = rows[keep], cols[keep], dists[keep]
+    keep = photo_ids[rows] != photo_ids[cols]
+    rows, cols, dists = rows[keep], cols[keep], dists[keep]
+    # Both directions, each pair once: an edge found from either end counts.
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    _, first = np.unique(lo * n + hi, return_index=True)
+    lo, hi, dists = lo[first], hi[first], dists[first]
+    graph = sparse.coo_matrix((np.concatenate([dists, dists]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
+                              shape=(n, n))
+    return graph.tocsr()
+
+
+def chinese_whispers(graph, iterations=20, seed=0):
+    """Chinese whispers (Biemann 2006) on an unweighted graph, as dlib runs it: labels per node.
+
+    Each round visits the nodes in a random order in a few blocks; a node takes the label most of its
+    neighbours hold (updates within a block see the labels of the blocks before it).
+    """
+    n = graph.shape[0]
+    adjacency = graph.copy()
+    adjacency.data = np.ones_like(adjacency.data, np.float32)
+    labels = np.arange(n)
+    rng = np.random.default_rng(seed)
+    has_edges = np.diff(adjacency.indptr) > 0
+    for _ in range(iterations):
+        changed = 0
+        for block in np.array_split(rng.permutation(np.flatnonzero(has_edges)), 8):
+            sub = adjacency[block].tocoo()
+            votes = sparse.csr_matrix((sub.data, (sub.row, labels[sub.col])), shape=(len(block), n))
+            new = np.asarray(votes.argmax(axis=1)).ravel()
+            changed += int(np.count_nonzero(new != labels[block]))
+            labels[block] = new
+        if changed == 0:
+            break
+    return labels
+
+
+def cluster_graph(graph, photo_ids, method=DEFAULT_METHOD, min_size=2, seed=0):
+    """Cluster label of each node: 0 the largest cluster, ..., -1 unclustered (its cluster was smaller than
+    ``min_size``, or it lost a same-photo conflict)."""
+    if method == "components":
+        _, labels = connected_components(graph, directed=False)
+    elif method == "whispers":
+        labels = chinese_whispers(graph, seed=seed)
+    else:
+        raise ValueError(f"unknown clustering method {method!r}: use one of {', '.join(METHODS)}")
+    labels = _one_face_per_photo(graph, labels, np.asarray(photo_ids))
+    return _by_size(labels, min_size)
+
+
+def _one_face_per_photo(graph, labels, photo_ids):
+    """Where a cluster holds several faces of one photo, keep the one with the strongest ties to the cluster.
+
+    Ties: the sum over its edges inside the cluster of (2 - distance) (encodings are unit length, so
+    every term is positive). The others leave the cluster (label -1).
+    """
+    _, photo = np.unique(photo_ids, return_inverse=True)
+    order = np.lexsort((photo, labels))
+    same = (labels[order][1:] == labels[order][:-1]) & (photo[order][1:] == photo[order][:-1])
+    if not same.any():
+        return labels
+    coo = graph.tocoo()
+    inside = labels[coo.row] == labels[coo.col]
+    strength = np.bincount(coo.row[inside], weights=2.0 - coo.data[inside], minlength=len(labels))
+    # Per (cluster, photo) group, the strongest member first; every later member of a group leaves.
+    order = np.lexsort((-strength, photo, labels))
+    group_start = np.ones(len(order), bool)
+    group_start[1:] = (labels[order][1:] != labels[order][:-1]) | (photo[order][1:] != photo[order][:-1])
+    labels = labels.copy()
+    labels[order[~group_start]] = UNCLUSTERED
+    return labels
+
+
+def _by_size(labels, min_size):
+    """Relabel: clusters of at least ``min_size`` faces numbered from the largest (ties: lowest member), others -1."""
+    result = np.full(len(labels), UNCLUSTERED, np.int64)
+    member = labels != UNCLUSTERED
+    values, first, inverse, counts = np.unique(labels[member], return_index=True, return_inverse=True,
+                                               return_counts=True)
+    big = counts >= min_size
+    rank = np.full(len(values), UNCLUSTERED, np.int64)
+    order = np.lexsort((np.flatnonzero(member)[first][big], -counts[big]))
+    rank[np.flatnonzero(big)[order]] = np.arange(len(order))
+    result[member] = rank[inverse]
+    return result
+
+
+def centre_distances(encodings, labels):
+    """Unit-length centre of each cluster (rows by label) and each face's L2 distance to its centre (nan: unclustered)."""
+    encodings = np.asarray(encodings, np.float32)
+    clusters = int(labels.max()) + 1 if len(labels) else 0
+    member = labels != UNCLUSTERED
+    centres = np.zeros((clusters, encodings.shape[1]), np.float64)
+    np.add.at(centres, labels[member], encodings[member])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    distances = np.full(len(labels), np.nan, np.float32)
+    distances[member] = np.linalg.norm(encodings[member] - centres[labels[member]], axis=1)
+    return centres.astype(np.float32), distances
+
+
+# ---- 3. ids across runs ----
+
+def stable_cluster_ids(new_clusters, previous_clusters, min_overlap=0.5, next_id=None):
+    """Map each new cluster to the previous run's id it overlaps most, else to a fresh id.
+
+    ``new_clusters`` and ``previous_clusters``: ``{face_id: cluster}`` of the clustered faces of this
+    run and of the previous one (previous ids are ints). Returns ``{new cluster: id}``; see
+    :func:`match_cluster_ids` for the rule.
+    """
+    overlaps, present = {}, {}
+    for face, new in new_clusters.items():
+        old = previous_clusters.get(face)
+        if old is not None:
+            overlaps[new, old] = overlaps.get((new, old), 0) + 1
+            present[old] = present.get(old, 0) + 1
+    return match_cluster_ids(set(new_clusters.values()), overlaps, present,
+                             max(previous_clusters.values(), default=-1) + 1 if next_id is None else next_id,
+                             min_overlap)
+
+
+def match_cluster_ids(new_clusters, overlaps, present, next_id, min_overlap=0.5):
+    """``{new cluster: id}`` from overlap counts, for runs too large for :func:`stable_cluster_ids`'s dicts.
+
+    ``overlaps``: ``{(new cluster, previous id): faces in both}``; ``present``: ``{previous id: its
+    faces clustered in this run}``. A new cluster takes a previous id when they share at least
+    ``min_overlap`` of those faces; pairs are settled from the largest overlap down, each id going
+    to at most one new cluster (a split keeps the id on its larger part). The other new clusters
+    get fresh ids counting up from ``next_id`` (past every id used before, so an old id, and the
+    name given to it, never lands on other faces).
+    """
+    mapping, taken = {}, set()
+    for (new, old), shared in sorted(overlaps.items(), key=lambda item: (-item[1], item[0])):
+        if new not in mapping and old not in taken and shared >= min_overlap * present[old]:
+            mapping[new] = old
+            taken.add(old)
+    for new in sorted(set(new_clusters) - set(mapping)):
+        mapping[new] = next_id
+        next_id += 1
+    return mapping
+
+
+# ---- all in memory ----
+
+class FaceClustering:
+    """Clusters of face encodings, one person each, with scikit-learn's estimator conventions.
+
+    ``fit(encodings, photo_ids)`` (unit-length rows; ``photo_ids`` one per row, None: every face its own
+    photo) sets ``labels_`` (cluster per face, 0 the largest, -1 unclustered), ``sizes_`` (its
+    cluster's size, 0 when unclustered), ``distances_`` (to its cluster's centre, nan when
+    unclustered), ``cluster_centers_`` and ``n_clusters_``.
+    """
+
+    def __init__(self, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, n_neighbors=DEFAULT_NEIGHBOURS,
+                 trees=DEFAULT_TREES, search_k=-1, min_size=2, seed=0):
+        self.threshold = threshold
+        self.method = method
+        self.n_neighbors = n_neighbors
+        self.trees = trees
+        self.search_k = search_k
+        self.min_size = min_size
+        self.seed = seed
+
+    def fit(self, encodings, photo_ids=None):
+        encodings = np.asarray(encodings, np.float32)
+        photo_ids = np.arange(len(encodings)) if photo_ids is None else np.asarray(photo_ids)
+        if len(photo_ids) != len(encodings):
+            raise ValueError(f"{len(encodings)} encodings but {len(photo_ids)} photo ids")
+        items = np.arange(len(encodings))
+        if len(encodings) == 0:
+            neighbours, distances = np.zeros((0, self.n_neighbors), np.int64), np.zeros((0, self.n_neighbors), np.float32)
+        else:
+            neighbours, distances = self._neighbours(encodings, items)
+        graph = neighbour_graph(items, neighbours, distances, photo_ids, self.threshold)
+        self.labels_ = cluster_graph(graph, photo_ids, self.method, self.min_size, self.seed)
+        self.cluster_centers_, self.distances_ = centre_distances(encodings, self.labels_)
+        self.n_clusters_ = len(self.cluster_centers_)
+        counts = np.bincount(self.labels_[self.labels_ >= 0], minlength=self.n_clusters_)
+        self.sizes_ = np.where(self.labels_ >= 0, counts[np.maximum(self.labels_, 0)], 0)
+        return self
+
+    def _neighbours(self, encodings, items):
+        with tempfile.TemporaryDirectory(prefix="facetag-cluster-") as tmp:
+            path = os.path.join(tmp, "neighbours.annoy")
+            build_neighbour_index(encodings, path, self.trees, self.seed)
+            index = load_neighbour_index(path, encodings.shape[1])
+            neighbours, distances = nearest_neighbours(index, items, self.n_neighbors, self.search_k)
+            index.unload()
+        return neighbours, distances
+
+    def fit_predict(self, encodings, photo_ids=None):
+        return self.fit(encodings, photo_ids).labels_

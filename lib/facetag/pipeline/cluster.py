@@ -1,0 +1,234 @@
+"""Faces -> clusters of one person each (facetag.clustering's steps as a Beam pipeline).
+
+The neighbour queries, the expensive part, run in parallel DoFns against one Annoy index that every
+worker memory-maps; the graph step runs once, in one place, on item numbers and neighbour arrays only
+(no encodings); each cluster's centre and its faces' distances to it are computed per cluster.
+"""
+
+import hashlib
+import os
+import tempfile
+import uuid
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from facetag.clustering import (DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES, UNCLUSTERED,
+                                build_neighbour_index, centre_distances, cluster_graph, load_neighbour_index,
+                                match_cluster_ids, nearest_neighbours, neighbour_graph)
+
+INDEX_FILE = "neighbours.annoy"
+ONE_PLACE = None  # the key that sends every element to one place
+
+
+class BuildNeighbourIndex(beam.DoFn):
+    """All faces (one iterable) -> the Annoy index file under ``work_dir``; yields its description.
+
+    Items are numbered in face id order, so the same faces always give the same index. Also yields,
+    on the ``faces`` output, ``(item, face)`` for every face.
+    """
+
+    def __init__(self, work_dir, trees):
+        self.work_dir = work_dir
+        self.trees = trees
+
+    def process(self, keyed):
+        _, faces = keyed
+        item_of = {face_id: i for i, face_id in enumerate(sorted(f["face_id"] for f in faces))}
+        if not item_of:
+            return
+        dim = len(next(iter(faces))["encoding"])
+        encodings = np.empty((len(item_of), dim), np.float32)
+        for face in faces:
+            encodings[item_of[face["face_id"]]] = face["encoding"]
+        target = FileSystems.join(self.work_dir, f"{uuid.uuid4().hex}-{INDEX_FILE}")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, INDEX_FILE)
+            build_neighbour_index(encodings, local, self.trees)
+            with open(local, "rb") as src, FileSystems.create(target) as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
+        del encodings
+        yield {"path": target, "dim": dim, "items": len(item_of)}
+        for face in faces:
+            yield beam.pvalue.TaggedOutput("faces", (item_of[face["face_id"]], face))
+
+
+class QueryNeighbours(beam.DoFn):
+    """A batch of ``(item, face)`` -> one ``(items, photos, neighbour items, distances)`` of arrays.
+
+    Photos become 64-bit hashes of their paths, the same in every worker. The index is opened once per
+    worker process (a remote one copied to local disk first).
+    """
+
+    def __init__(self, k, search_k):
+        self.k = k
+        self.search_k = search_k
+        self.index = None
+
+    def process(self, batch, index_info):
+        if self.index is None:
+            self.index = load_neighbour_index(_local(index_info["path"]), index_info["dim"])
+        items = np.array([item for item, _ in batch], np.int64)
+        photos = np.array([_photo_hash(face["path"]) for _, face in batch], np.int64)
+        neighbours, distances = nearest_neighbours(self.index, items, self.k, self.search_k)
+        yield items, photos, neighbours, distances
+
+    def teardown(self):
+        if self.index is not None:
+            self.index.unload()
+
+
+def _photo_hash(path):
+    return int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+def _local(path):
+    if "://" not in path:
+        return path
+    local = os.path.join(tempfile.gettempdir(), "facetag-" + os.path.basename(path))
+    if not os.path.exists(local):
+        tmp = local + f".{uuid.uuid4().hex}.tmp"
+        with FileSystems.open(path) as src, open(tmp, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+        os.replace(tmp, local)
+    return local
+
+
+class ClusterGraph(beam.DoFn):
+    """Every batch of neighbours (one iterable) -> the cluster of each item (one array, -1 unclustered)."""
+
+    def __init__(self, threshold, method, k, min_size):
+        self.threshold = threshold
+        self.method = method
+        self.k = k
+        self.min_size = min_size
+
+    def process(self, keyed, index_info):
+        _, batches = keyed
+        n = index_info["items"]
+        neighbours = np.full((n, self.k), -1, np.int64)
+        distances = np.full((n, self.k), np.inf, np.float32)
+        photos = np.empty(n, np.int64)
+        for items, batch_photos, batch_neighbours, batch_distances in batches:
+            neighbours[items], distances[items], photos[items] = batch_neighbours, batch_distances, batch_photos
+        graph = neighbour_graph(np.arange(n), neighbours, distances, photos, self.threshold)
+        del neighbours, distances
+        labels = cluster_graph(graph, photos, self.method, self.min_size)
+        FileSystems.delete([index_info["path"]])  # every query is done: the graph needs them all
+        yield labels
+
+
+def _unclustered(face):
+    return {"face_id": face["face_id"], "cluster_id": None, "cluster_size": None, "distance": None}
+
+
+def _cluster_records(keyed):
+    """One cluster's faces -> its output records: size and each face's distance to the centre."""
+    cluster, faces = keyed
+    faces = list(faces)
+    _, distances = centre_distances(np.array([f["encoding"] for f in faces], np.float32), np.zeros(len(faces), np.int64))
+    for face, distance in zip(faces, distances.tolist()):
+        yield {"face_id": face["face_id"], "cluster_id": cluster, "cluster_size": len(faces), "distance": distance}
+
+
+class StableIds(beam.PTransform):
+    """Cluster records -> the same with ``cluster_id`` mapped to the previous run's ids by overlap.
+
+    ``previous``: a PCollection of ``{face_id, cluster_id}`` (the previous run's clustered faces).
+    See facetag.clustering.match_cluster_ids; overlaps are counted in parallel, matched in one place.
+    """
+
+    def __init__(self, previous, min_overlap=0.5):
+        super().__init__()
+        self.previous = previous
+        self.min_overlap = min_overlap
+
+    def expand(self, records):
+        clustered = records | "Keep clustered" >> beam.Filter(lambda r: r["cluster_id"] is not None)
+        joined = ({"new": clustered | "Key new by face" >> beam.Map(lambda r: (r["face_id"], r["cluster_id"])),
+                   "old": self.previous | "Key old by face" >> beam.Map(lambda r: (r["face_id"], r["cluster_id"]))}
+                  | "Join runs by face" >> beam.CoGroupByKey())
+        overlaps = (joined
+                    | "Pair new and old cluster" >> beam.FlatMap(
+                        lambda kv: [((new, old), 1) for new in kv[1]["new"] for old in kv[1]["old"]])
+                    | "Count overlaps" >> beam.CombinePerKey(sum)
+                    | "Gather overlaps" >> beam.combiners.ToList())
+        new_ids = clustered | "New cluster ids" >> beam.Map(lambda r: r["cluster_id"]) | "Distinct" >> beam.Distinct()
+        highest = (self.previous | "Old ids" >> beam.Map(lambda r: r["cluster_id"])
+                   | "Highest old id" >> beam.combiners.Top.Of(1) | "Unwrap" >> beam.Map(lambda top: top[0] if top else -1))
+        mapping = (records.pipeline | "Start the mapping" >> beam.Create([None])
+                   | "Match clusters by overlap" >> beam.Map(
+                       _match, beam.pvalue.AsList(new_ids), beam.pvalue.AsSingleton(overlaps),
+                       beam.pvalue.AsSingleton(highest, default_value=-1), self.min_overlap))
+        return records | "Apply stable ids" >> beam.Map(_renamed, beam.pvalue.AsSingleton(mapping))
+
+
+def _match(_, new_ids, overlaps, highest, min_overlap):
+    overlaps = dict(overlaps)
+    present = {}
+    for (_, old), shared in overlaps.items():
+        present[old] = present.get(old, 0) + shared
+    return match_cluster_ids(set(new_ids), overlaps, present, highest + 1, min_overlap)
+
+
+def _renamed(record, mapping):
+    if record["cluster_id"] is None:
+        return record
+    return dict(record, cluster_id=mapping[record["cluster_id"]])
+
+
+class ClusterFaces(beam.PTransform):
+    """``{face_id, path, encoding}`` -> ``{face_id, cluster_id, cluster_size, distance}`` for every face.
+
+    ``cluster_id`` 0 is the largest cluster; faces in no cluster (alone, or losing a same-photo
+    conflict) have None in all three. With ``previous`` (a PCollection of the previous run's
+    ``{face_id, cluster_id}``), cluster ids are mapped to that run's ids by overlap (:class:`StableIds`).
+    ``work_dir``: where the neighbour index is written for the workers (any FileSystems path; default
+    a local temporary folder, right only for runners on this machine).
+    """
+
+    def __init__(self, work_dir=None, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, k=DEFAULT_NEIGHBOURS,
+                 trees=DEFAULT_TREES, search_k=-1, min_size=2, batch_size=256, previous=None):
+        super().__init__()
+        self.work_dir = work_dir
+        self.threshold = threshold
+        self.method = method
+        self.k = k
+        self.trees = trees
+        self.search_k = search_k
+        self.min_size = min_size
+        self.batch_size = batch_size
+        self.previous = previous
+
+    def expand(self, faces):
+        work_dir = self.work_dir or tempfile.mkdtemp(prefix="facetag-cluster-")
+        faces = faces | "Encodings as arrays" >> beam.Map(lambda f: dict(f, encoding=np.asarray(f["encoding"], np.float32)))
+        built = (faces
+                 | "All faces to one place" >> beam.Map(lambda f: (ONE_PLACE, f))
+                 | "Gather faces" >> beam.GroupByKey()
+                 | "Build neighbour index" >> beam.ParDo(BuildNeighbourIndex(work_dir, self.trees)).with_outputs(
+                     "faces", main="index"))
+        index_info = beam.pvalue.AsSingleton(built.index)
+        numbered = built.faces
+        labels = (numbered
+                  | "Spread faces" >> beam.Reshuffle()
+                  | "Batch faces" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+                  | "Query neighbours" >> beam.ParDo(QueryNeighbours(self.k, self.search_k), index_info)
+                  | "Neighbours to one place" >> beam.Map(lambda batch: (ONE_PLACE, batch))
+                  | "Gather neighbours" >> beam.GroupByKey()
+                  | "Cluster the graph" >> beam.ParDo(ClusterGraph(self.threshold, self.method, self.k, self.min_size),
+                                                      index_info))
+        clustered, alone = (numbered
+                            | "Key faces by cluster" >> beam.Map(lambda numbered_face, labels: (
+                                int(labels[numbered_face[0]]), numbered_face[1]), beam.pvalue.AsSingleton(labels))
+                            | "Clustered or not" >> beam.Partition(lambda kv, _: int(kv[0] == UNCLUSTERED), 2))
+        records = ((clustered
+                    | "Group clusters" >> beam.GroupByKey()
+                    | "Centres and distances" >> beam.FlatMap(_cluster_records)),
+                   alone | "Unclustered" >> beam.Map(lambda kv: _unclustered(kv[1]))) | "All faces" >> beam.Flatten()
+        if self.previous is not None:
+            records = records | "Stable cluster ids" >> StableIds(self.previous)
+        return records

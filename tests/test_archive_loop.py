@@ -1,0 +1,141 @@
+"""The archive loop on real faces: tag, cluster the unknown, name a cluster, tag again (issue: unknown faces
+become people). lfw_dev people nobody enrolled play the archive's unknown people."""
+
+import os
+import shutil
+
+import pytest
+from PIL import Image
+
+from beam_jobs import cluster, enroll, tag
+from facetag.errors import FaceTagError
+from facetag.naming import Word, name_faces, named_faces
+from facetag.store import IS_NOT, ArchiveStore
+
+PEOPLE = ("Adrien_Brody", "Bill_Frist", "Catherine_Zeta-Jones", "Colin_Farrell")
+STRANGERS = ("AJ_Cook", "Aaron_Patterson", "Abba_Eban")  # one photo each in lfw_dev
+
+
+@pytest.fixture(scope="module")
+def loop(lfw_dev, samples, tmp_path_factory):
+    """An archive of 4 unknown people (their first 6 photos) and 3 strangers, tagged and clustered."""
+    work = tmp_path_factory.mktemp("loop")
+    images = os.path.join(lfw_dev, "images")
+    archive = work / "archive"
+    os.makedirs(archive)
+    for person in PEOPLE:
+        for name in sorted(os.listdir(os.path.join(images, person)))[:6]:
+            shutil.copy(os.path.join(images, person, name), archive)
+    for person in STRANGERS:
+        shutil.copy(os.path.join(images, person, sorted(os.listdir(os.path.join(images, person)))[0]), archive)
+    # One photo with two faces of one person: they must never share a cluster.
+    a, b = (Image.open(os.path.join(images, "Colin_Farrell", n)) for n in sorted(
+        os.listdir(os.path.join(images, "Colin_Farrell")))[6:8])
+    pair = Image.new("L", (500, 250))
+    pair.paste(a, (0, 0))
+    pair.paste(b, (250, 0))
+    pair.save(archive / "Colin_Farrell_twice.jpg")
+    index, store = str(work / "index"), str(work / "store")
+    enroll.run(["--gallery", os.path.join(samples, "gallery"), "--out", index])
+    tag.run(["--input", str(archive), "--index", index, "--store", store])
+    first = cluster.run(["--store", store])
+    return {"work": work, "archive": str(archive), "index": index, "store": store, "images": images,
+            "first": first}
+
+
+def clusters_by_person(store):
+    """{person: cluster ids of the main face of each of their photos} and {face_id: cluster} of all faces.
+
+    A photo's main face is its largest: LFW photos show their person in the middle, bystanders smaller.
+    """
+    s = ArchiveStore(store)
+    main_face = {}
+    for f in s.read("faces", ["face_id", "path", "box"]).to_pylist():
+        area = (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1])
+        if f["path"] not in main_face or area > main_face[f["path"]][0]:
+            main_face[f["path"]] = (area, f["face_id"])
+    rows = s.read("clusters").to_pylist()
+    cluster_of = {r["face_id"]: r["cluster_id"] for r in rows}
+    by_person = {}
+    for path, (_, face_id) in main_face.items():
+        if face_id in cluster_of and not path.endswith("_twice.jpg"):
+            by_person.setdefault(os.path.basename(path).rsplit("_", 1)[0], []).append(cluster_of[face_id])
+    return by_person, cluster_of
+
+
+def test_unknown_faces_are_grouped_by_person_and_strangers_stay_apart(loop):
+    by_person, _ = clusters_by_person(loop["store"])
+    for person in PEOPLE[:3]:
+        ids = by_person[person]
+        assert len(set(ids)) == 1 and ids[0] is not None, (person, ids)
+    assert len({by_person[p][0] for p in PEOPLE[:3]}) == 3  # three people, three clusters
+    for person in STRANGERS:
+        assert by_person[person] == [None], person
+    with open(os.path.join(loop["store"], "clusters.csv")) as f:
+        header, *rows = f.read().splitlines()
+    _, cluster_of = clusters_by_person(loop["store"])
+    assert header == "source,face,box,cluster,size" and len(rows) == len(cluster_of)
+
+
+def test_two_faces_of_one_photo_never_share_a_cluster(loop):
+    s = ArchiveStore(loop["store"])
+    faces = [f for f in s.read("faces", ["face_id", "path"]).to_pylist() if f["path"].endswith("_twice.jpg")]
+    assert len(faces) == 2
+    _, cluster_of = clusters_by_person(loop["store"])
+    a, b = (cluster_of[f["face_id"]] for f in faces)
+    assert a is None or b is None or a != b
+
+
+def test_naming_a_cluster_tags_its_faces_and_new_photos_of_that_person(loop):
+    store, archive = loop["store"], loop["archive"]
+    by_person, _ = clusters_by_person(store)
+    brody = by_person["Adrien_Brody"][0]
+    summary = name_faces(store, [Word("Adrien Brody", cluster=brody)])
+    assert summary["faces_named"] >= 6 and summary["index"] == os.path.abspath(loop["index"])
+    with pytest.raises(FaceTagError, match="no cluster 999"):
+        name_faces(store, [Word("Nobody", cluster=999)])
+
+    # New photos arrive: two more of Brody, one more of Bill Frist.
+    for person, names in (("Adrien_Brody", slice(6, 8)), ("Bill_Frist", slice(6, 7))):
+        for name in sorted(os.listdir(os.path.join(loop["images"], person)))[names]:
+            shutil.copy(os.path.join(loop["images"], person, name), archive)
+    summary = tag.run(["--input", archive, "--index", loop["index"], "--store", store])
+    assert summary["rematched_all"] and summary["new"] == 3 and summary["faces_encoded"] >= 3
+    matches = ArchiveStore(store).read("matches", ["path", "identity"]).to_pylist()
+    brody_photos = {m["path"] for m in matches if os.path.basename(m["path"]).startswith("Adrien_Brody")}
+    named = {m["path"] for m in matches if m["identity"] == "Adrien Brody"}
+    assert named == brody_photos and len(named) == 8
+
+    # Clustering again: the people already clustered keep their cluster ids.
+    before, _ = clusters_by_person(store)
+    cluster.run(["--store", store])
+    after, _ = clusters_by_person(store)
+    assert "Adrien_Brody" not in after  # named: no longer unknown
+    for person in ("Bill_Frist", "Catherine_Zeta-Jones"):
+        assert set(after[person]) == set(before[person]), person
+    assert len(after["Bill_Frist"]) == 7 and len(set(after["Bill_Frist"])) == 1
+
+
+def test_a_single_face_correction_survives_re_runs(loop):
+    store, archive = loop["store"], loop["archive"]
+    s = ArchiveStore(store)
+    before = {m["face_id"]: m["identity"] for m in s.read("matches").to_pylist()}
+    brody = next(m for m in s.read("matches").to_pylist() if m["identity"] == "Adrien Brody")
+    name_faces(store, [Word("Adrien Brody", face=brody["face_id"], verdict=IS_NOT)])
+    first = tag.run(["--input", archive, "--index", loop["index"], "--store", store])
+    second = tag.run(["--input", archive, "--index", loop["index"], "--store", store])
+    assert first["rematched_all"] and not second["rematched_all"]
+    identity = {m["face_id"]: m["identity"] for m in ArchiveStore(store).read("matches").to_pylist()}
+    assert identity[brody["face_id"]] != "Adrien Brody"
+    assert sum(i == "Adrien Brody" for i in identity.values()) == sum(i == "Adrien Brody" for i in before.values()) - 1
+
+
+def test_re_enrolling_with_the_store_keeps_the_named_faces(loop, samples):
+    index = str(loop["work"] / "index-again")
+    enroll.run(["--gallery", os.path.join(samples, "gallery"), "--out", index, "--store", loop["store"]])
+    import pyarrow.parquet as pq
+
+    identities = pq.read_table(os.path.join(index, "items.parquet")).column("identity").to_pylist()
+    named, _ = named_faces(ArchiveStore(loop["store"]))  # the cluster, less the face said not to be him
+    assert sorted(set(identities)) == ["Adrien Brody", "biden", "obama"]
+    assert sum(i == "Adrien Brody" for i in identities) == len(named) >= 5
