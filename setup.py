@@ -39,7 +39,8 @@ setup(
     # The library lives in lib/; the project's trained weights in weights/ ship inside it as facetag.weights.
     package_dir={"facetag": "lib/facetag", "facetag.weights": "weights", "beam_jobs": "beam_jobs"},
     packages=["facetag", "facetag.pipeline", "facetag.weights", "beam_jobs"],
-    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "README.md"]},
+    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "README.md"],
+                  "facetag": ["review_assets/*"]},
     install_requires=[
         "apache-beam[tfrecord]==2.77.0",
         "tensorflow-cpu==2.21.0",
@@ -57,8 +58,13 @@ setup(
         "matplotlib==3.11.2",
         "deltalake==1.6.6",  # the archive store: Delta Lake tables without a JVM
         "scipy==1.17.1",  # clustering: the face graph as a sparse matrix, its connected components
+        # XMP through Exempi (libexempi8, a system library 'make setup' installs): pyexiv2 2.16 writes every
+        # array it sets as rdf:Seq, but dc:subject, lr:hierarchicalSubject and mwg-rs:RegionList are rdf:Bag.
+        "python-xmp-toolkit==2.1.0",
     ],
-    extras_require={"test": ["pytest==9.0.3"]},
+    # selenium drives the Debian chromium/chromedriver of 'make setup' in the review page's test (4.52 needs
+    # a certifi release not yet on the registry).
+    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:main"]},
     cmdclass={"sdist": SdistWithBackbone},
 )

@@ -32,3 +32,11 @@ def lfw_dev():
 @pytest.fixture(scope="session")
 def happyhouse():
     return shared("coursera_happyhouse")
+
+
+@pytest.fixture(scope="session")
+def tagged_archive(samples, tmp_path_factory):
+    """The Beam tests' small archive tagged into a store: ``(folder, store, Results, photos, matches)``."""
+    from tests.tagged_fixtures import tag_archive
+
+    return tag_archive(samples, str(tmp_path_factory.mktemp("tagged")))

@@ -209,6 +209,48 @@ def cmd_name(args):
                      f"{summary['index']} (now {summary['gallery_faces']} faces)")
     lines.append("the next 'facetag tag' applies this to every face of the archive")
     _emit(args, summary, lines)
+def _store_results(args):
+    from facetag.tagged import open_store, read_results
+
+    return read_results(open_store(args.store))
+
+
+def cmd_review(args):
+    from facetag.review import write_review
+
+    results = _store_results(args)
+    threshold = args.threshold if args.threshold is not None else results.identify_threshold()
+    summary = write_review(results, args.out, args.store, threshold, None if args.json else _progress("thumbnails"))
+    for path, reason in summary["thumbnails_unreadable"]:
+        print(f"warning: no thumbnails for {path}: {reason}", file=sys.stderr)
+    clusters = "no clusters" if summary["clusters"] is None else f"{summary['clusters']} clusters"
+    _emit(args, summary, [
+        f"{summary['photos']} photos, {summary['faces']} faces: {summary['identified']} identified "
+        f"({summary['identities']} people), {summary['unknown']} unknown ({clusters}); "
+        f"{summary['no_face']} without a face, {summary['failed']} failed",
+        f"{summary['thumbnails_written']} new thumbnails; open {summary['page']} in a browser"])
+
+
+def cmd_xmp(args):
+    from facetag.xmp import write_xmp
+
+    if args.embed and args.out:
+        raise UsageError("--embed writes into the photos and --out is for sidecars: give one of them")
+    failures = []
+
+    def on_error(path, message):
+        failures.append({"photo": path, "reason": message})
+        print(f"facetag: error: {message}", file=sys.stderr)
+
+    counts = write_xmp(_store_results(args), out_dir=args.out, embed_in_photo=args.embed,
+                       unknown_regions=args.unknown_regions, on_error=on_error)
+    where = "embedded in the photos" if args.embed else ("sidecars under " + args.out if args.out else
+                                                           "sidecars beside the photos")
+    _emit(args, {**counts, "failures": failures}, [
+        f"XMP {where}: {counts['written']} written, {counts['unchanged']} unchanged, "
+        f"{counts['skipped']} with no named face, {counts['failed']} failed; {counts['regions']} face regions"])
+    if failures:
+        raise FaceTagError(f"the XMP of {len(failures)} photo(s) could not be written (the reasons are above)")
 
 
 def _table(rows):
@@ -301,6 +343,24 @@ def build_parser():
                    "'facetag tag' used)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_name)
+    p = sub.add_parser("review", help="write a review page of the faces in an archive store (static HTML)")
+    p.add_argument("store", help="archive store written by 'facetag tag'")
+    p.add_argument("--out", required=True, help="folder for the page and its thumbnails (re-runs add only new ones)")
+    p.add_argument("--threshold", type=float,
+                   help="distance the faces are sorted against, most doubtful first (default: the model's 1:K one)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines instead of text")
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("xmp", help="write the face tags as XMP (sidecars, or --embed) for photo tools",
+                       description="MWG face regions and People| keywords, merged into existing XMP; "
+                                   "photos are never changed unless --embed is given.")
+    p.add_argument("store", help="archive store written by 'facetag tag'")
+    p.add_argument("--out", metavar="DIR", help="write sidecars under DIR (mirroring each photo's full path) "
+                                               "instead of beside the photos, for a read-only archive")
+    p.add_argument("--embed", action="store_true", help="write into the JPEG and TIFF files themselves")
+    p.add_argument("--unknown-regions", action="store_true", help="also write unknown faces' regions, unnamed")
+    p.add_argument("--json", action="store_true", help="print JSON for machines instead of text")
+    p.set_defaults(func=cmd_xmp)
 
     p = sub.add_parser("train", help="train the 128-d head with the triplet loss")
     p.add_argument("--data", action="append", required=True,

@@ -1,0 +1,111 @@
+"""An archive store's current results as photos with their faces: what the review page and XMP show.
+
+Reads the store's ``photos`` and ``matches`` tables, and its ``clusters`` table
+when the store has one (face_id, cluster_id, cluster_size, distance; a null
+cluster_id for a face in no cluster).
+"""
+
+from dataclasses import dataclass, field
+
+from facetag.errors import FaceTagError
+from facetag.models import IDENTIFY_THRESHOLDS
+
+UNKNOWN = "unknown"
+
+PHOTO_COLUMNS = ["path", "outcome", "reason", "faces", "width", "height"]
+MATCH_COLUMNS = ["face_id", "path", "face_index", "box", "identity", "distance"]
+CLUSTER_COLUMNS = ["face_id", "cluster_id", "cluster_size"]
+
+
+@dataclass
+class TaggedFace:
+    face_id: str
+    path: str
+    face_index: int
+    box: tuple  # (left, top, right, bottom) in the displayed (EXIF-rotated) photo's pixels
+    identity: str  # or UNKNOWN
+    distance: float  # to the nearest gallery identity
+    cluster_id: str = ""  # "" when the face is in no cluster, or the store has no clusters
+
+    @property
+    def known(self):
+        return self.identity != UNKNOWN
+
+
+@dataclass
+class Photo:
+    path: str
+    outcome: str  # faces | no_face | failed
+    reason: str
+    width: int  # displayed size, None when the photo could not be read
+    height: int
+    faces: list = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    photos: list  # [Photo], sorted by path; removed photos left out
+    model_id: str
+    has_clusters: bool
+
+    @property
+    def faces(self):
+        return [f for p in self.photos for f in p.faces]
+
+    def identify_threshold(self):
+        """The default 1:K threshold of the store's model (its id starts with the model's name)."""
+        name = self.model_id.split(":", 1)[0]
+        if name not in IDENTIFY_THRESHOLDS:
+            raise FaceTagError(f"the store's model {self.model_id} has no known threshold: pass --threshold")
+        return IDENTIFY_THRESHOLDS[name]
+
+
+def open_store(path):
+    """The archive store at ``path``; raises FaceTagError naming the folder when it holds none."""
+    from facetag.store import ArchiveStore
+
+    store = ArchiveStore(path)
+    if not store.exists():
+        raise FaceTagError(f"{path} is not a facetag archive store; "
+                           "create one with 'facetag tag PHOTOS --index INDEX --out STORE'")
+    return store
+
+
+def read_results(store):
+    """The store's current photos, faces and (when present) clusters as :class:`Results`."""
+    photos = store.read("photos", columns=PHOTO_COLUMNS)
+    matches = store.read("matches", columns=MATCH_COLUMNS)
+    clusters = _read_optional(store, "clusters", CLUSTER_COLUMNS)
+    return results_from_tables(photos, matches, store.model_id, clusters)
+
+
+def _read_optional(store, name, columns):
+    if hasattr(store, "version") and store.version(name) is None:
+        return None
+    try:
+        return store.read(name, columns=columns)
+    except (FaceTagError, KeyError):  # KeyError: a store that knows no schema for the table
+        return None
+
+
+def results_from_tables(photos, matches, model_id, clusters=None):
+    """:class:`Results` from pyarrow tables shaped like the store's (see the module docstring)."""
+    cluster_of = {}
+    if clusters is not None:
+        for face_id, cluster_id in zip(clusters.column("face_id").to_pylist(),
+                                       clusters.column("cluster_id").to_pylist()):
+            cluster_of[face_id] = "" if cluster_id is None else str(cluster_id)  # ids are integers; 0 is one
+    by_path = {}
+    for row in photos.to_pylist():
+        if row["outcome"] == "removed":
+            continue
+        by_path[row["path"]] = Photo(row["path"], row["outcome"], row["reason"] or "", row["width"], row["height"])
+    for row in matches.to_pylist():
+        photo = by_path.get(row["path"])
+        if photo is None:
+            continue  # a match left from a photo the photos table no longer lists
+        photo.faces.append(TaggedFace(row["face_id"], row["path"], row["face_index"], tuple(row["box"]),
+                                      row["identity"], float(row["distance"]), cluster_of.get(row["face_id"], "")))
+    for photo in by_path.values():
+        photo.faces.sort(key=lambda f: f.face_index)
+    return Results(sorted(by_path.values(), key=lambda p: p.path), model_id, clusters is not None)
