@@ -227,3 +227,14 @@ def test_progress_line_sums_the_workers_and_estimates_the_time_left(tmp_path):
     assert progress.ProgressReporter.line(totals | {"listed": 10000}, 20.0).endswith("about 16 min left")
     assert progress.ProgressReporter.line({"listed": 10, "done": 10}, 5.0) == "facetag: 10/10 photos (2.0/s), 0 faces, 0 failed"
     assert not os.path.exists(reporter.folder) and progress.ENV not in os.environ
+
+
+def test_input_scope_covers_what_the_listing_lists(tmp_path):
+    from facetag.pipeline.archive import InputScope
+
+    os.makedirs(tmp_path / "a")
+    scope = InputScope([str(tmp_path / "a"), str(tmp_path / "b" / "**" / "*.jpg"), "gs://bucket/photos"])
+    assert scope.covers(str(tmp_path / "a" / "x" / "y.jpg"))
+    assert scope.covers(str(tmp_path / "b" / "y.jpg")) and scope.covers(str(tmp_path / "b" / "c" / "y.jpg"))
+    assert scope.covers("gs://bucket/photos/2024/y.jpg") and not scope.covers("gs://bucket/photos2/y.jpg")
+    assert not scope.covers(str(tmp_path / "ab.jpg")) and not scope.covers(str(tmp_path / "b" / "y.png"))

@@ -67,7 +67,10 @@ def _list_remote(pattern):
 
     if pattern.endswith("/"):
         pattern += "**"
-    for m in FileSystems.match([pattern])[0].metadata_list:
+    found = FileSystems.match([pattern])[0].metadata_list
+    if not found and not any(c in pattern for c in "*?["):
+        found = FileSystems.match([pattern + "/**"])[0].metadata_list  # a folder named without its "/"
+    for m in found:
         if not is_ignored(m.path.rstrip("/").rsplit("/", 1)[-1]):
             yield ListedPath(m.path, m.size_in_bytes, m.last_updated_in_seconds)
 

@@ -26,12 +26,10 @@ import hashlib
 import os
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from facetag.errors import ImageError
-from facetag.images import file_error_reason, read_file
+from facetag.images import read_file
 from facetag.listing import is_remote, list_paths
 from facetag.pipeline.encode import PHOTOS, EncodePhotos
 from facetag.pipeline.progress import note
@@ -57,11 +55,15 @@ class InputScope:
         self.folders, self.globs, self.files = [], [], set()
         for p in patterns:
             if any(c in p for c in "*?["):
-                self.globs.append(p)
+                # fnmatch's "*" crosses "/", so "root/**/*.jpg" covers "root/a/b.jpg" but not "root/b.jpg",
+                # which the listing's "**" includes: "**/" may also match nothing.
+                self.globs += [p, p.replace("**/", "")]
             elif p.endswith("/") or (not is_remote(p) and os.path.isdir(p)):
                 self.folders.append(p.rstrip("/") + "/")
             else:
                 self.files.add(p)
+                if is_remote(p):  # a remote folder named without its "/" (listing.list_paths)
+                    self.folders.append(p + "/")
 
     def covers(self, path):
         return (path in self.files or any(path.startswith(f) for f in self.folders)
@@ -155,26 +157,32 @@ class CompareWithStore(beam.PTransform):
         )
 
 
-class _Hash(beam.DoFn):
-    """Photo to read -> the same with its content's sha256; unreadable files -> a failed photo row."""
+class _ReadPhoto(beam.DoFn):
+    """Photo -> what ``use(photo, data)`` yields of its bytes, read within the file-size limit (the
+    regular-file check included); an unreadable file -> a failed photo row."""
 
-    def __init__(self, run_id):
+    def __init__(self, run_id, max_file_bytes):
         self.run_id = run_id
+        self.max_file_bytes = max_file_bytes
         self.failed = _counter("images_failed")
 
     def process(self, photo):
-        digest = hashlib.sha256()
         try:
-            with FileSystems.open(photo["path"], compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        except Exception as e:  # noqa: BLE001 - any I/O error is this file's outcome, not the job's
+            data = read_file(photo["path"], self.max_file_bytes)
+        except ImageError as e:
             self.failed.inc()
             note(done=1, failed=1)
             yield beam.pvalue.TaggedOutput(PHOTO_ROWS, photo_row(
-                photo["path"], self.run_id, FAILED, file_error_reason(e), photo["size"], photo["mtime"]))
+                photo["path"], self.run_id, FAILED, e.reason, photo["size"], photo["mtime"]))
             return
-        yield {**photo, "sha256": digest.hexdigest()}
+        yield from self.use(photo, data)
+
+
+class _Hash(_ReadPhoto):
+    """Photo to read -> the same with its content's sha256 (the bytes stay here: they are not shuffled)."""
+
+    def use(self, photo, data):
+        yield {**photo, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 class _Reuse(beam.DoFn):
@@ -222,23 +230,10 @@ class _Reuse(beam.DoFn):
 REUSED_FACES = "reused_faces"
 
 
-class _ReadForDetection(beam.DoFn):
-    """Photo to detect -> ``(path, bytes, None, info)`` for EncodePhotos; unreadable -> a failed row."""
+class _ReadForDetection(_ReadPhoto):
+    """Photo to detect -> ``(path, bytes, None, info)`` for EncodePhotos."""
 
-    def __init__(self, run_id, max_file_bytes):
-        self.run_id = run_id
-        self.max_file_bytes = max_file_bytes
-        self.failed = _counter("images_failed")
-
-    def process(self, photo):
-        try:
-            data = read_file(photo["path"], self.max_file_bytes)
-        except ImageError as e:
-            self.failed.inc()
-            note(done=1, failed=1)
-            yield beam.pvalue.TaggedOutput(PHOTO_ROWS, photo_row(
-                photo["path"], self.run_id, FAILED, e.reason, photo["size"], photo["mtime"]))
-            return
+    def use(self, photo, data):
         yield photo["path"], data, None, {"size": photo["size"], "mtime": photo["mtime"]}
 
 
@@ -296,7 +291,7 @@ class UpdateArchive(beam.PTransform):
         compared = stored_photos | "Compare with the store" >> CompareWithStore(
             self.patterns, self.run_id, emit_kept=self.rematch_all)
         hashed = compared.to_read | "Spread photos to read" >> beam.Reshuffle() | "Hash photos" >> beam.ParDo(
-            _Hash(self.run_id)).with_outputs(PHOTO_ROWS, main="hashed")
+            _Hash(self.run_id, self.encoder_settings["limits"].max_file_bytes)).with_outputs(PHOTO_ROWS, main="hashed")
         by_content = {
             "hashed": hashed.hashed | "Key read by content" >> beam.Map(lambda p: (p["sha256"], p)),
             "stored": (stored_photos
