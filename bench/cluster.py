@@ -37,7 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from benchutil import machine_facts
+from benchutil import machine_facts, write_report
 from cluster_data import LFW_DEV, dlib_encodings, facetag_encodings, lfw_photos
 from facetag.cluster_quality import clustering_quality
 from facetag.clustering import (DEFAULT_NEIGHBOURS, DEFAULT_TREES, METHODS, FaceClustering, build_neighbour_index,
@@ -359,11 +359,7 @@ def main(argv=None):
         lines += quality_report(args) + [""]
     if args.part in ("scale", "both"):
         lines += scale_report(args)
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report + "\n")
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":
