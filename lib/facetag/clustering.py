@@ -134,7 +134,7 @@ def average_linkage(graph, encodings, threshold, max_rounds=10_000):
     """Average-linkage agglomeration along the graph's edges: a cluster label per node.
 
     Two clusters linked by at least one edge merge while the mean squared distance between their
-    faces is at most ``threshold``\ :sup:`2`. For unit-length encodings that mean is 2 - 2 a.b, where a
+    faces is at most ``threshold`` squared. For unit-length encodings that mean is 2 - 2 a.b, where a
     and b are the clusters' mean encodings, so a cluster is just its sum and size. Each round merges
     every pair of clusters that are each other's best partner (for a reducible linkage such as this
     one, the order plain agglomeration would take); rounds repeat until no pair qualifies.
