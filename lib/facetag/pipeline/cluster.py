@@ -100,8 +100,9 @@ def _local(path):
 class ClusterGraph(beam.DoFn):
     """Every batch of neighbours (one iterable) -> the cluster of each item (one array, -1 unclustered).
 
-    Holds the graph, and for average linkage every encoding (as the clusters' sums): about 1.2 GB
-    and 5 GB at 10 million faces with k = 10 (bench/cluster.py).
+    Holds the graph, and for average linkage every encoding (as the clusters' sums, 512 bytes a
+    face). bench/RESULTS.md: 816 MiB at 1 million faces (average linkage); connected components
+    over 10 million faces and 100 million edges peaked 6.8 GB above the neighbour arrays.
     """
 
     def __init__(self, threshold, method, k, min_size):
