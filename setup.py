@@ -53,8 +53,8 @@ setup(
         "mtcnn==1.0.0",
         "pyyaml==6.0.4",
         "matplotlib==3.11.2",
-        "deltalake==1.6.6",
-        "scipy==1.17.1",  # clustering: the face graph as a sparse matrix, its connected components  # the archive store: Delta Lake tables without a JVM
+        "deltalake==1.6.6",  # the archive store: Delta Lake tables without a JVM
+        "scipy==1.17.1",  # clustering: the face graph as a sparse matrix, its connected components
     ],
     extras_require={"test": ["pytest==9.0.3"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:main"]},
