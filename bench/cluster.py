@@ -34,23 +34,28 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from benchutil import machine_facts
+from benchutil import machine_facts, write_report
 from cluster_data import LFW_DEV, dlib_encodings, facetag_encodings, lfw_photos
 from facetag.cluster_quality import clustering_quality
-from facetag.clustering import (DEFAULT_NEIGHBOURS, DEFAULT_TREES, FaceClustering, build_neighbour_index,
+from facetag.clustering import (DEFAULT_NEIGHBOURS, DEFAULT_TREES, METHODS, FaceClustering, build_neighbour_index,
                                 cluster_graph, load_neighbour_index, nearest_neighbours, neighbour_graph)
 from index import (DIM, exact_search, fit_identity_model, real_encodings, reset_peak_rss, resident_mb,
                    synthetic_gallery)
 
-FACETAG_GRID = [(method, t) for method in ("components", "whispers") for t in (0.80, 0.85, 0.90, 0.95, 1.00, 1.05)]
+FACETAG_GRID = ([("average", t) for t in (0.90, 0.925, 0.95, 0.975, 1.00)]
+                + [("components", t) for t in (0.75, 0.80, 0.85, 0.90)]
+                + [("whispers", t) for t in (0.80, 0.85, 0.90, 0.95)])
 DLIB_GRID = (0.40, 0.45, 0.50, 0.55, 0.60)
 DLIB_EXAMPLE = 0.50
 PRECISION_TARGET = 0.98
 SETS = ("selection", "held-out", "unseen", "all")
 RECALL_SAMPLE = 1000
+#: Each method's threshold at scale: its best on lfw_dev's selection set with BCubed precision >= 0.98.
+SCALE_THRESHOLDS = {"average": 0.95, "components": 0.8, "whispers": 0.85}
 
 
 # ---- quality ----
@@ -78,32 +83,34 @@ def singletons_unclustered(labels):
     return np.where(counts[inverse] > 1, labels, -1)
 
 
-def quality_runs(names, sets, facetag_enc, dlib_enc):
-    """{(tool, config, set): (Quality, clusters, seconds)} for every configuration on every set."""
-    results = {}
-    for set_name in SETS:
+def facetag_runs(results, names, sets, encodings, set_names):
+    """Every facetag configuration on each named set, into ``results[tool, config, set]`` = (Quality, clusters, s)."""
+    for set_name in set_names:
         rows = sets[set_name]
-        truth = names[rows]
         for method, threshold in FACETAG_GRID:
             start = time.perf_counter()
-            labels = FaceClustering(threshold=threshold, method=method).fit_predict(facetag_enc[rows])
-            seconds = time.perf_counter() - start
-            results["facetag-128", f"{method} {threshold:.2f}", set_name] = (
-                clustering_quality(labels, truth), int(labels.max()) + 1, seconds)
+            labels = FaceClustering(threshold=threshold, method=method).fit_predict(encodings[rows])
+            results["facetag-128", f"{method} {threshold:g}", set_name] = (
+                clustering_quality(labels, names[rows]), int(labels.max()) + 1, time.perf_counter() - start)
+        print(f"quality: facetag on {set_name} done", file=sys.stderr, flush=True)
+
+
+def dlib_runs(results, names, sets, encodings, set_names):
+    for set_name in set_names:
+        rows = sets[set_name]
         for threshold in DLIB_GRID:
             start = time.perf_counter()
-            labels = singletons_unclustered(dlib_whispers(dlib_enc[rows], threshold))
-            seconds = time.perf_counter() - start
+            labels = singletons_unclustered(dlib_whispers(encodings[rows], threshold))
             results["face_recognition", f"dlib whispers {threshold:.2f}", set_name] = (
-                clustering_quality(labels, truth), len(np.unique(labels[labels >= 0])), seconds)
-        print(f"quality: {set_name} done", file=sys.stderr, flush=True)
-    return results
+                clustering_quality(labels, names[rows]), len(np.unique(labels[labels >= 0])),
+                time.perf_counter() - start)
+        print(f"quality: dlib on {set_name} done", file=sys.stderr, flush=True)
 
 
-def chosen(results, tool):
-    """The configuration of ``tool`` with the best selection-set BCubed F1 among those with precision >= target
-    (or the most precise, when none reaches it)."""
-    rows = {config: q for (t, config, s), (q, _, _) in results.items() if t == tool and s == "selection"}
+def chosen(results, tool, selection):
+    """The configuration of ``tool`` with the best BCubed F1 on the ``selection`` set among those with precision
+    >= target (or the most precise, when none reaches it)."""
+    rows = {config: q for (t, config, s), (q, _, _) in results.items() if t == tool and s == selection}
     precise = {c: q for c, q in rows.items() if q.bcubed_precision >= PRECISION_TARGET}
     if precise:
         return max(precise, key=lambda c: precise[c].bcubed_f1)
@@ -113,47 +120,65 @@ def chosen(results, tool):
 def quality_report(args):
     photos, names = lfw_photos()
     facetag_enc, facetag_found = facetag_encodings(photos)
-    dlib_enc, dlib_found = dlib_encodings(photos, args.processes)
     sets = people_sets(names)
-    results = quality_runs(names, sets, facetag_enc, dlib_enc)
-    best_facetag, best_dlib = chosen(results, "facetag-128"), chosen(results, "face_recognition")
+    # dlib's encoder is the slow part (about 17 faces/s on two idle cores): --dlib-until limits the comparison to
+    # the people whose names start with A to that letter; facetag is measured on every set regardless.
+    covered = np.array([n[0].upper() <= args.dlib_until.upper() for n in names]) if args.dlib_until \
+        else np.ones(len(names), bool)
+    dlib_enc = np.full((len(names), DIM), np.nan, np.float32)
+    dlib_found = np.zeros(len(names), bool)
+    dlib_enc[covered], dlib_found[covered] = dlib_encodings([p for p, c in zip(photos, covered) if c], args.processes)
+    compare = list(SETS)
+    if args.dlib_until:
+        compare = [f"{s}, names A–{args.dlib_until.upper()}" for s in SETS]
+        sets.update({c: sets[s] & covered for s, c in zip(SETS, compare)})
+    results = {}
+    facetag_runs(results, names, sets, facetag_enc, list(sets))
+    dlib_runs(results, names, sets, dlib_enc, compare)
+    best_facetag = chosen(results, "facetag-128", "selection")
+    best_dlib = chosen(results, "face_recognition", compare[0])
     lines = ["## Clustering quality on lfw_dev", "",
              f"- Photos: {len(photos):,} ({len(np.unique(names)):,} people), one face each (the detector's main face; "
-             f"the centre box where it finds none: facetag's MTCNN missed {int((~facetag_found).sum())}, "
-             f"face_recognition's HOG detector {int((~dlib_found).sum())})"]
-    for s in SETS:
-        lines.append(f"- Set `{s}`: {int(sets[s].sum()):,} photos of {len(np.unique(names[sets[s]])):,} people, "
-                     f"{int(np.sum(np.unique(names[sets[s]], return_counts=True)[1] == 1)):,} of them with one photo")
+             f"the centre box where it finds none: facetag's MTCNN missed {int((~facetag_found).sum())} of "
+             f"{len(photos):,}, face_recognition's HOG detector {int((~dlib_found[covered]).sum())} of "
+             f"{int(covered.sum()):,})"]
+    for s in sets:
+        people, counts = np.unique(names[sets[s]], return_counts=True)
+        lines.append(f"- Set `{s}`: {int(sets[s].sum()):,} photos of {len(people):,} people, "
+                     f"{int(np.sum(counts == 1)):,} of them with one photo")
     lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} Annoy neighbours, {DEFAULT_TREES} trees, clusters "
-              "of one left unclustered); face_recognition: `dlib.chinese_whispers_clustering` on its 128-d encodings",
-              f"- Chosen on the `selection` set (best BCubed F1 with BCubed precision ≥ {PRECISION_TARGET}): "
-              f"facetag `{best_facetag}`, dlib `{best_dlib}`", "",
-              "### The chosen configurations and dlib's example threshold, on people not used to choose", "",
+              "of one left unclustered); face_recognition: `dlib.chinese_whispers_clustering` on its 128-d encodings "
+              "(dlib's clusters of one counted as unclustered too)",
+              f"- Chosen (best BCubed F1 with BCubed precision ≥ {PRECISION_TARGET}): facetag `{best_facetag}` on "
+              f"`selection`, dlib `{best_dlib}` on `{compare[0]}`", "",
+              "### Side by side, on people not used to choose", "",
               "| set | tool | configuration | clusters | BCubed precision | BCubed recall | BCubed F1 | pairwise precision "
               "| pairwise recall | pairwise F1 |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    shown = (("facetag-128", best_facetag), ("face_recognition", f"dlib whispers {DLIB_EXAMPLE:.2f}"),
-             ("face_recognition", best_dlib))
-    for s in ("held-out", "unseen", "all"):
-        done = set()
+    shown = dict.fromkeys((("facetag-128", best_facetag), ("face_recognition", f"dlib whispers {DLIB_EXAMPLE:.2f}"),
+                           ("face_recognition", best_dlib)))
+    for s in compare[1:] + ([] if args.dlib_until is None else list(SETS[1:])):
         for tool, config in shown:
-            if (tool, config) in done:
+            if (tool, config, s) not in results:
                 continue
-            done.add((tool, config))
             q, clusters, _ = results[tool, config, s]
             lines.append(f"| {s} | {tool} | {config} | {clusters:,} | {q.bcubed_precision:.4f} | {q.bcubed_recall:.4f} "
                          f"| **{q.bcubed_f1:.4f}** | {q.pairwise_precision:.4f} | {q.pairwise_recall:.4f} "
                          f"| {q.pairwise_f1:.4f} |")
     lines += ["", "### Every configuration tried", "",
-              "BCubed precision / recall / F1, and pairwise F1, per set; seconds for the `all` set (neighbours and graph, "
-              "or dlib's all-pairs distances and whispers).", "",
-              "| tool | configuration | " + " | ".join(f"{s}: P / R / F1 / pair F1" for s in SETS) + " | s (all) |",
-              "|---|---|" + "---|" * len(SETS) + "---:|"]
+              "BCubed precision / recall / F1, and pairwise F1, per set; seconds on the largest set it ran on "
+              "(facetag: neighbours and graph; dlib: all-pairs distances and whispers).", "",
+              "| tool | configuration | " + " | ".join(f"{s}: P / R / F1 / pair F1" for s in sets) + " | s |",
+              "|---|---|" + "---|" * len(sets) + "---:|"]
     for tool, config in dict.fromkeys((t, c) for t, c, _ in results):
-        cells = []
-        for s in SETS:
-            q = results[tool, config, s][0]
+        cells, seconds = [], 0.0
+        for s in sets:
+            if (tool, config, s) not in results:
+                cells.append("—")
+                continue
+            q, _, run_s = results[tool, config, s]
+            seconds = run_s if sets[s].sum() >= max((sets[x].sum() for x in sets if (tool, config, x) in results)) else seconds
             cells.append(f"{q.bcubed_precision:.3f} / {q.bcubed_recall:.3f} / {q.bcubed_f1:.3f} / {q.pairwise_f1:.3f}")
-        lines.append(f"| {tool} | {config} | " + " | ".join(cells) + f" | {results[tool, config, 'all'][2]:.1f} |")
+        lines.append(f"| {tool} | {config} | " + " | ".join(cells) + f" | {seconds:.1f} |")
     return lines
 
 
@@ -163,29 +188,50 @@ def _build(encodings_path, index_path, trees):
     encodings = np.load(encodings_path)
     reset_peak_rss()
     before = resident_mb("VmRSS")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     build_neighbour_index(encodings, index_path, trees)
-    return time.perf_counter() - start, resident_mb("VmHWM") - before
+    return time.perf_counter() - start, time.process_time() - cpu, resident_mb("VmHWM") - before
 
 
 def _query(index_path, lo, hi, k):
     reset_peak_rss()
     before = resident_mb("VmRSS")
+    cpu = time.process_time()
     index = load_neighbour_index(index_path, DIM)
     neighbours, distances = nearest_neighbours(index, np.arange(lo, hi), k)
-    return neighbours, distances, resident_mb("VmHWM") - before
+    return neighbours, distances, resident_mb("VmHWM") - before, time.process_time() - cpu
 
 
-def _graph(neighbours_path, distances_path, method, threshold):
+def _graph(neighbours_path, distances_path, encodings_path, method, threshold):
     reset_peak_rss()
     before = resident_mb("VmRSS")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     neighbours, distances = np.load(neighbours_path), np.load(distances_path)
     n = len(neighbours)
     graph = neighbour_graph(np.arange(n), neighbours, distances, np.arange(n), threshold)
     del neighbours, distances
-    labels = cluster_graph(graph, np.arange(n), method)
-    return time.perf_counter() - start, resident_mb("VmHWM") - before, graph.nnz // 2, labels
+    encodings = np.load(encodings_path) if method == "average" else None
+    labels = cluster_graph(graph, np.arange(n), method, encodings=encodings, threshold=threshold)
+    return (time.perf_counter() - start, time.process_time() - cpu), resident_mb("VmHWM") - before, graph.nnz // 2, labels
+
+
+def _random_graph(size, method, threshold, seed):
+    """The graph step alone on ``size`` faces whose k neighbours are random faces, every one within the threshold
+    (about ``size`` x k edges: the most a k-neighbour graph can have); peak memory above the neighbour arrays."""
+    rng = np.random.default_rng([seed, size])
+    neighbours = rng.integers(0, size, (size, DEFAULT_NEIGHBOURS), dtype=np.int64)
+    distances = rng.uniform(0, threshold, (size, DEFAULT_NEIGHBOURS)).astype(np.float32)
+    reset_peak_rss()
+    before = resident_mb("VmRSS")
+    start, cpu = time.perf_counter(), time.process_time()
+    graph = neighbour_graph(np.arange(size), neighbours, distances, np.arange(size), threshold)
+    del neighbours, distances
+    encodings = None
+    if method == "average":  # the encodings are the graph step's too: they count
+        encodings = rng.standard_normal((size, DIM), dtype=np.float32)
+        encodings /= np.linalg.norm(encodings, axis=1, keepdims=True)
+    cluster_graph(graph, np.arange(size), method, encodings=encodings, threshold=threshold)
+    return time.perf_counter() - start, time.process_time() - cpu, resident_mb("VmHWM") - before, graph.nnz // 2
 
 
 def _child(fn, *args):
@@ -193,7 +239,13 @@ def _child(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def _pipeline(encodings_path, threshold, method):
+def _progress(line):
+    """A finished table row, on stderr at once: a long run that dies still leaves its measurements."""
+    print(f"row: {line}", file=sys.stderr, flush=True)
+    return line
+
+
+def _pipeline(encodings_path):
     """The whole ClusterFaces transform with the in-process runner: seconds and peak resident MiB (whole process)."""
     import apache_beam as beam
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -207,12 +259,12 @@ def _pipeline(encodings_path, threshold, method):
         for i in range(chunk, min(n, chunk + 10_000)):
             yield {"face_id": f"{i:08d}", "path": f"photo-{i}", "encoding": np.array(encodings[i])}
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with beam.Pipeline(runner=FnApiRunner()) as p:
         (p | "Chunks" >> beam.Create(range(0, n, 10_000)) | "Faces" >> beam.FlatMap(faces)
-         | "Cluster" >> ClusterFaces(threshold=threshold, method=method)
+         | "Cluster" >> ClusterFaces()
          | "Count" >> beam.combiners.Count.Globally())
-    return time.perf_counter() - start, resident_mb("VmHWM")
+    return time.perf_counter() - start, time.process_time() - cpu, resident_mb("VmHWM")
 
 
 def scale_report(args):
@@ -221,14 +273,15 @@ def scale_report(args):
     lines = ["## Clustering at scale (synthetic faces)", "",
              f"- Synthetic 128-d faces from bench/index.py's generator (fitted to {len(real):,} real facetag-128 "
              f"encodings), {args.per_identity} per identity, each face its own photo; k = {DEFAULT_NEIGHBOURS}, "
-             f"{DEFAULT_TREES} trees, Annoy's default search_k; threshold {args.threshold}, graph step with both methods",
+             f"{DEFAULT_TREES} trees, Annoy's default search_k",
              f"- Queries split over {args.processes} worker processes (each a QueryNeighbours DoFn's work); each step "
              "in a fresh process, peak memory above its resident size before the step (the graph step's includes "
              "loading the neighbour arrays)", "",
-             "| faces | index build s | build peak MiB | queries s (faces/s) | query peak MiB per process "
-             "| neighbour recall@10 | edges | graph step s, components / whispers | graph peak MiB, components / whispers "
-             "| BCubed P / R, components |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    pipeline_lines = []
+             "Seconds are wall-clock with CPU seconds in brackets (the machine is shared: CPU seconds are what the work "
+             "costs); faces/s per core is faces over the queries' CPU seconds.", "",
+             "| faces | index build s | build peak MiB | queries s | faces/s per core | query peak MiB per process "
+             "| neighbour recall@10 |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    pipeline_lines, graph_lines = [], []
     for size in args.sizes:
         rng = np.random.default_rng([args.seed, size])
         gallery, identity, _ = synthetic_gallery(model, size, args.per_identity, rng)
@@ -236,7 +289,7 @@ def scale_report(args):
             enc_path, index_path = os.path.join(tmp, "enc.npy"), os.path.join(tmp, "neighbours.annoy")
             np.save(enc_path, gallery)
             print(f"scale {size:,}: building", file=sys.stderr, flush=True)
-            build_s, build_mb = _child(_build, enc_path, index_path, DEFAULT_TREES)
+            build_s, build_cpu, build_mb = _child(_build, enc_path, index_path, DEFAULT_TREES)
             print(f"scale {size:,}: querying", file=sys.stderr, flush=True)
             bounds = np.linspace(0, size, args.processes + 1).astype(int)
             start = time.perf_counter()
@@ -247,6 +300,7 @@ def scale_report(args):
             neighbours = np.concatenate([p[0] for p in parts])
             distances = np.concatenate([p[1] for p in parts])
             query_mb = max(p[2] for p in parts)
+            query_cpu = sum(p[3] for p in parts)
             del parts
             sample = rng.choice(size, size=min(RECALL_SAMPLE, size), replace=False)
             truth, _ = exact_search(gallery, gallery[sample], DEFAULT_NEIGHBOURS + 1, 256)
@@ -257,22 +311,41 @@ def scale_report(args):
             np.save(nb_path, neighbours)
             np.save(d_path, distances)
             del neighbours, distances
-            graph_runs = {}
-            for method in ("components", "whispers"):
+            lines.append(_progress(f"| {size:,} | {build_s:.1f} ({build_cpu:.1f}) | {build_mb:,.0f} | {query_s:.1f} ({query_cpu:.1f}) "
+                         f"| {size / query_cpu:,.0f} | {query_mb:,.0f} | {recall:.3f} |"))
+            for method in METHODS:
                 print(f"scale {size:,}: graph step, {method}", file=sys.stderr, flush=True)
-                graph_runs[method] = _child(_graph, nb_path, d_path, method, args.threshold)
-            seconds, peak, edges, labels = graph_runs["components"]
-            q = clustering_quality(labels, identity)
-            lines.append(f"| {size:,} | {build_s:.1f} | {build_mb:,.0f} | {query_s:.1f} ({size / query_s:,.0f}) "
-                         f"| {query_mb:,.0f} | {recall:.3f} | {edges:,} "
-                         f"| {seconds:.1f} / {graph_runs['whispers'][0]:.1f} | {peak:,.0f} / {graph_runs['whispers'][1]:,.0f} "
-                         f"| {q.bcubed_precision:.3f} / {q.bcubed_recall:.3f} |")
+                (seconds, cpu), peak, edges, labels = _child(_graph, nb_path, d_path, enc_path, method,
+                                                             SCALE_THRESHOLDS[method])
+                q = clustering_quality(labels, identity)
+                graph_lines.append(_progress(f"| {size:,} | {method} {SCALE_THRESHOLDS[method]:g} | {edges:,} "
+                                             f"| {seconds:.1f} ({cpu:.1f}) | {peak:,.0f} "
+                                             f"| {q.bcubed_precision:.3f} / {q.bcubed_recall:.3f} |"))
             if size in args.pipeline_sizes:
                 print(f"scale {size:,}: the Beam transform", file=sys.stderr, flush=True)
-                seconds, peak = _child(_pipeline, enc_path, args.threshold, "components")
-                pipeline_lines.append(f"| {size:,} | {seconds:.1f} | {size / seconds:,.0f} | {peak:,.0f} |")
+                seconds, cpu, peak = _child(_pipeline, enc_path)
+                pipeline_lines.append(_progress(f"| {size:,} | {seconds:.1f} ({cpu:.1f}) | {size / seconds:,.0f} | {peak:,.0f} |"))
+    lines += ["", "The graph step on those neighbours, each method at its threshold (the best with BCubed precision "
+              "≥ 0.98 on lfw_dev's selection set; quality here is against the synthetic identities):", "",
+              "| faces | method | edges | seconds | peak MiB | BCubed P / R |", "|---:|---|---:|---:|---:|---:|"]
+    lines += graph_lines
+    graph_lines = []
+    for size in args.graph_sizes:
+        for method in args.graph_methods:
+            print(f"graph step alone, {size:,} faces, {method}", file=sys.stderr, flush=True)
+            try:
+                seconds, cpu, peak, edges = _child(_random_graph, size, method, SCALE_THRESHOLDS[method], args.seed)
+            except BrokenProcessPool as e:  # most likely killed for memory: say so, keep the other rows
+                graph_lines.append(_progress(f"| {size:,} | — | {method} | failed: {e} | — |"))
+                continue
+            graph_lines.append(_progress(f"| {size:,} | {edges:,} | {method} | {seconds:.1f} ({cpu:.1f}) | {peak:,.0f} |"))
+    if graph_lines:
+        lines += ["", f"The graph step alone on the largest graphs: each face's {DEFAULT_NEIGHBOURS} neighbours random "
+                  "faces, all within the threshold (peak memory above the neighbour arrays, which take "
+                  f"{(8 + 4) * DEFAULT_NEIGHBOURS} bytes a face):", "",
+                  "| faces | edges | method | seconds | peak MiB |", "|---:|---:|---|---:|---:|"] + graph_lines
     if pipeline_lines:
-        lines += ["", "The whole `ClusterFaces` transform, Beam's in-process runner (one process: its peak resident "
+        lines += ["", "The whole `ClusterFaces` transform at its defaults, Beam's in-process runner (one process: its peak resident "
                   "memory, Beam included), faces generated inside the pipeline:", "",
                   "| faces | seconds | faces/s | peak MiB |", "|---:|---:|---:|---:|"] + pipeline_lines
     return lines
@@ -283,27 +356,22 @@ def main(argv=None):
     parser.add_argument("part", nargs="?", choices=("quality", "scale", "both"), default="both")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--pipeline-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--graph-sizes", type=int, nargs="*", default=[10_000_000],
+                        help="sizes of the random graphs the graph step alone is timed on")
+    parser.add_argument("--graph-methods", nargs="+", default=["components", "average"], choices=METHODS)
     parser.add_argument("--per-identity", type=int, default=5)
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="graph threshold at scale (default: facetag.clustering's default)")
+    parser.add_argument("--dlib-until", metavar="LETTER",
+                        help="compare with dlib only on people whose names start with A to LETTER (its encoder is slow)")
     parser.add_argument("--processes", type=int, default=2, help="worker processes for queries and dlib encoding")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="also write the report to this Markdown file")
     args = parser.parse_args(argv)
-    if args.threshold is None:
-        from facetag.clustering import DEFAULT_THRESHOLD
-
-        args.threshold = DEFAULT_THRESHOLD
     lines = ["# Clustering benchmark", ""] + machine_facts() + [""]
     if args.part in ("quality", "both"):
         lines += quality_report(args) + [""]
     if args.part in ("scale", "both"):
         lines += scale_report(args)
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report + "\n")
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ Three steps, each usable alone (``facetag.pipeline.cluster`` runs them as a pipe
    (:func:`build_neighbour_index`), and :func:`nearest_neighbours` for a chunk of them: each face's
    k nearest other faces and their distances.
 2. **Graph** (one place, :func:`cluster_graph`): faces are nodes, an edge joins two faces of
-   different photos within ``threshold`` of each other; clusters are the connected components
-   (or Chinese whispers' groups, ``method="whispers"``), then no cluster keeps two faces of one
-   photo (the most strongly connected stays) and clusters of one face are left unclustered (-1).
-   The graph is a scipy sparse matrix: 100 million edges take about 1.2 GB.
+   different photos within ``threshold`` of each other; clusters are grown along the edges by
+   average linkage (``method="average"``, the default: two clusters merge while their faces are
+   within ``threshold`` of each other on average, root mean square), or are the connected
+   components (``"components"``, single linkage) or Chinese whispers' groups (``"whispers"``, as
+   dlib). Then no cluster keeps two faces of one photo (the most strongly connected stays) and
+   clusters of one face are left unclustered (-1).
+   The graph is a scipy sparse matrix (bench/cluster.py measures its time and memory).
 3. **Ids that survive re-runs** (:func:`stable_cluster_ids`): a new clustering's clusters take the
    previous run's ids by overlap, so a name given to a cluster stays with its faces.
 
@@ -27,11 +30,11 @@ from scipy.sparse.csgraph import connected_components
 from facetag.models import METRIC
 
 UNCLUSTERED = -1
-METHODS = ("components", "whispers")
+METHODS = ("average", "components", "whispers")
 
 #: Defaults chosen by bench/cluster.py on lfw_dev people the head never saw (bench/RESULTS.md).
-DEFAULT_THRESHOLD = 0.9
-DEFAULT_METHOD = "components"
+DEFAULT_THRESHOLD = 0.95
+DEFAULT_METHOD = "average"
 DEFAULT_NEIGHBOURS = 10
 DEFAULT_TREES = 16
 
@@ -85,15 +88,17 @@ def neighbour_graph(items, neighbours, distances, photo_ids, threshold):
     """
     n = len(photo_ids)
     photo_ids = np.asarray(photo_ids)
-    rows = np.repeat(np.asarray(items, np.int64), neighbours.shape[1])
-    cols, dists = neighbours.ravel(), distances.ravel()
+    index_type = np.int32 if n < 2**31 else np.int64  # halves the graph's memory below 2 billion faces
+    rows = np.repeat(np.asarray(items, index_type), neighbours.shape[1])
+    cols, dists = neighbours.ravel().astype(index_type), distances.ravel()
     keep = (cols >= 0) & (dists <= threshold)
     rows, cols, dists = rows[keep], cols[keep], dists[keep]
     keep = photo_ids[rows] != photo_ids[cols]
     rows, cols, dists = rows[keep], cols[keep], dists[keep]
     # Both directions, each pair once: an edge found from either end counts.
     lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
-    _, first = np.unique(lo * n + hi, return_index=True)
+    del rows, cols
+    _, first = np.unique(lo.astype(np.int64) * n + hi, return_index=True)
     lo, hi, dists = lo[first], hi[first], dists[first]
     graph = sparse.coo_matrix((np.concatenate([dists, dists]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
                               shape=(n, n))
@@ -125,10 +130,59 @@ def chinese_whispers(graph, iterations=20, seed=0):
     return labels
 
 
-def cluster_graph(graph, photo_ids, method=DEFAULT_METHOD, min_size=2, seed=0):
+def average_linkage(graph, encodings, threshold, max_rounds=10_000):
+    """Average-linkage agglomeration along the graph's edges: a cluster label per node.
+
+    Two clusters linked by at least one edge merge while the mean squared distance between their
+    faces is at most ``threshold`` squared. For unit-length encodings that mean is 2 - 2 a.b, where a
+    and b are the clusters' mean encodings, so a cluster is just its sum and size. Each round merges
+    every pair of clusters that are each other's best partner (for a reducible linkage such as this
+    one, the order plain agglomeration would take); rounds repeat until no pair qualifies.
+    ``encodings`` is used as the clusters' sums and overwritten.
+    """
+    n = graph.shape[0]
+    sums = encodings
+    counts = np.ones(n, np.float32)
+    labels = np.arange(n)
+    coo = sparse.triu(graph, k=1).tocoo()
+    lo, hi = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    least = 1 - threshold * threshold / 2  # smallest a.b that may merge
+    for _ in range(max_rounds):
+        lo, hi = labels[lo], labels[hi]
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        pairs = np.unique(lo[lo != hi] * n + hi[lo != hi])
+        lo, hi = pairs // n, pairs % n
+        similarity = np.empty(len(lo), np.float32)
+        for start in range(0, len(lo), 1 << 16):  # a.b in chunks: never a (pairs, dim) array in memory
+            a, b = lo[start:start + (1 << 16)], hi[start:start + (1 << 16)]
+            similarity[start:start + len(a)] = np.einsum("ij,ij->i", sums[a], sums[b]) / (counts[a] * counts[b])
+        close = similarity >= least
+        if not close.any():
+            break
+        a, b, sim = lo[close], hi[close], similarity[close]
+        best = np.full(n, -np.inf, np.float32)
+        np.maximum.at(best, a, sim)
+        np.maximum.at(best, b, sim)
+        mutual = (sim == best[a]) & (sim == best[b])
+        a, b = a[mutual], b[mutual]
+        once = (np.bincount(a, minlength=n) + np.bincount(b, minlength=n)) == 1  # exact ties wait a round
+        single = once[a] & once[b]
+        a, b = (a[single], b[single]) if single.any() else (a[:1], b[:1])
+        sums[a] += sums[b]
+        counts[a] += counts[b]
+        root = np.arange(n)
+        root[b] = a
+        labels = root[labels]
+    return labels
+
+
+def cluster_graph(graph, photo_ids, method=DEFAULT_METHOD, min_size=2, seed=0, encodings=None, threshold=None):
     """Cluster label of each node: 0 the largest cluster, ..., -1 unclustered (its cluster was smaller than
-    ``min_size``, or it lost a same-photo conflict)."""
-    if method == "components":
+    ``min_size``, or it lost a same-photo conflict). Method "average" also needs the nodes' ``encodings``
+    (float32, overwritten) and its merge ``threshold``."""
+    if method == "average":
+        labels = average_linkage(graph, encodings, threshold)
+    elif method == "components":
         _, labels = connected_components(graph, directed=False)
     elif method == "whispers":
         labels = chinese_whispers(graph, seed=seed)
@@ -241,8 +295,9 @@ class FaceClustering:
     """
 
     def __init__(self, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, n_neighbors=DEFAULT_NEIGHBOURS,
-                 trees=DEFAULT_TREES, search_k=-1, min_size=2, seed=0):
+                 trees=DEFAULT_TREES, search_k=-1, min_size=2, seed=0, edge_threshold=None):
         self.threshold = threshold
+        self.edge_threshold = edge_threshold
         self.method = method
         self.n_neighbors = n_neighbors
         self.trees = trees
@@ -255,13 +310,15 @@ class FaceClustering:
         photo_ids = np.arange(len(encodings)) if photo_ids is None else np.asarray(photo_ids)
         if len(photo_ids) != len(encodings):
             raise ValueError(f"{len(encodings)} encodings but {len(photo_ids)} photo ids")
+        _, photo_ids = np.unique(photo_ids, return_inverse=True)  # any ids (paths too) -> small ints
         items = np.arange(len(encodings))
         if len(encodings) == 0:
             neighbours, distances = np.zeros((0, self.n_neighbors), np.int64), np.zeros((0, self.n_neighbors), np.float32)
         else:
             neighbours, distances = self._neighbours(encodings, items)
-        graph = neighbour_graph(items, neighbours, distances, photo_ids, self.threshold)
-        self.labels_ = cluster_graph(graph, photo_ids, self.method, self.min_size, self.seed)
+        graph = neighbour_graph(items, neighbours, distances, photo_ids, self.edge_threshold or self.threshold)
+        self.labels_ = cluster_graph(graph, photo_ids, self.method, self.min_size, self.seed, encodings.copy(),
+                                     self.threshold)
         self.cluster_centers_, self.distances_ = centre_distances(encodings, self.labels_)
         self.n_clusters_ = len(self.cluster_centers_)
         counts = np.bincount(self.labels_[self.labels_ >= 0], minlength=self.n_clusters_)

@@ -56,7 +56,7 @@ class BuildNeighbourIndex(beam.DoFn):
 
 
 class QueryNeighbours(beam.DoFn):
-    """A batch of ``(item, face)`` -> one ``(items, photos, neighbour items, distances)`` of arrays.
+    """A batch of ``(item, face)`` -> one ``(items, photos, encodings, neighbour items, distances)`` of arrays.
 
     Photos become 64-bit hashes of their paths, the same in every worker. The index is opened once per
     worker process (a remote one copied to local disk first).
@@ -73,7 +73,7 @@ class QueryNeighbours(beam.DoFn):
         items = np.array([item for item, _ in batch], np.int64)
         photos = np.array([_photo_hash(face["path"]) for _, face in batch], np.int64)
         neighbours, distances = nearest_neighbours(self.index, items, self.k, self.search_k)
-        yield items, photos, neighbours, distances
+        yield items, photos, np.stack([face["encoding"] for _, face in batch]), neighbours, distances
 
     def teardown(self):
         if self.index is not None:
@@ -98,7 +98,12 @@ def _local(path):
 
 
 class ClusterGraph(beam.DoFn):
-    """Every batch of neighbours (one iterable) -> the cluster of each item (one array, -1 unclustered)."""
+    """Every batch of neighbours (one iterable) -> the cluster of each item (one array, -1 unclustered).
+
+    Holds the graph, and for average linkage every encoding (as the clusters' sums, 512 bytes a
+    face). bench/RESULTS.md: 816 MiB at 1 million faces (average linkage); connected components
+    over 10 million faces and 100 million edges peaked 6.8 GB above the neighbour arrays.
+    """
 
     def __init__(self, threshold, method, k, min_size):
         self.threshold = threshold
@@ -112,11 +117,14 @@ class ClusterGraph(beam.DoFn):
         neighbours = np.full((n, self.k), -1, np.int64)
         distances = np.full((n, self.k), np.inf, np.float32)
         photos = np.empty(n, np.int64)
-        for items, batch_photos, batch_neighbours, batch_distances in batches:
+        encodings = np.empty((n, index_info["dim"]), np.float32) if self.method == "average" else None
+        for items, batch_photos, batch_encodings, batch_neighbours, batch_distances in batches:
             neighbours[items], distances[items], photos[items] = batch_neighbours, batch_distances, batch_photos
+            if encodings is not None:
+                encodings[items] = batch_encodings
         graph = neighbour_graph(np.arange(n), neighbours, distances, photos, self.threshold)
         del neighbours, distances
-        labels = cluster_graph(graph, photos, self.method, self.min_size)
+        labels = cluster_graph(graph, photos, self.method, self.min_size, encodings=encodings, threshold=self.threshold)
         FileSystems.delete([index_info["path"]])  # every query is done: the graph needs them all
         yield labels
 
