@@ -63,12 +63,20 @@ def clusters_by_person(store):
     return by_person, cluster_of
 
 
+def main_cluster(ids):
+    clustered = [i for i in ids if i is not None]
+    return max(set(clustered), key=clustered.count) if clustered else None
+
+
 def test_unknown_faces_are_grouped_by_person_and_strangers_stay_apart(loop):
     by_person, _ = clusters_by_person(loop["store"])
-    for person in PEOPLE[:3]:
-        ids = by_person[person]
-        assert len(set(ids)) == 1 and ids[0] is not None, (person, ids)
-    assert len({by_person[p][0] for p in PEOPLE[:3]}) == 3  # three people, three clusters
+    for person in PEOPLE:  # most of each person's 6 photos in one cluster (a wrong merge is worse than a miss)
+        assert by_person[person].count(main_cluster(by_person[person])) >= 4, (person, by_person[person])
+    owners = {}
+    for person, ids in by_person.items():
+        for cluster_id in set(ids) - {None}:
+            owners.setdefault(cluster_id, set()).add(person)
+    assert all(len(people) == 1 for people in owners.values()), owners  # no cluster mixes people
     for person in STRANGERS:
         assert by_person[person] == [None], person
     with open(os.path.join(loop["store"], "clusters.csv")) as f:
@@ -89,9 +97,9 @@ def test_two_faces_of_one_photo_never_share_a_cluster(loop):
 def test_naming_a_cluster_tags_its_faces_and_new_photos_of_that_person(loop):
     store, archive = loop["store"], loop["archive"]
     by_person, _ = clusters_by_person(store)
-    brody = by_person["Adrien_Brody"][0]
+    brody = main_cluster(by_person["Adrien_Brody"])
     summary = name_faces(store, [Word("Adrien Brody", cluster=brody)])
-    assert summary["faces_named"] >= 6 and summary["index"] == os.path.abspath(loop["index"])
+    assert summary["faces_named"] >= 4 and summary["index"] == os.path.abspath(loop["index"])
     with pytest.raises(FaceTagError, match="no cluster 999"):
         name_faces(store, [Word("Nobody", cluster=999)])
 
@@ -112,8 +120,8 @@ def test_naming_a_cluster_tags_its_faces_and_new_photos_of_that_person(loop):
     after, _ = clusters_by_person(store)
     assert "Adrien_Brody" not in after  # named: no longer unknown
     for person in ("Bill_Frist", "Catherine_Zeta-Jones"):
-        assert set(after[person]) == set(before[person]), person
-    assert len(after["Bill_Frist"]) == 7 and len(set(after["Bill_Frist"])) == 1
+        assert main_cluster(after[person]) == main_cluster(before[person]), person
+    assert len(after["Bill_Frist"]) == 7
 
 
 def test_a_single_face_correction_survives_re_runs(loop):
