@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facetag.datasets import is_grey
 from facetag.errors import FaceTagError
 
 
@@ -124,6 +125,7 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
     folds = np.array([p.fold for p in pairs])
     accuracies, fold_thresholds = kfold_accuracy(distances, same, folds)
     far, tar, _ = roc(np.where(np.isinf(distances), 1e9, distances), same)
+    grey = np.array([is_grey(p) for p in paths], bool)
     return {
         "model": model.name,
         "model_id": model.model_id,
@@ -144,9 +146,31 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
         "on_miss": on_miss,
         "seconds_per_photo": files.seconds_per_image,
         "photos_computed": files.computed,
+        "by_colour": colour_split(distances, same, folds, fold_thresholds, grey[ia], grey[ib]),
         "_roc": (far, tar),
         "_distances": distances,
     }
+
+
+def colour_split(distances, same, folds, fold_thresholds, grey_a, grey_b):
+    """Scores of the colour pairs, the grey pairs and the mixed ones, when a pairs file has more than one kind.
+
+    Each pair keeps the threshold its fold got from the other folds (all kinds together), so the
+    kinds' accuracies add up to the overall one. Returns {} for a pairs file of one kind.
+    """
+    kinds = np.where(grey_a & grey_b, "grey", np.where(~grey_a & ~grey_b, "colour", "mixed"))
+    if len(np.unique(kinds)) < 2:
+        return {}
+    thresholds = np.asarray(fold_thresholds)[np.searchsorted(np.unique(folds), folds)]
+    right = (distances <= thresholds) == same
+    split = {}
+    for kind in ("colour", "grey", "mixed"):
+        mask = kinds == kind
+        if mask.any():
+            far, tar, _ = roc(np.where(np.isinf(distances[mask]), 1e9, distances[mask]), same[mask])
+            split[kind] = {"pairs": int(mask.sum()), "same_pairs": int(same[mask].sum()), "accuracy": float(right[mask].mean()),
+                           "roc_auc": auc(far, tar), "tar_at_far_1e-3": tar_at_far(far, tar, 1e-3)}
+    return split
 
 
 def plot_roc(report, path):

@@ -111,17 +111,44 @@ class HeadTrainer:
         return apply_head(self.head_, encodings)
 
 
-def training_views(paths, margins, progress=None):
-    """(N, 2 * len(margins), 512) backbone encodings: each margin's crop and its mirror image."""
+#: The views every training photo is encoded under: (name, FileEncoder settings besides the margin).
+#: A colour photo and its grey copy are two views of one face (colour must not change identity);
+#: "tight" is the face as tools that export tight 112x112 crops leave it.
+VIEWS = (
+    ("colour", {}),
+    ("colour mirrored", {"flip": True}),
+    ("grey copy", {"grey": True}),
+    ("grey copy mirrored", {"grey": True, "flip": True}),
+    ("tight 112", {"tight": 112}),
+)
+
+
+def training_views(paths, margins, views=VIEWS, progress=None):
+    """(N, len(margins) * len(views), 512) backbone encodings of each photo under each view.
+
+    A grey photo's grey-copy views are its plain views (not encoded twice).
+    """
+    from facetag.datasets import is_grey
     from facetag.filecache import FileEncoder
 
-    views, detected = [], None
+    grey = np.array([is_grey(p) for p in paths], bool)
+    colour_paths = [p for p, g in zip(paths, grey) if not g]
+    out, detected, names = [], None, []
     for margin in margins:
-        for flip in (False, True):
-            files = FileEncoder(margin=margin, fallback="centre", flip=flip).encode(paths, progress=progress)
-            views.append(files.encodings)
-            detected = files.detected
-    return np.stack(views, axis=1), detected
+        plain = {}
+        for name, settings in views:
+            if settings.get("grey"):
+                base = plain[tuple(sorted((k, v) for k, v in settings.items() if k != "grey"))].copy()
+                if colour_paths:
+                    base[~grey] = FileEncoder(margin=margin, **settings).encode(colour_paths, progress=progress).encodings
+                encodings = base
+            else:
+                files = FileEncoder(margin=margin, **settings).encode(paths, progress=progress)
+                encodings, detected = files.encodings, files.detected if detected is None else detected
+                plain[tuple(sorted(settings.items()))] = encodings
+            out.append(encodings)
+            names.append(f"margin {margin} {name}")
+    return np.stack(out, axis=1), detected, names, int(grey.sum())
 
 
 def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, progress=None, **settings):
@@ -130,19 +157,21 @@ def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, 
 
     from facetag.alignment import DEFAULT_MARGIN
 
-    margins = margins or [DEFAULT_MARGIN, round(DEFAULT_MARGIN - 0.1, 2), round(DEFAULT_MARGIN + 0.1, 2)]
+    margins = margins or [DEFAULT_MARGIN]
     paths = [p for p, _ in photos]
     labels = np.array([who for _, who in photos])
-    views, detected = training_views(paths, margins, progress)
+    views, detected, view_names, grey = training_views(paths, margins, progress=progress)
     trainer = HeadTrainer(steps=steps, **settings).fit(views, labels, log=log)
     np.savez(out_path, **{k: v.astype(np.float32) for k, v in trainer.head_.items()})
     counts = {who: int((labels == who).sum()) for who in np.unique(labels)}
     record = {
         "photos": len(paths),
+        "grey_photos": grey,
+        "colour_photos": len(paths) - grey,
         "people": len(counts),
         "people_with_several_photos": sum(c >= 2 for c in counts.values()),
         "photos_without_detected_face": int((~detected).sum()),
-        "views": [f"margin {m}{' mirrored' if f else ''}" for m in margins for f in (False, True)],
+        "views": view_names,
         "settings": {k: v for k, v in vars(trainer).items() if not k.endswith("_")},
         "final_loss": float(np.mean(trainer.history_[-200:])),
     }
