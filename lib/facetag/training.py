@@ -69,6 +69,10 @@ class HeadTrainer:
         tf.random.set_seed(self.seed)
         by_identity = [np.flatnonzero(labels == u) for u in np.unique(labels)]
         model = self._build(views)
+        self.history_ = []
+        if not self.steps:  # the initialisation alone
+            self.head_ = self._export(model)
+            return self
         schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
         optimizer = tf.keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
         loss_fn = batch_semi_hard_triplet_loss if self.mining == "semi-hard" else (
@@ -81,7 +85,6 @@ class HeadTrainer:
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
             return loss
 
-        self.history_ = []
         n_views = views.shape[1]
         for i in range(self.steps):
             people = rng.choice(len(by_identity), self.identities_per_batch, replace=False)
