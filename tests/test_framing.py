@@ -73,3 +73,29 @@ def test_colour_split_scores_each_kind_with_its_folds_threshold():
     assert split["grey"] == {"pairs": 4, "same_pairs": 2, "accuracy": 0.75, "roc_auc": 1.0, "tar_at_far_1e-3": 1.0}
     assert split["colour"]["accuracy"] == 1.0 and split["mixed"]["accuracy"] == 0.0 and split["mixed"]["pairs"] == 1
     assert colour_split(distances, same, folds, [1.0, 0.85], grey_a | True, grey_b | True) == {}
+
+
+def test_evaluate_reports_colour_and_grey_pairs_apart(tmp_path):
+    """A pairs file mixing lfw_dev's grey photos and lfw_dev_colour's colour ones: one line per kind."""
+    import subprocess
+    import sys
+
+    from tests.conftest import shared
+
+    grey, colour = shared("lfw_dev"), shared("lfw_dev_colour")
+    images = tmp_path / "images"
+    for name, source, person in (("Grey", grey, "Tony_Blair"), ("Colour", colour, "Colin_Powell")):
+        (images / name).mkdir(parents=True)
+        for i in (1, 2, 3):
+            os.symlink(os.path.join(source, "images", person, f"{person}_{i:04d}.jpg"), images / name / f"{name}_{i:04d}.jpg")
+    folds = [["Grey 1 2", "Colour 1 2", "Grey 1 Colour 1", "Grey 3 Colour 3"],
+             ["Grey 2 3", "Colour 2 3", "Grey 2 Colour 2", "Grey 1 Colour 3"]]
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("2\t2\n" + "".join(line.replace(" ", "\t") + "\n" for fold in folds for line in fold))
+    out = subprocess.run([sys.executable, "-m", "facetag.cli", "evaluate", "--pairs", str(pairs), "--images", str(images)],
+                         capture_output=True, text=True, env={**os.environ, "FACETAG_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    lines = {line.split(" (")[0]: line for line in out.stdout.splitlines() if " pairs (" in line}
+    assert set(lines) == {"colour pairs", "grey pairs", "mixed pairs"}, out.stdout
+    assert lines["colour pairs"].startswith("colour pairs (2, 2 same): accuracy ")
+    assert lines["mixed pairs"].startswith("mixed pairs (4, 0 same): accuracy ")
