@@ -22,11 +22,11 @@ from facetag.datasets import pair_people, read_labelled
 from facetag.evaluation import read_pairs, verification_scores
 from facetag.filecache import FileEncoder
 from facetag.models import apply_head
-from facetag.training import VIEWS, HeadTrainer, training_views
+from facetag.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
 
 DATA = "../shared/data"
 COLOUR = "out/colour"
-SOURCES = [f"{DATA}/lfw_dev/images", f"{DATA}/lfw_dev_colour/images", f"{DATA}/colour_faces/labels.csv",
+SOURCES = [f"{DATA}/lfw_dev/images", f"{DATA}/lfw_dev_colour/images", f"{DATA}/colour_faces/images",
            f"{DATA}/att_orl_faces/labels.csv", f"{DATA}/yalefaces/labels.csv"]
 EXCLUDE = [f"{DATA}/lfw_dev/pairs.txt", f"{COLOUR}/colour_faces_val.pairs.txt"]
 
@@ -40,13 +40,28 @@ CONFIGS = {
     "pca+500 semi-hard": ("all", {"steps": 500, "mining": "semi-hard"}),
     "pca+500 lr3e-4": ("all", {"steps": 500, "learning_rate": 3e-4}),
 }
-VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n],
-             "colour": ["colour", "colour mirrored"]}
+VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n], "colour": ["colour"]}
+#: CPU budget (two shared cores): colour_faces gives at most this many photos per training person
+#: (the first, by name), and lfw_dev_colour every person with several photos but only every third
+#: one-photo person. lfw_dev's grey photos are all used.
+PHOTOS_PER_PERSON = 4
 
 
 def training_photos():
     excluded = set().union(*(pair_people(p) for p in EXCLUDE))
-    return [(path, who) for source in SOURCES for path, who in read_labelled(source) if who not in excluded]
+    photos, taken = [], {}
+    for source in SOURCES:
+        items = [(path, who) for path, who in read_labelled(source) if who not in excluded]
+        if "lfw_dev_colour" in source:
+            counts = {who: sum(w == who for _, w in items) for _, who in items}
+            singles = sorted(who for who, n in counts.items() if n == 1)[::3]
+            items = [(path, who) for path, who in items if counts[who] > 1 or who in singles]
+        for path, who in items:
+            if "colour_faces" in source and taken.get(who, 0) >= PHOTOS_PER_PERSON:
+                continue
+            taken[who] = taken.get(who, 0) + ("colour_faces" in source)
+            photos.append((path, who))
+    return photos
 
 
 def held_out():
@@ -78,12 +93,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", default="out/heads")
+    parser.add_argument("--train-cache", help="cache folder for the training views (default: facetag's cache)")
+    parser.add_argument("--adopt", metavar="CONFIG", choices=list(CONFIGS),
+                        help="train this configuration into --head-out with its record (facetag.training), and stop")
+    parser.add_argument("--head-out", default="weights/facetag-128.npz")
     parser.add_argument("--views-only", action="store_true", help="encode (cache) the training views and stop")
     args = parser.parse_args(argv)
     photos = training_photos()
+    if args.adopt:
+        view_set, settings = CONFIGS[args.adopt]
+        record = train_head_from_photos(photos, args.head_out, views=[v for v in VIEWS if v[0] in VIEW_SETS[view_set]],
+                                        cache_dir=args.train_cache, **settings)
+        print(json.dumps(record, indent=2))
+        return
     labels = np.array([who for _, who in photos])
     views, _, names, grey = training_views([p for p, _ in photos], [DEFAULT_MARGIN],
-                                           progress=lambda d, t: print(f"\r  {d}/{t}", end="", file=sys.stderr, flush=True))
+                                           progress=lambda d, t: print(f"\r  {d}/{t}", end="", file=sys.stderr, flush=True),
+                                           cache_dir=args.train_cache)
     print(f"{len(photos)} training photos ({grey} grey) of {len(set(labels))} people; views {names}", flush=True)
     if args.views_only:
         return

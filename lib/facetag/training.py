@@ -116,17 +116,16 @@ class HeadTrainer:
 
 #: The views every training photo is encoded under: (name, FileEncoder settings besides the margin).
 #: A colour photo and its grey copy are two views of one face (colour must not change identity);
-#: "tight" is the face as tools that export tight 112x112 crops leave it.
+#: "tight 112" is the face as tools that export tight 112x112 crops leave it. Mirror images
+#: ({"flip": True}) and other margins are possible views too; weights/README.md says what was used.
 VIEWS = (
     ("colour", {}),
-    ("colour mirrored", {"flip": True}),
     ("grey copy", {"grey": True}),
-    ("grey copy mirrored", {"grey": True, "flip": True}),
     ("tight 112", {"tight": 112}),
 )
 
 
-def training_views(paths, margins, views=VIEWS, progress=None):
+def training_views(paths, margins, views=VIEWS, progress=None, cache_dir=None):
     """(N, len(margins) * len(views), 512) backbone encodings of each photo under each view.
 
     A grey photo's grey-copy views are its plain views (not encoded twice).
@@ -143,10 +142,10 @@ def training_views(paths, margins, views=VIEWS, progress=None):
             if settings.get("grey"):
                 base = plain[tuple(sorted((k, v) for k, v in settings.items() if k != "grey"))].copy()
                 if colour_paths:
-                    base[~grey] = FileEncoder(margin=margin, **settings).encode(colour_paths, progress=progress).encodings
+                    base[~grey] = FileEncoder(margin=margin, cache_dir=cache_dir, **settings).encode(colour_paths, progress=progress).encodings
                 encodings = base
             else:
-                files = FileEncoder(margin=margin, **settings).encode(paths, progress=progress)
+                files = FileEncoder(margin=margin, cache_dir=cache_dir, **settings).encode(paths, progress=progress)
                 encodings, detected = files.encodings, files.detected if detected is None else detected
                 plain[tuple(sorted(settings.items()))] = encodings
             out.append(encodings)
@@ -154,7 +153,14 @@ def training_views(paths, margins, views=VIEWS, progress=None):
     return np.stack(out, axis=1), detected, names, int(grey.sum())
 
 
-def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, progress=None, **settings):
+def _source(path):
+    """The data set a training photo comes from: the folder above its person folder (or above ``images/``)."""
+    parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+    return parts[-4] if parts[-3] == "images" else parts[-3]
+
+
+def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, progress=None, views=VIEWS,
+                           cache_dir=None, **settings):
     """Encode ``[(path, identity), ...]``, train a head, write it to ``out_path``; returns the record."""
     import json
 
@@ -163,16 +169,25 @@ def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, 
     margins = margins or [DEFAULT_MARGIN]
     paths = [p for p, _ in photos]
     labels = np.array([who for _, who in photos])
-    views, detected, view_names, grey = training_views(paths, margins, progress=progress)
-    trainer = HeadTrainer(steps=steps, **settings).fit(views, labels, log=log)
+    encodings, detected, view_names, grey = training_views(paths, margins, views, progress, cache_dir)
+    trainer = HeadTrainer(steps=steps, **settings).fit(encodings, labels, log=log)
     np.savez(out_path, **{k: v.astype(np.float32) for k, v in trainer.head_.items()})
     counts = {who: int((labels == who).sum()) for who in np.unique(labels)}
+    from facetag.datasets import is_grey
+
+    sources = {}
+    for path, who in photos:
+        entry = sources.setdefault(_source(path), {"photos": 0, "grey": 0, "colour": 0, "people": set()})
+        entry["photos"] += 1
+        entry["grey" if is_grey(path) else "colour"] += 1
+        entry["people"].add(who)
     record = {
         "photos": len(paths),
         "grey_photos": grey,
         "colour_photos": len(paths) - grey,
         "people": len(counts),
         "people_with_several_photos": sum(c >= 2 for c in counts.values()),
+        "sources": {name: {**e, "people": len(e["people"])} for name, e in sources.items()},
         "photos_without_detected_face": int((~detected).sum()),
         "views": view_names,
         "settings": {k: v for k, v in vars(trainer).items() if not k.endswith("_")},
