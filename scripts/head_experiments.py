@@ -39,6 +39,8 @@ CONFIGS = {
     "pca+500 colour-only": ("colour", {"steps": 500}),
     "pca+500 semi-hard": ("all", {"steps": 500, "mining": "semi-hard"}),
     "pca+500 lr3e-4": ("all", {"steps": 500, "learning_rate": 3e-4}),
+    "whiten": ("all", {"steps": 0, "init": "whiten"}),
+    "whiten+500": ("all", {"steps": 500, "init": "whiten"}),
 }
 VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n], "colour": ["colour"]}
 #: CPU budget (two shared cores): colour_faces gives at most this many photos per training person

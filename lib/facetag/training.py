@@ -50,16 +50,20 @@ class HeadTrainer:
         dense = tf.keras.layers.Dense(self.dim, name="out")
         out = tf.keras.layers.UnitNormalization()(dense(cat))
         model = tf.keras.Model(x, out)
-        if self.init == "pca":
+        if self.init in ("pca", "whiten"):
             # Start from the training photos' principal components, centred on their mean: the
             # backbone never saw grey photos, and removing their common offset is most of the gain
-            # (weights/README.md). The hidden branch starts switched off.
+            # (weights/README.md); "whiten" also gives every component unit variance. The hidden
+            # branch starts switched off.
             flat = views.reshape(-1, in_dim)
             mean = flat.mean(axis=0)
-            _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+            _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
+            projection = vt[: self.dim].T
+            if self.init == "whiten":
+                projection = projection * (singular[0] / singular[: self.dim])
             kernel = np.zeros((cat.shape[-1], self.dim), np.float32)
-            kernel[:in_dim] = vt[: self.dim].T
-            dense.set_weights([kernel, (-mean @ vt[: self.dim].T).astype(np.float32)])
+            kernel[:in_dim] = projection
+            dense.set_weights([kernel, (-mean @ projection).astype(np.float32)])
         return model
 
     def fit(self, views, labels, log=None):
