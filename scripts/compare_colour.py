@@ -58,7 +58,7 @@ def face_recognition_encodings(paths, progress=None):
         left, top, right, bottom = face.box if face else centre_box(image.shape)
         encoding = face_recognition.face_encodings(image, known_face_locations=[(top, right, bottom, left)])[0]
         cached[keys[i]] = (encoding, face is not None)
-        if n % 500 == 499 or n == len(todo) - 1:
+        if n % 100 == 99 or n == len(todo) - 1:
             np.savez(cache_file + ".tmp.npz", keys=np.array(list(cached)), encodings=np.stack([v[0] for v in cached.values()]),
                      detected=np.array([v[1] for v in cached.values()]))
             os.replace(cache_file + ".tmp.npz", cache_file)
@@ -91,6 +91,7 @@ def main(argv=None):
     parser.add_argument("--centre-fraction", type=float, nargs="+", default=[0.5],
                         help="centre box for photos without a detection, as a fraction of the shorter side")
     parser.add_argument("--no-peer", action="store_true", help="leave face_recognition out")
+    parser.add_argument("--folds", type=int, help="score every system on the first FOLDS folds of each set only")
     args = parser.parse_args(argv)
     models = [load_model("facetag-128"), load_model("facenet-512")]
     for spec in args.head:
@@ -102,8 +103,9 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     for key in args.sets:
         name, pairs_file, images = SETS[key]
-        pairs = read_pairs(pairs_file, images)
-        paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
+        name += f" (folds 1-{args.folds})" if args.folds else ""
+        pairs = [p for p in read_pairs(pairs_file, images) if args.folds is None or p.fold < args.folds]
+        paths = list(dict.fromkeys(q for p in pairs for q in (p.a, p.b)))  # fold by fold: a partial cache covers whole folds
         index = {p: i for i, p in enumerate(paths)}
         for border in args.border:
             for fraction in args.centre_fraction:
