@@ -6,7 +6,8 @@ Every set's pairs are people the head never saw: lfw_dev's pairs (grey and colou
 only on other LFW people) and the colour_faces validation people of scripts/colour_sets.py (run it
 first: it also makes the tight crops). For each set and system: 5-fold accuracy (threshold from the
 other folds), ROC AUC, TAR at FAR 1e-3 and the photos without a detected face. A photo without a
-detection is encoded from its centre (half its shorter side) by every system alike.
+detection is encoded from its centre (half its shorter side; on the tight crops the whole crop) by
+every system alike.
 
 face_recognition's recipe (installed as `make bench-setup` does): dlib's HOG detector
 (face_locations, 1 upsampling), the main face by facetag's rule, face_encodings with its defaults
@@ -95,8 +96,9 @@ def main(argv=None):
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--head", action="append", default=[], metavar="NAME=PATH", help="a candidate head to add")
     parser.add_argument("--border", nargs="+", default=[DEFAULT_BORDER], help="crop border fills to compare (facetag)")
-    parser.add_argument("--centre-fraction", type=float, nargs="+", default=[0.5],
-                        help="centre box for photos without a detection, as a fraction of the shorter side")
+    parser.add_argument("--centre-fraction", type=float, nargs="+",
+                        help="centre box for photos without a detection, as a fraction of the shorter side "
+                             "(default: 0.5, and 1.0, the whole crop, for the tight sets)")
     parser.add_argument("--no-peer", action="store_true", help="leave face_recognition out")
     parser.add_argument("--folds", type=int, help="score every system on the first FOLDS folds of each set only")
     args = parser.parse_args(argv)
@@ -114,14 +116,15 @@ def main(argv=None):
         pairs = [p for p in read_pairs(pairs_file, images) if args.folds is None or p.fold < args.folds]
         paths = list(dict.fromkeys(q for p in pairs for q in (p.a, p.b)))  # fold by fold: a partial cache covers whole folds
         index = {p: i for i, p in enumerate(paths)}
+        fractions = args.centre_fraction or [1.0 if key.startswith("tight") else 0.5]
         for border in args.border:
-            for fraction in args.centre_fraction:
+            for fraction in fractions:
                 files = FileEncoder(margin=DEFAULT_MARGIN, border=border, centre_fraction=fraction).encode(paths, progress)
-                options = "" if (len(args.border), len(args.centre_fraction)) == (1, 1) else f" (border {border}, centre {fraction})"
+                options = "" if (len(args.border), len(fractions)) == (1, 1) else f" (border {border}, centre {fraction})"
                 for model in models:
                     print(score(name, model.name + options, model.project(files.encodings), files.detected, pairs, index), flush=True)
         if not args.no_peer:
-            encodings, detected = face_recognition_encodings(paths, progress, args.centre_fraction[-1])
+            encodings, detected = face_recognition_encodings(paths, progress, fractions[-1])
             print(score(name, "face_recognition (dlib)", encodings, detected, pairs, index), flush=True)
 
 
