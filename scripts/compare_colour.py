@@ -107,7 +107,7 @@ def main(argv=None):
         name, path = spec.split("=", 1)
         with np.load(path) as z:
             models.append(FaceModel(name, models[0].backbone, {k: z[k].astype(np.float32) for k in z.files}, None))
-    progress = lambda d, t: print(f"\r  {d}/{t}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    progress = lambda d, t: print(f"\r  {d}/{t}", end="", file=sys.stderr, flush=True)
     print("| held-out set | system | 5-fold accuracy | ROC AUC | TAR at FAR 1e-3 | photos without a detection |")
     print("|---|---|---|---|---|---|")
     for key in args.sets:

@@ -21,7 +21,6 @@ from facetag.alignment import DEFAULT_MARGIN
 from facetag.datasets import pair_people, read_labelled
 from facetag.evaluation import read_pairs, verification_scores
 from facetag.filecache import FileEncoder
-from facetag.models import apply_head
 from facetag.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
 
 DATA = "../shared/data"

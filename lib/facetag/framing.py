@@ -17,7 +17,7 @@ RETRY_BORDER = 0.25
 def with_border(image, fraction=RETRY_BORDER):
     """The photo inside a border of its mean colour; returns (bordered image, (dx, dy) offset)."""
     height, width = image.shape[:2]
-    dy, dx = int(round(fraction * height)), int(round(fraction * width))
+    dy, dx = round(fraction * height), round(fraction * width)
     out = np.empty((height + 2 * dy, width + 2 * dx, image.shape[2]), np.uint8)
     out[:] = np.round(image.reshape(-1, image.shape[2]).mean(axis=0)).astype(np.uint8)
     out[dy : dy + height, dx : dx + width] = image
