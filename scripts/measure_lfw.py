@@ -53,21 +53,18 @@ def main(argv=None):
 
 def measure_variant(variant, data, margin):
     """Alternative preprocessing on the cached detections: per-image standardisation, or 5-landmark alignment."""
-    import json
-
     import cv2
     import tensorflow as tf
 
     from facetag.alignment import CROP_SIZE, centre_box, crop_face, standardize
     from facetag.backbone import load_backbone
-    from facetag.filecache import FileEncoder, _file_key
+    from facetag.filecache import FileEncoder, cached_main_faces
     from facetag.images import load_image
 
     pairs = read_pairs(f"{data}/pairs.txt", f"{data}/images")
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    encoder = FileEncoder(margin=margin)
-    with open(encoder._detections_file()) as f:
-        detections = json.load(f)
+    FileEncoder(margin=margin).encode(paths)  # detects (cached) every photo
+    detections = cached_main_faces(paths)
     backbone = load_backbone()
     # ArcFace's 112x112 five-point template, scaled to the 160x160 crop.
     template = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -77,7 +74,7 @@ def measure_variant(variant, data, margin):
         crops = []
         for path in paths[start:start + 64]:
             image = load_image(path)
-            entry = detections[_file_key(path)]
+            entry = detections[path]
             if variant == "landmarks" and entry is not None:
                 matrix, _ = cv2.estimateAffinePartial2D(np.array(entry[2], np.float32), template)
                 crops.append(cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR))

@@ -111,6 +111,9 @@ def cmd_evaluate(args):
         f"time per photo (detect + encode): {report['seconds_per_photo']:.3f} s"
         + (f" over the {report['photos_computed']} photos not yet cached" if report["photos_computed"] else " (all cached)"),
     ]
+    for kind, part in report["by_colour"].items():
+        lines.append(f"{kind} pairs ({part['pairs']}, {part['same_pairs']} same): accuracy {100 * part['accuracy']:.2f}%, "
+                     f"ROC AUC {part['roc_auc']:.4f}, TAR at FAR=1e-3 {100 * part['tar_at_far_1e-3']:.1f}%")
     if args.roc:
         lines.append(f"ROC curve written to {args.roc}")
     _emit(args, public, lines)

@@ -3,6 +3,9 @@
 import csv
 import os
 
+import numpy as np
+from PIL import Image
+
 from facetag.errors import FaceTagError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -60,3 +63,12 @@ def pair_people(pairs_file):
             elif len(parts) == 4:
                 people.update((parts[0], parts[2]))
     return people
+
+
+def is_grey(path):
+    """True for a photo without colour: a grey mode, or RGB channels equal within 2 levels."""
+    with Image.open(path) as image:
+        if image.mode in ("L", "LA", "I", "I;16", "1"):
+            return True
+        rgb = np.asarray(image.convert("RGB").resize((64, 64)), np.int16)
+    return bool(np.abs(rgb[..., 0] - rgb[..., 1]).max() <= 2 and np.abs(rgb[..., 1] - rgb[..., 2]).max() <= 2)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facetag.datasets import is_grey
 from facetag.errors import FaceTagError
 
 
@@ -95,7 +96,22 @@ def threshold_at_far(distances, same, target):
     return float(thresholds[ok[-1]])
 
 
-def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_dir=None):
+def verification_scores(distances, same, folds):
+    """k-fold accuracy (each fold's threshold from the others), ROC AUC and TAR at FAR 1e-3 / 1e-2."""
+    accuracies, fold_thresholds = kfold_accuracy(distances, same, folds)
+    far, tar, _ = roc(np.where(np.isinf(distances), 1e9, distances), same)
+    return {
+        "accuracy_mean": float(accuracies.mean()),
+        "accuracy_std": float(accuracies.std()),
+        "fold_thresholds": fold_thresholds.round(4).tolist(),
+        "roc_auc": auc(far, tar),
+        "tar_at_far_1e-3": tar_at_far(far, tar, 1e-3),
+        "tar_at_far_1e-2": tar_at_far(far, tar, 1e-2),
+        "_roc": (far, tar),
+    }
+
+
+def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_dir=None, **encoder_options):
     """Verification report of ``model`` (a FaceModel) on LFW-format ``pairs``.
 
     Every photo is detected and encoded (cached, see facetag.filecache). A
@@ -111,7 +127,8 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
     if missing:
         raise FaceTagError(f"{len(missing)} photos named by the pairs are missing, e.g. {missing[0]}")
     index = {p: i for i, p in enumerate(paths)}
-    encoder = FileEncoder(margin=margin, fallback="centre" if on_miss == "centre" else "none", cache_dir=cache_dir)
+    encoder = FileEncoder(margin=margin, fallback="centre" if on_miss == "centre" else "none", cache_dir=cache_dir,
+                          **encoder_options)
     files = encoder.encode(paths, progress=progress)
     encodings = model.project(files.encodings)
     ia = np.array([index[p.a] for p in pairs])
@@ -122,20 +139,15 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
         distances[pair_missed] = np.inf
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    accuracies, fold_thresholds = kfold_accuracy(distances, same, folds)
-    far, tar, _ = roc(np.where(np.isinf(distances), 1e9, distances), same)
+    scores = verification_scores(distances, same, folds)
+    grey = np.array([is_grey(p) for p in paths], bool)
     return {
         "model": model.name,
         "model_id": model.model_id,
         "pairs": len(pairs),
         "photos": len(paths),
         "folds": int(len(np.unique(folds))),
-        "accuracy_mean": float(accuracies.mean()),
-        "accuracy_std": float(accuracies.std()),
-        "fold_thresholds": fold_thresholds.round(4).tolist(),
-        "roc_auc": auc(far, tar),
-        "tar_at_far_1e-3": tar_at_far(far, tar, 1e-3),
-        "tar_at_far_1e-2": tar_at_far(far, tar, 1e-2),
+        **scores,
         "best_threshold": best_threshold(distances, same),
         "threshold_at_far_1e-3": threshold_at_far(distances, same, 1e-3),
         "threshold_at_far_1e-2": threshold_at_far(distances, same, 1e-2),
@@ -144,9 +156,30 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
         "on_miss": on_miss,
         "seconds_per_photo": files.seconds_per_image,
         "photos_computed": files.computed,
-        "_roc": (far, tar),
+        "by_colour": colour_split(distances, same, folds, scores["fold_thresholds"], grey[ia], grey[ib]),
         "_distances": distances,
     }
+
+
+def colour_split(distances, same, folds, fold_thresholds, grey_a, grey_b):
+    """Scores of the colour pairs, the grey pairs and the mixed ones, when a pairs file has more than one kind.
+
+    Each pair keeps the threshold its fold got from the other folds (all kinds together), so the
+    kinds' accuracies add up to the overall one. Returns {} for a pairs file of one kind.
+    """
+    kinds = np.where(grey_a & grey_b, "grey", np.where(~grey_a & ~grey_b, "colour", "mixed"))
+    if len(np.unique(kinds)) < 2:
+        return {}
+    thresholds = np.asarray(fold_thresholds)[np.searchsorted(np.unique(folds), folds)]
+    right = (distances <= thresholds) == same
+    split = {}
+    for kind in ("colour", "grey", "mixed"):
+        mask = kinds == kind
+        if mask.any():
+            far, tar, _ = roc(np.where(np.isinf(distances[mask]), 1e9, distances[mask]), same[mask])
+            split[kind] = {"pairs": int(mask.sum()), "same_pairs": int(same[mask].sum()), "accuracy": float(right[mask].mean()),
+                           "roc_auc": auc(far, tar), "tar_at_far_1e-3": tar_at_far(far, tar, 1e-3)}
+    return split
 
 
 def plot_roc(report, path):

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facetag.alignment import CROP_SIZE, PREPROCESSING_VERSION, centre_box, crop_face
+from PIL import Image
+
+from facetag.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
 from facetag.backbone import load_backbone
-from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
+from facetag.detection import DEFAULT_MIN_SCORE, shared_detector
+from facetag.framing import find_main_face
 from facetag.images import load_image
 
 
@@ -42,26 +45,59 @@ class FileEncodings:
 class FileEncoder:
     """Backbone encodings of the main face of each file, with the centre fallback for misses.
 
-    ``fallback``: what to do when the detector finds no face. ``"centre"``
-    crops the centre of the image (right for photos that are already face
-    crops, such as LFW); ``"none"`` leaves a zero encoding and ``detected``
-    False, for the caller to count as a failure. ``flip`` encodes the mirror
-    image of each crop instead (a second view of a face, for training).
+    The main face is searched as facetag.framing does (a second search inside a
+    border when the first finds nothing). ``fallback``: what to do when neither
+    finds a face. ``"centre"`` crops the centre of the image
+    (``centre_fraction`` of its shorter side: right for photos that are
+    already face crops, such as LFW); ``"none"`` leaves a zero encoding and
+    ``detected`` False, for the caller to count as a failure. ``border``: see
+    facetag.alignment.DEFAULT_BORDER. Other views of a face, for training:
+    ``flip`` encodes the mirror image of each crop, ``grey`` its grey copy,
+    and ``tight`` (a size in pixels) the face as a tool that exports tight
+    crops would: the bare box resized to tight x tight, then cropped as usual.
     """
 
-    def __init__(self, margin, min_score=DEFAULT_MIN_SCORE, fallback="centre", flip=False, cache_dir=None):
+    def __init__(self, margin, min_score=DEFAULT_MIN_SCORE, fallback="centre", flip=False, cache_dir=None,
+                 border=DEFAULT_BORDER, centre_fraction=0.5, grey=False, tight=None):
         self.margin = margin
         self.flip = flip
+        self.grey = grey
+        self.tight = tight
+        self.border = border
+        self.centre_fraction = centre_fraction
         self.min_score = min_score
         self.fallback = fallback
         self.cache_dir = cache_dir or default_cache_dir()
 
     def _detections_file(self):
-        return os.path.join(self.cache_dir, f"detections-mtcnn-{self.min_score}.json")
+        return os.path.join(self.cache_dir, f"detections-framed-mtcnn-{self.min_score}.json")
 
     def _encodings_file(self, backbone):
-        name = f"backbone-{backbone.sha256[:12]}-{PREPROCESSING_VERSION}-m{self.margin}-{self.fallback}-s{self.min_score}{'-flip' if self.flip else ''}.npz"
+        view = f"{'-flip' if self.flip else ''}{'-grey' if self.grey else ''}{f'-tight{self.tight}' if self.tight else ''}"
+        fallback = self.fallback + (f"{self.centre_fraction}" if self.fallback == "centre" else "")
+        name = f"backbone-{backbone.sha256[:12]}-{PREPROCESSING_VERSION}-m{self.margin}-{fallback}-s{self.min_score}{view}.npz"
         return os.path.join(self.cache_dir, name)
+
+    def _box(self, entry):
+        """The box to crop, or None (a miss without fallback); ``entry`` is a detections-cache entry."""
+        if entry["face"] is not None:
+            return tuple(entry["face"][0])
+        return centre_box(entry["shape"], self.centre_fraction) if self.fallback == "centre" else None
+
+    def _entry_key(self, key, entry):
+        # Crops that stay inside the photo look the same under every border, so they share an entry.
+        box = self._box(entry)
+        inside = self.tight is None and (box is None or crop_inside(entry["shape"], box, self.margin))
+        return key if inside else f"{key}|{self.border}"
+
+    def _crop(self, image, box):
+        if self.tight:
+            image = crop_face(image, box, margin=0.0, size=self.tight, border=self.border)
+            box = (0, 0, self.tight - 1, self.tight - 1)
+        crop = crop_face(image, box, margin=self.margin, border=self.border)
+        if self.grey:
+            crop = np.repeat(np.asarray(Image.fromarray(crop).convert("L"))[..., None], 3, axis=2)
+        return crop[:, ::-1] if self.flip else crop
 
     def encode(self, paths, progress=None):
         os.makedirs(self.cache_dir, exist_ok=True)
@@ -76,7 +112,8 @@ class FileEncoder:
             with np.load(enc_file, allow_pickle=False) as z:
                 cached = dict(zip(z["keys"].tolist(), zip(z["encodings"], z["detected"])))
         keys = [_file_key(p) for p in paths]
-        todo = [i for i, k in enumerate(keys) if k not in cached]
+        entry_keys = [self._entry_key(k, detections[k]) if k in detections else None for k in keys]
+        todo = [i for i, k in enumerate(entry_keys) if k not in cached]
         detector = shared_detector(self.min_score)
         start = time.perf_counter()
         for n, chunk_start in enumerate(range(0, len(todo), 64)):
@@ -85,28 +122,23 @@ class FileEncoder:
             for i in chunk:
                 image = load_image(paths[i])
                 if keys[i] not in detections:
-                    face = main_face(detector.detect(image), image.shape)
-                    detections[keys[i]] = None if face is None else [face.box, face.score, face.landmarks]
-                entry = detections[keys[i]]
-                if entry is not None:
-                    box = tuple(entry[0])
-                elif self.fallback == "centre":
-                    box = centre_box(image.shape)
-                else:
-                    box = None
-                crops.append(crop_face(image, box, margin=self.margin) if box else np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
-                found.append(entry is not None)
-            crops = np.stack(crops)
-            encs = backbone.encode(crops[:, :, ::-1] if self.flip else crops)
+                    face = find_main_face(detector, image)
+                    detections[keys[i]] = {"face": None if face is None else [face.box, face.score, face.landmarks],
+                                           "shape": list(image.shape[:2])}
+                    entry_keys[i] = self._entry_key(keys[i], detections[keys[i]])
+                box = self._box(detections[keys[i]])
+                crops.append(self._crop(image, box) if box else np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
+                found.append(detections[keys[i]]["face"] is not None)
+            encs = backbone.encode(np.stack(crops))
             for i, e, f in zip(chunk, encs, found):
-                cached[keys[i]] = (e if f or self.fallback == "centre" else np.zeros_like(e), f)
+                cached[entry_keys[i]] = (e if f or self.fallback == "centre" else np.zeros_like(e), f)
             if progress:
                 progress(min(chunk_start + 64, len(todo)), len(todo))
             if n % 10 == 9 or chunk_start + 64 >= len(todo):
                 self._save(det_file, enc_file, detections, cached)
         elapsed = time.perf_counter() - start
-        encodings = np.stack([cached[k][0] for k in keys]) if keys else np.zeros((0, 512), np.float32)
-        detected = np.array([bool(cached[k][1]) for k in keys], bool)
+        encodings = np.stack([cached[k][0] for k in entry_keys]) if keys else np.zeros((0, 512), np.float32)
+        detected = np.array([bool(cached[k][1]) for k in entry_keys], bool)
         return FileEncodings(list(paths), encodings, detected, elapsed / len(todo) if todo else 0.0, len(todo))
 
     @staticmethod
@@ -122,3 +154,10 @@ class FileEncoder:
             detected=np.array([cached[k][1] for k in keys], bool),
         )
         os.replace(enc_file + ".tmp.npz", enc_file)
+
+
+def cached_main_faces(paths, min_score=DEFAULT_MIN_SCORE, cache_dir=None):
+    """``{path: [box, score, landmarks] or None}`` from the detections cache (run FileEncoder.encode first)."""
+    with open(FileEncoder(0.0, min_score, cache_dir=cache_dir)._detections_file()) as f:
+        detections = json.load(f)
+    return {p: detections[_file_key(p)]["face"] for p in paths}

@@ -26,7 +26,8 @@ METRIC = "euclidean"  # between L2-normalised encodings
 
 # Distance at or below which two faces are the same person: the best single
 # threshold on all 3,000 lfw_dev pairs, as printed by `facetag evaluate`
-# (`make lfw-eval`); weights/README.md has the measurement. For a stricter
+# (`make lfw-eval`), re-derived for crop-v2 (1.110 and 1.154, as with crop-v1);
+# weights/README.md has the measurement. For a stricter
 # operating point, `facetag calibrate --far 1e-3` gives 0.97 (512) and 1.08 (128).
 THRESHOLDS = {
     "facenet-512": 1.11,

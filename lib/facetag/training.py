@@ -50,16 +50,20 @@ class HeadTrainer:
         dense = tf.keras.layers.Dense(self.dim, name="out")
         out = tf.keras.layers.UnitNormalization()(dense(cat))
         model = tf.keras.Model(x, out)
-        if self.init == "pca":
+        if self.init in ("pca", "whiten"):
             # Start from the training photos' principal components, centred on their mean: the
             # backbone never saw grey photos, and removing their common offset is most of the gain
-            # (weights/README.md). The hidden branch starts switched off.
+            # (weights/README.md); "whiten" also gives every component unit variance. The hidden
+            # branch starts switched off.
             flat = views.reshape(-1, in_dim)
             mean = flat.mean(axis=0)
-            _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+            _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
+            projection = vt[: self.dim].T
+            if self.init == "whiten":
+                projection = projection * (singular[0] / singular[: self.dim])
             kernel = np.zeros((cat.shape[-1], self.dim), np.float32)
-            kernel[:in_dim] = vt[: self.dim].T
-            dense.set_weights([kernel, (-mean @ vt[: self.dim].T).astype(np.float32)])
+            kernel[:in_dim] = projection
+            dense.set_weights([kernel, (-mean @ projection).astype(np.float32)])
         return model
 
     def fit(self, views, labels, log=None):
@@ -69,6 +73,10 @@ class HeadTrainer:
         tf.random.set_seed(self.seed)
         by_identity = [np.flatnonzero(labels == u) for u in np.unique(labels)]
         model = self._build(views)
+        self.history_ = []
+        if not self.steps:  # the initialisation alone
+            self.head_ = self._export(model)
+            return self
         schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, self.steps)
         optimizer = tf.keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
         loss_fn = batch_semi_hard_triplet_loss if self.mining == "semi-hard" else (
@@ -81,7 +89,6 @@ class HeadTrainer:
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
             return loss
 
-        self.history_ = []
         n_views = views.shape[1]
         for i in range(self.steps):
             people = rng.choice(len(by_identity), self.identities_per_batch, replace=False)
@@ -111,38 +118,82 @@ class HeadTrainer:
         return apply_head(self.head_, encodings)
 
 
-def training_views(paths, margins, progress=None):
-    """(N, 2 * len(margins), 512) backbone encodings: each margin's crop and its mirror image."""
+#: The views every training photo is encoded under: (name, FileEncoder settings besides the margin).
+#: A colour photo and its grey copy are two views of one face (colour must not change identity);
+#: "tight 112" is the face as tools that export tight 112x112 crops leave it. Mirror images
+#: ({"flip": True}) and other margins are possible views too; weights/README.md says what was used.
+VIEWS = (
+    ("colour", {}),
+    ("grey copy", {"grey": True}),
+    ("tight 112", {"tight": 112}),
+)
+
+
+def training_views(paths, margins, views=VIEWS, progress=None, cache_dir=None):
+    """(N, len(margins) * len(views), 512) backbone encodings of each photo under each view.
+
+    A grey photo's grey-copy views are its plain views (not encoded twice).
+    """
+    from facetag.datasets import is_grey
     from facetag.filecache import FileEncoder
 
-    views, detected = [], None
+    grey = np.array([is_grey(p) for p in paths], bool)
+    colour_paths = [p for p, g in zip(paths, grey) if not g]
+    out, detected, names = [], None, []
     for margin in margins:
-        for flip in (False, True):
-            files = FileEncoder(margin=margin, fallback="centre", flip=flip).encode(paths, progress=progress)
-            views.append(files.encodings)
-            detected = files.detected
-    return np.stack(views, axis=1), detected
+        plain = {}
+        for name, settings in views:
+            if settings.get("grey"):
+                base = plain[tuple(sorted((k, v) for k, v in settings.items() if k != "grey"))].copy()
+                if colour_paths:
+                    base[~grey] = FileEncoder(margin=margin, cache_dir=cache_dir, **settings).encode(colour_paths, progress=progress).encodings
+                encodings = base
+            else:
+                files = FileEncoder(margin=margin, cache_dir=cache_dir, **settings).encode(paths, progress=progress)
+                encodings, detected = files.encodings, files.detected if detected is None else detected
+                plain[tuple(sorted(settings.items()))] = encodings
+            out.append(encodings)
+            names.append(f"margin {margin} {name}")
+    return np.stack(out, axis=1), detected, names, int(grey.sum())
 
 
-def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, progress=None, **settings):
+def _source(path):
+    """The data set a training photo comes from: the folder above its person folder (or above ``images/``)."""
+    parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+    return parts[-4] if parts[-3] == "images" else parts[-3]
+
+
+def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, progress=None, views=VIEWS,
+                           cache_dir=None, **settings):
     """Encode ``[(path, identity), ...]``, train a head, write it to ``out_path``; returns the record."""
     import json
 
     from facetag.alignment import DEFAULT_MARGIN
 
-    margins = margins or [DEFAULT_MARGIN, round(DEFAULT_MARGIN - 0.1, 2), round(DEFAULT_MARGIN + 0.1, 2)]
+    margins = margins or [DEFAULT_MARGIN]
     paths = [p for p, _ in photos]
     labels = np.array([who for _, who in photos])
-    views, detected = training_views(paths, margins, progress)
-    trainer = HeadTrainer(steps=steps, **settings).fit(views, labels, log=log)
+    encodings, detected, view_names, grey = training_views(paths, margins, views, progress, cache_dir)
+    trainer = HeadTrainer(steps=steps, **settings).fit(encodings, labels, log=log)
     np.savez(out_path, **{k: v.astype(np.float32) for k, v in trainer.head_.items()})
     counts = {who: int((labels == who).sum()) for who in np.unique(labels)}
+    from facetag.datasets import is_grey
+
+    sources = {}
+    for path, who in photos:
+        entry = sources.setdefault(_source(path), {"photos": 0, "grey": 0, "colour": 0, "people": set()})
+        entry["photos"] += 1
+        entry["grey" if is_grey(path) else "colour"] += 1
+        entry["people"].add(who)
     record = {
         "photos": len(paths),
+        "grey_photos": grey,
+        "colour_photos": len(paths) - grey,
         "people": len(counts),
         "people_with_several_photos": sum(c >= 2 for c in counts.values()),
+        "sources": {name: {**e, "people": len(e["people"])} for name, e in sources.items()},
         "photos_without_detected_face": int((~detected).sum()),
-        "views": [f"margin {m}{' mirrored' if f else ''}" for m in margins for f in (False, True)],
+        "views": view_names,
         "settings": {k: v for k, v in vars(trainer).items() if not k.endswith("_")},
         "final_loss": float(np.mean(trainer.history_[-200:])),
     }
