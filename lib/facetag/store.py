@@ -268,24 +268,18 @@ class ArchiveStore:
 
     def replace_table(self, run_id, name, files):
         """Replace table ``name`` (``clusters``) with a run's staged files, and publish it."""
-        from deltalake import DeltaTable, write_deltalake
-
-        data = _dataset(files, schema_of(name, self.model_id))
-        path = self.join(name)
-        if DeltaTable.is_deltatable(path) and self.version(name) is not None:
-            write_deltalake(path, data.scanner().to_reader(), mode="overwrite", commit_properties=_props(run_id))
-        else:
-            _create(path, name, data, _props(run_id))
-        return self._publish(run_id, {name: DeltaTable(path).version()}, {})
+        return self._write_whole(run_id, name, _dataset(files, schema_of(name, self.model_id)), "overwrite")
 
     def append_rows(self, run_id, name, rows):
         """Append ``rows`` (a pyarrow Table of the table's schema) to table ``name`` (``labels``), and publish."""
+        return self._write_whole(run_id, name, ds.dataset(rows.cast(schema_of(name, self.model_id))), "append")
+
+    def _write_whole(self, run_id, name, data, mode):
         from deltalake import DeltaTable, write_deltalake
 
         path = self.join(name)
-        data = ds.dataset(rows.cast(schema_of(name, self.model_id)))
         if DeltaTable.is_deltatable(path) and self.version(name) is not None:
-            write_deltalake(path, data.scanner().to_reader(), mode="append", commit_properties=_props(run_id))
+            write_deltalake(path, data.scanner().to_reader(), mode=mode, commit_properties=_props(run_id))
         else:
             _create(path, name, data, _props(run_id))
         return self._publish(run_id, {name: DeltaTable(path).version()}, {})
