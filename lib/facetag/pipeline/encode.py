@@ -28,6 +28,7 @@ from facetag.alignment import DEFAULT_MARGIN, crop_face
 from facetag.detection import DEFAULT_MIN_FACE_SIZE, DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.errors import ImageError
 from facetag.faults import kill_point, maybe_fail, maybe_stall
+from facetag.framing import detect_framed
 from facetag.images import decode_image
 from facetag.limits import DEFAULT_LIMITS, too_small_for_faces
 from facetag.models import load_model
@@ -199,7 +200,7 @@ class DetectFaces(beam.DoFn):
             tiny = too_small_for_faces(width, height, DEFAULT_MIN_FACE_SIZE)
             if tiny:
                 return image, None, (NO_FACE, tiny)
-            return image, self.detector.detect(image), None
+            return image, detect_framed(self.detector, image), None  # as the library does: one answer
         except ImageError as e:
             return None, None, (FAILED, e.reason)
         except Exception as e:  # noqa: BLE001 - a photo that breaks facetag is that photo's outcome, reported
