@@ -81,8 +81,10 @@ def cmd_identify(args):
 
 
 def _progress(label):
+    """A progress line on stderr, drawn only on a terminal (a log file gets no carriage-return clutter)."""
     def show(done, total):
-        print(f"\r{label}: {done}/{total} photos", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(f"\r{label}: {done}/{total} photos", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     return show
 
