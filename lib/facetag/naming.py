@@ -73,8 +73,8 @@ def _label_rows(store, words):
             if known_faces is None:
                 known_faces = set(store.read("faces", ["face_id"]).column("face_id").to_pylist())
             if word.face not in known_faces:
-                raise FaceTagError(f"the store {store.path} has no face {word.face}; face ids are in matches.csv's "
-                                   "tables (column face_id) and on the review page")
+                raise FaceTagError(f"the store {store.path} has no face {word.face}; face ids are in the store's "
+                                   "faces and matches tables (column face_id) and on the review page's copy buttons")
             face_ids, via = [word.face], "face"
         rows += [{"face_id": f, "name": word.name.strip(), "verdict": word.verdict, "via": via, "labelled_at": now}
                  for f in face_ids]

@@ -201,7 +201,6 @@ class _Reuse(beam.DoFn):
         for face in joined["faces"]:
             known_faces.setdefault(face["path"], []).append(face)
         donor_rows = {r["path"]: r for r in joined["stored"]}
-        donor = None
         if known_faces:
             donor_path = min(known_faces)
             donor = (donor_rows.get(donor_path), sorted(known_faces[donor_path], key=lambda f: f["face_index"]))
