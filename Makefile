@@ -11,6 +11,7 @@ DEMO_OUT ?= out/demo
 
 setup: system-packages $(INSTALLED)
 	@$(PY) -m facetag.samples >/dev/null
+	@$(PY) -c 'from facetag.litert_models import prepare_all; prepare_all()'
 
 # Debian packages: Exempi for 'facetag xmp'; Chromium and its driver, ExifTool for the review and XMP tests.
 SYSTEM_PACKAGES := libexempi8 chromium chromium-driver libimage-exiftool-perl

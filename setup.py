@@ -43,7 +43,8 @@ setup(
                   "facetag": ["review_assets/*"]},
     install_requires=[
         "apache-beam[tfrecord]==2.77.0",
-        "tensorflow-cpu==2.21.0",
+        "ai-edge-litert==2.3.0",  # runs the networks (facetag.litert_models)
+        "tensorflow-cpu==2.21.0",  # converts them once per machine, trains the head
         "protobuf==6.33.6",
         "numpy==2.4.6",
         "pyarrow==25.0.1",

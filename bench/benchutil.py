@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LFW_IMAGES = os.path.join(REPO, "..", "shared", "data", "lfw_dev", "images")
-PACKAGES = ("facetag", "tensorflow", "tensorflow-cpu", "numpy", "pillow", "mtcnn", "annoy", "face_recognition",
+PACKAGES = ("facetag", "ai-edge-litert", "tensorflow", "tensorflow-cpu", "numpy", "pillow", "mtcnn", "annoy", "face_recognition",
             "face_recognition_models", "dlib", "dlib-bin")
 
 
@@ -89,7 +89,7 @@ def _dlib_build():
     except ImportError:
         return []
     return [f"- dlib built with AVX: {dlib.USE_AVX_INSTRUCTIONS}, BLAS: {dlib.DLIB_USE_BLAS}, "
-            f"CUDA: {dlib.DLIB_USE_CUDA}; TensorFlow with its default thread pools (every core)"]
+            f"CUDA: {dlib.DLIB_USE_CUDA}; facetag's networks on LiteRT with XNNPACK, every core"]
 
 
 def write_report(lines, out):

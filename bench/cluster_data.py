@@ -46,7 +46,7 @@ def _progress(what):
 
 
 def _dlib_cache_file():
-    from facetag.filecache import default_cache_dir
+    from facetag.cachedir import default_cache_dir
 
     return os.path.join(default_cache_dir(), "bench-face_recognition-hog-main-centre.npz")
 

@@ -1,10 +1,19 @@
 """End to end: `facetag enroll` + `facetag tag` against the `face_recognition` command line on the same photos.
 
     python bench/end_to_end.py [--people 150] [--strangers 150] [--reps 2]
+    python bench/end_to_end.py --photos colour [--people 60] [--strangers 60] [--reps 2]
 
 The labelled set is the open-set protocol of beam_jobs.evaluate_identification
 on ../shared/data/lfw_dev: the first N people with >= 4 photos enrol their
 first 2 photos, their other photos are tagged, plus one-photo strangers.
+
+With ``--photos colour`` the photos are ../shared/data/colour_faces (web photos,
+longer side 500 px): the first N people with >= 4 photos enrol their first 2
+photos as they are; up to 3 of their other photos, and the first photo of N
+people with fewer photos (the strangers), are tagged as camera-size JPEGs:
+each enlarged (bicubic) to 2, 6 or 12 megapixels in turn and saved at JPEG
+quality 90, so that both tools pay what a camera file costs to decode and
+search (not its detail: an enlarged web photo holds no more than the original).
 
 - facetag: `facetag enroll KNOWN` then `facetag tag UNKNOWN` (Beam, in-process
   runner, and with 2 worker processes), each a fresh process as a user runs
@@ -33,7 +42,6 @@ scale (the issue's target: 1.7x one worker).
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -42,6 +50,8 @@ import sys
 import tempfile
 import time
 
+import benchutil
+
 from facetag.evaluation import identification_split, score_identification
 from facetag.models import IDENTIFY_THRESHOLDS, DEFAULT_MODEL
 from facetag.store import ArchiveStore
@@ -49,19 +59,45 @@ from facetag.store import ArchiveStore
 VENV_BIN = os.path.dirname(sys.executable)
 
 
-def lay_out(images, work, people, strangers):
-    """Folders both tools read: known/<Name>/..., known_flat/<Name>__i.jpg (face_recognition's layout), probes/."""
-    gallery, probes = identification_split(images, people=people, strangers=strangers)
+def colour_split(images, people, strangers, per_person=3):
+    """The open-set split for colour_faces, where every person has at least 2 photos (see the module's text)."""
+    names = sorted(os.listdir(images))
+    photos = {n: sorted(os.listdir(os.path.join(images, n))) for n in names}
+    known = [n for n in names if len(photos[n]) >= 4][:people]
+    gallery = [(os.path.join(images, n, f), n) for n in known for f in photos[n][:2]]
+    probes = [(os.path.join(images, n, f), n) for n in known for f in photos[n][2:2 + per_person]]
+    probes += [(os.path.join(images, n, photos[n][0]), None) for n in names if len(photos[n]) < 4][:strangers]
+    return gallery, probes
+
+
+def camera_size(path, out_path, megapixels):
+    """``path`` enlarged to about ``megapixels`` (aspect kept), saved as a quality-90 JPEG at ``out_path``."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    factor = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
+    image.resize((round(image.width * factor), round(image.height * factor)), Image.BICUBIC).save(
+        out_path, "JPEG", quality=90)
+
+
+def lay_out(split, work, scene_megapixels=None):
+    """Folders both tools read: known/<Name>/..., known_flat/<Name>__i.jpg (face_recognition's layout), probes/.
+    With ``scene_megapixels``, each probe is written at the next of these sizes (camera_size)."""
+    gallery, probes = split
     for path, who in gallery:
         os.makedirs(os.path.join(work, "known", who), exist_ok=True)
         shutil.copy(path, os.path.join(work, "known", who))
         os.makedirs(os.path.join(work, "known_flat"), exist_ok=True)
         shutil.copy(path, os.path.join(work, "known_flat", f"{who}__{os.path.basename(path)}"))
     os.makedirs(os.path.join(work, "probes"))
-    for path, _ in probes:
-        shutil.copy(path, os.path.join(work, "probes"))
+    for i, (path, _) in enumerate(probes):
+        target = os.path.join(work, "probes", os.path.basename(path))
+        if scene_megapixels:
+            camera_size(path, target, scene_megapixels[i % len(scene_megapixels)])
+        else:
+            shutil.copy(path, target)
     os.makedirs(os.path.join(work, "one_probe"))
-    shutil.copy(probes[0][0], os.path.join(work, "one_probe"))
+    shutil.copy(os.path.join(work, "probes", os.path.basename(probes[0][0])), os.path.join(work, "one_probe"))
     truth = [(os.path.join(work, "probes", os.path.basename(p)), who) for p, who in probes]
     return gallery, truth
 
@@ -180,15 +216,23 @@ def accuracy_tables(truth, facetag_answers, fr_answers):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", default="../shared/data/lfw_dev/images")
+    parser.add_argument("--photos", choices=("lfw", "colour"), default="lfw")
+    parser.add_argument("--data", default="../shared/data", help="the shared data folder")
     parser.add_argument("--people", type=int, default=150)
     parser.add_argument("--strangers", type=int, default=150)
+    parser.add_argument("--scene-megapixels", type=float, nargs="+", default=[2, 6, 12],
+                        help="sizes the colour probes are written at, in turn")
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.images):
-        sys.exit(f"{args.images} is absent: this benchmark needs the shared lfw_dev photos")
+    images = os.path.abspath(os.path.join(args.data, "lfw_dev" if args.photos == "lfw" else "colour_faces", "images"))
+    if not os.path.isdir(images):
+        sys.exit(f"{images} is absent: this benchmark needs the shared photos")
+    machine = benchutil.machine_facts()
     with tempfile.TemporaryDirectory() as work:
-        gallery, truth = lay_out(os.path.abspath(args.images), work, args.people, args.strangers)
+        if args.photos == "lfw":
+            gallery, truth = lay_out(identification_split(images, people=args.people, strangers=args.strangers), work)
+        else:
+            gallery, truth = lay_out(colour_split(images, args.people, args.strangers), work, args.scene_megapixels)
         modes = {"facetag, in-process runner": [],
                  "facetag, 2 worker processes": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]}
         results = {}
@@ -199,10 +243,12 @@ def main(argv=None):
                              "tag_one": statistics.median(r[2] for r in runs), "answers": runs[-1][3]}
         runs = [run_face_recognition(work) for _ in range(args.reps)]
         results["face_recognition --cpus 2"] = {"seconds": statistics.median(r[0] for r in runs), "answers": runs[-1][1]}
-    lines = [f"# End to end ({platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})", "",
-             f"{len(gallery)} enrolled photos of {args.people} people; {len(truth)} photos tagged "
-             f"({sum(w is not None for _, w in truth)} of enrolled people, {args.strangers} strangers); "
-             f"median of {args.reps} runs", "", "## Speed", ""]
+    lines = [f"# End to end, {args.photos} photos", "", *machine, "",
+             f"{len(gallery)} enrolled photos of {len({who for _, who in gallery})} people; {len(truth)} photos "
+             f"tagged ({sum(w is not None for _, w in truth)} of enrolled people, "
+             f"{sum(w is None for _, w in truth)} strangers"
+             + (f"; tagged photos at {', '.join(f'{m:g}' for m in args.scene_megapixels)} MP in turn"
+                if args.photos == "colour" else "") + f"); median of {args.reps} runs", "", "## Speed", ""]
     lines += speed_table(results, (len(gallery), len(truth)))
     lines += ["", "The tag step apart from its fixed cost (a run tagging one photo: start-up, models, writing):", ""]
     lines += steady_table(results, len(truth))

@@ -23,7 +23,8 @@ import numpy as np
 
 from facetag.alignment import DEFAULT_BORDER, DEFAULT_MARGIN, centre_box
 from facetag.evaluation import read_pairs, verification_scores
-from facetag.filecache import FileEncoder, _file_key, default_cache_dir
+from facetag.cachedir import default_cache_dir
+from facetag.filecache import FileEncoder, _file_key
 from facetag.models import FaceModel, load_model
 
 DATA = "../shared/data"

@@ -164,6 +164,13 @@ def _tag_process(folder, index, store, env_extra=None, progress=False):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def _wait_until_it_holds(store, proc):
+    lock = os.path.join(store, ".lock")
+    deadline = time.time() + 120
+    while time.time() < deadline and f"pid {proc.pid}," not in open(lock).read():
+        time.sleep(0.05)
+
+
 def test_a_killed_run_loses_nothing_and_duplicates_nothing(samples, indexes, tmp_path):
     folder, store, reference = str(tmp_path / "archive"), str(tmp_path / "store"), str(tmp_path / "reference")
     make_photos(samples, folder, 12)
@@ -183,19 +190,17 @@ def test_a_killed_run_loses_nothing_and_duplicates_nothing(samples, indexes, tmp
         assert ArchiveStore(store).manifest() == manifest, stage
         assert tables(store) == committed, stage
 
-    # Killed from outside, a few seconds in.
+    # Killed from outside, as soon as it holds the store (a run of these 12 photos takes only seconds).
     proc = _tag_process(folder, indexes[0], store)
-    time.sleep(6)
+    _wait_until_it_holds(store, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
     assert tables(store) == committed
 
     # The next run completes the work; a second run started meanwhile is refused, and harms nothing.
     proc = _tag_process(folder, indexes[0], store, progress=True)
-    lock = os.path.join(store, ".lock")
-    deadline = time.time() + 120
-    while time.time() < deadline and f"pid {proc.pid}," not in open(lock).read():
-        time.sleep(0.2)
+    _wait_until_it_holds(store, proc)
     with pytest.raises(StoreBusyError, match="another facetag run is writing"):
         run_tag(folder, indexes[0], store)
     out, err = proc.communicate(timeout=300)

@@ -1,8 +1,7 @@
-"""The FaceNet backbone: the batch-one graph runs any batch, and both tensor layouts agree."""
+"""The FaceNet backbone: any batch size, both tensor layouts, and the same encodings as the TensorFlow graph."""
 
 import numpy as np
 import pytest
-
 from facetag.alignment import standardize, to_channels_last
 from facetag.backbone import EMBEDDING_SIZE, load_backbone
 from facetag.models import available_models, load_model
@@ -59,3 +58,13 @@ def test_model_ids_differ_between_models():
     for model_id in ids:
         name, backbone_sha, head_sha, preprocessing = model_id.split(":")
         assert len(backbone_sha) == 12 and preprocessing
+
+
+def test_the_litert_network_encodes_as_facenets_tensorflow_graph(crops):
+    """The flatbuffer facetag runs (facetag.litert_models) against the frozen graph it was converted from."""
+    import tensorflow as tf
+    from facetag.backbone import graph_function
+
+    _, encode = graph_function()
+    reference = encode(tf.constant(standardize(crops))).numpy()
+    np.testing.assert_allclose(load_backbone().encode(crops), reference, atol=1e-5)

@@ -167,12 +167,12 @@ def test_an_input_that_matches_nothing_is_refused_before_the_job(tmp_path):
 def test_local_worker_processes_share_the_cores():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from facetag.pipeline.options import tf_threads
+    from facetag.pipeline.options import model_threads
 
     two = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
-    assert tf_threads(PipelineOptions([])) == 0  # one process: TensorFlow's own default
-    assert tf_threads(two) == max(1, os.cpu_count() // 2)
-    assert tf_threads(two, requested=3) == 3
+    assert model_threads(PipelineOptions([])) == 0  # one process: every core
+    assert model_threads(two) == max(1, os.cpu_count() // 2)
+    assert model_threads(two, requested=3) == 3
 
 
 def test_config_files_become_pipeline_options(tmp_path):

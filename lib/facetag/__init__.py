@@ -13,8 +13,8 @@ The flat API::
 import logging
 import os
 
-# Before TensorFlow loads: its C++ notices (oneDNN banners, grappler's cost-model complaints about the
-# detector's dynamic shapes) are not for the user. TF_CPP_MIN_LOG_LEVEL=0 shows them again.
+# Before TensorFlow loads (training the head, converting the networks once per machine): its C++ notices
+# (oneDNN banners) are not for the user. TF_CPP_MIN_LOG_LEVEL=0 shows them again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

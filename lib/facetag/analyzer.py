@@ -5,10 +5,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from facetag.alignment import DEFAULT_MARGIN, crop_face
-from facetag.detection import DEFAULT_MIN_SCORE, shared_detector
+from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.framing import detect_framed
-from facetag.images import load_image
+from facetag.images import read_path
 from facetag.models import DEFAULT_MODEL, load_model
+from facetag.photo import Photo
 
 
 @dataclass
@@ -41,12 +42,35 @@ class FaceAnalyzer:
         return detect_framed(shared_detector(self.min_score), image)
 
     def analyze(self, image):
-        """Faces in an RGB uint8 array, a path or image bytes; highest score first."""
-        if not isinstance(image, np.ndarray):
-            image = load_image(image)
-        detections = self.detect(image)
+        """Faces in an RGB uint8 array, a path or image bytes; highest score first.
+
+        A path or bytes is decoded as the Beam jobs do (facetag.photo: a large JPEG at a reduced size).
+        """
+        return self._analyzed(image)[0]
+
+    def main_face(self, image):
+        """The face a portrait is about (facetag.detection.main_face), or None."""
+        faces, shape = self._analyzed(image)
+        return main_face(faces, shape)
+
+    def _analyzed(self, image):
+        """(faces, the photo's full-size (height, width))."""
+        if isinstance(image, np.ndarray):
+            detections = self.detect(image)
+            crops = [crop_face(image, d.box, margin=self.margin) for d in detections]
+            shape = image.shape[:2]
+        else:
+            photo = Photo(*_bytes_and_label(image))
+            detections = photo.detect(shared_detector(self.min_score))
+            crops = [photo.crop(d.box, self.margin) for d in detections]
+            shape = (photo.height, photo.width)
         if not detections:
-            return []
-        crops = np.stack([crop_face(image, d.box, margin=self.margin) for d in detections])
-        encodings = self.face_model.encode(crops)
-        return [Face(d.box, d.score, d.landmarks, e) for d, e in zip(detections, encodings)]
+            return [], shape
+        encodings = self.face_model.encode(np.stack(crops))
+        return [Face(d.box, d.score, d.landmarks, e) for d, e in zip(detections, encodings)], shape
+
+
+def _bytes_and_label(source):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<bytes>"
+    return read_path(source), str(source)

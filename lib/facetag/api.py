@@ -10,9 +10,7 @@ the stricter IDENTIFY_THRESHOLDS for 1:K identification (both measured on lfw_de
 import numpy as np
 
 from facetag.analyzer import FaceAnalyzer
-from facetag.detection import main_face
 from facetag.errors import FaceTagError
-from facetag.images import load_image
 from facetag.matching import verify_encodings
 from facetag.models import DEFAULT_MODEL
 
@@ -33,9 +31,7 @@ def find_faces(image, model=DEFAULT_MODEL):
 def main_face_of(image, model=DEFAULT_MODEL, label=None):
     """The face a portrait is about (largest, most central). Raises if the photo has none."""
     label = label or (image if isinstance(image, str) else "the image")
-    if not isinstance(image, np.ndarray):
-        image = load_image(image)
-    face = main_face(find_faces(image, model), image.shape)
+    face = _analyzer(model).main_face(image)
     if face is None:
         raise FaceTagError(f"no face found in {label}")
     return face

@@ -7,7 +7,9 @@ its import spec instead.
 
 The frozen graph was exported for a batch of one: its input placeholder and two
 reshape constants say ``1``. :func:`batch_free_graph` rewrites those three nodes
-so any batch size runs through one call.
+so any batch size runs through one call. facetag runs the graph converted to a
+LiteRT flatbuffer (facetag.litert_models), which encodes as the graph does
+(tests/test_backbone.py), without TensorFlow's seconds of start-up.
 """
 
 import importlib.util
@@ -63,44 +65,45 @@ def batch_free_graph(graph_def):
     return graph_def
 
 
+def graph_function():
+    """``(wrapped, encode)``: FaceNet's frozen graph as a TensorFlow function of a standardised
+    (N, 160, 160, 3) batch (what facetag.litert_models converts); ``wrapped`` owns its variables."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    with open(graph_path(), "rb") as f:
+        graph_def.ParseFromString(f.read())
+    batch_free_graph(graph_def)
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    return wrapped, wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
+
+
 class Backbone:
-    """The 512-d FaceNet encoder. Use :func:`load_backbone` to share one per process."""
+    """The 512-d FaceNet encoder on LiteRT (facetag.litert_models). Use :func:`load_backbone` to share one.
 
-    def __init__(self, path=None, batch_size=32):
-        import tensorflow as tf
+    Crops go through the network ``batch_size`` at a time: on two cores batches of 8 encode a fifth more
+    faces per second than single crops, and larger ones no more.
+    """
 
-        self.path = path or graph_path()
+    def __init__(self, batch_size=8):
+        from facetag.cascade import Network
+
+        self.path = graph_path()
         self.batch_size = batch_size
         self.sha256 = file_sha256(self.path)
-        graph_def = tf.compat.v1.GraphDef()
-        with open(self.path, "rb") as f:
-            graph_def.ParseFromString(f.read())
-        batch_free_graph(graph_def)
-
-        def _import():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-
-        wrapped = tf.compat.v1.wrap_function(_import, [])
-        self._run = wrapped.prune(
-            wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT)
-        )
+        self._network = Network("facenet")
 
     def encode(self, crops):
         """Encode face crops: uint8 (N, 160, 160, 3) or channels-first (N, 3, 160, 160).
 
         Returns float32 (N, 512), each row L2-normalised.
         """
-        import tensorflow as tf
-
         batch = to_channels_last(crops)
         if batch.shape[1:3] != (CROP_SIZE, CROP_SIZE):
             raise ValueError(f"face crops must be {CROP_SIZE}x{CROP_SIZE}, got {batch.shape[1:3]}")
         if len(batch) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        out = [
-            self._run(tf.constant(standardize(batch[i : i + self.batch_size]))).numpy()
-            for i in range(0, len(batch), self.batch_size)
-        ]
+        out = [self._network(standardize(batch[i : i + self.batch_size])) for i in range(0, len(batch), self.batch_size)]
         return np.concatenate(out).astype(np.float32)
 
 
@@ -108,10 +111,9 @@ _shared = {}
 _lock = threading.Lock()
 
 
-def load_backbone(path=None):
+def load_backbone():
     """The process-wide backbone, loaded on first call (thread-safe)."""
-    key = path or graph_path()
     with _lock:
-        if key not in _shared:
-            _shared[key] = Backbone(key)
-        return _shared[key]
+        if "backbone" not in _shared:
+            _shared["backbone"] = Backbone()
+        return _shared["backbone"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facetag.cascade import compile_cascade, load_networks, pyramid_scales
+from facetag.cascade import Cascade, pyramid_scales
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -46,16 +46,13 @@ class FaceDetector:
     def __init__(self, min_score=DEFAULT_MIN_SCORE, min_face_size=DEFAULT_MIN_FACE_SIZE):
         self.min_score = min_score
         self.min_face_size = min_face_size
-        self._networks = None
-        self._cascades = {}
+        self._loaded = None
 
-    def _cascade(self, crowd=False):
+    def _cascade(self):
         with _lock:
-            if self._networks is None:
-                self._networks = load_networks()
-            if crowd not in self._cascades:
-                self._cascades[crowd] = compile_cascade(*self._networks, crowd=crowd)
-            return self._cascades[crowd]
+            if self._loaded is None:
+                self._loaded = Cascade()
+            return self._loaded
 
     def detect(self, image):
         """Return the faces in an (H, W, 3) RGB uint8 image, highest score first.
@@ -69,11 +66,7 @@ class FaceDetector:
         height, width = round(image.shape[0] * scale), round(image.shape[1] * scale)
         if min(height, width) < self.min_face_size:  # no face this small is looked for (a 20000x1 strip: 1280x0)
             return []
-        arguments = (image, (height, width), pyramid_scales(height, width, self.min_face_size))
-        boxes, scores, points, overflowed = self._cascade()(*arguments)
-        if overflowed:  # a crowd: more candidates than the ordinary cascade takes
-            boxes, scores, points, _ = self._cascade(crowd=True)(*arguments)
-        boxes, scores, points = boxes.numpy(), scores.numpy(), points.numpy()
+        boxes, scores, points = self._cascade()(image, (height, width), pyramid_scales(height, width, self.min_face_size))
         # As the package's detect_faces: boxes clipped to the photo and rounded.
         boxes = np.clip(boxes, 0, [width - 1, height - 1, width - 1, height - 1]).round() / scale
         points = points / scale

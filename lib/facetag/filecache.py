@@ -19,13 +19,10 @@ from PIL import Image
 
 from facetag.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
 from facetag.backbone import load_backbone
+from facetag.cachedir import default_cache_dir
 from facetag.detection import DEFAULT_MIN_SCORE, shared_detector
 from facetag.framing import find_main_face
 from facetag.images import load_image
-
-
-def default_cache_dir():
-    return os.environ.get("FACETAG_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facetag")
 
 
 def _file_key(path):

@@ -11,9 +11,10 @@ frame.
 """
 
 import io
+import math
 import os
 import struct
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pillow_heif
@@ -62,13 +63,19 @@ def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
         data, label = bytes(source), name or "<bytes>"
     else:
         label = name or os.fspath(source)
-        _check_regular_file(source, label)
-        try:
-            with open(source, "rb") as f:
-                data = read_limited(f, label, limits.max_file_bytes)
-        except OSError as e:
-            raise ImageError(label, file_error_reason(e)) from e
+        data = read_path(source, label, limits.max_file_bytes)
     return decode_image(data, label, limits=limits)
+
+
+def read_path(path, label=None, max_bytes=DEFAULT_LIMITS.max_file_bytes):
+    """A local file's bytes; :class:`ImageError` naming ``label`` (default: the path) when it cannot be read."""
+    label = label or os.fspath(path)
+    _check_regular_file(path, label)
+    try:
+        with open(path, "rb") as f:
+            return read_limited(f, label, max_bytes)
+    except OSError as e:
+        raise ImageError(label, file_error_reason(e)) from e
 
 
 def read_limited(f, label, max_bytes=DEFAULT_LIMITS.max_file_bytes):
@@ -125,6 +132,26 @@ def file_error_reason(error):
 
 def decode_image(data, label, *, limits=DEFAULT_LIMITS):
     """Decode image bytes; ``label`` names them in errors. See :func:`load_image`."""
+    return decode_reduced(data, label, limits=limits).image
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An upright RGB photo, decoded at full size or ``1/scale`` of it."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    scale: int  # 1, 2, 4 or 8: full-size pixels per pixel of ``image``
+    size: tuple  # (width, height) of the full-size upright photo
+
+
+def decode_reduced(data, label, *, limits=DEFAULT_LIMITS, min_side=None):
+    """:func:`decode_image`, but a JPEG whose longer side is over ``min_side`` comes out at 1/2, 1/4 or
+    1/8 of its size, the smallest of these whose longer side is still at least ``min_side``.
+
+    libjpeg scales in the DCT domain as it decodes (Pillow's draft mode): a 12-megapixel JPEG at 1/2
+    decodes several times faster than at full size, and nothing larger has to be resized down.
+    Other formats decode at full size. Returns a :class:`Decoded`.
+    """
     if not data:
         raise ImageError(label, "the file is empty")
     # The ending picks the decoder to try first; the other is tried when it fails (wrong endings both ways).
@@ -134,28 +161,38 @@ def decode_image(data, label, *, limits=DEFAULT_LIMITS):
     errors = []
     for decoder in decoders:
         try:
-            return _to_rgb(_upright(decoder(data, label, limits)))
+            image, full_size = decoder(data, label, limits, min_side)
+            stored_size = image.size
+            upright = _upright(image)
+            if upright.size != stored_size:  # turned a quarter by its EXIF orientation
+                full_size = full_size[::-1]
+            return Decoded(_to_rgb(upright), round(full_size[0] / upright.size[0]), tuple(full_size))
         except ImageError as e:
             errors.append(e)
     raise errors[0]
 
 
-def _open(data, label, limits):
+def _open(data, label, limits, min_side=None):
+    """(the image, its full size as stored): see :func:`decode_reduced` for ``min_side``."""
     try:
         image = Image.open(io.BytesIO(data))
     except _DECODE_ERRORS as e:  # UnidentifiedImageError included
         raise ImageError(label, _not_an_image(data)) from e
     kind = image.format or "image"
-    problem = shape_problem(*image.size, limits)
+    full_size = image.size
+    problem = shape_problem(*full_size, limits)
     if problem:
         raise ImageError(label, problem)
+    if min_side and image.format == "JPEG" and max(full_size) > min_side:
+        shrink = min_side / max(full_size)
+        image.draft(None, (math.ceil(full_size[0] * shrink), math.ceil(full_size[1] * shrink)))
     try:
         image.load()
     except _DECODE_ERRORS as e:
         if "truncated" in str(e) or isinstance(e, EOFError):
             raise ImageError(label, f"the {kind} data is cut short (truncated file, e.g. an interrupted copy)") from e
         raise ImageError(label, f"the {kind} data is corrupt: it cannot be decoded") from e
-    return image
+    return image, full_size
 
 
 #: File signatures, to tell a damaged photo from a file that never was one.
@@ -180,7 +217,8 @@ def _not_an_image(data):
     return "not an image file facetag can read (see the README for the formats it reads)"
 
 
-def _open_raw(data, label, limits):
+def _open_raw(data, label, limits, min_side=None):
+    """(the image, its full size as stored); RAW files are not reduced (their preview already is)."""
     import rawpy
 
     try:
@@ -192,9 +230,10 @@ def _open_raw(data, label, limits):
             preview = _raw_preview(raw)
             if preview is not None:
                 transpose = _RAW_FLIPS.get(sizes.flip)
-                return preview.transpose(transpose) if transpose is not None else preview
-            # postprocess applies the camera's orientation itself
-            return Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
+                image = preview.transpose(transpose) if transpose is not None else preview
+            else:  # postprocess applies the camera's orientation itself
+                image = Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
+            return image, image.size
     except ImageError:
         raise
     except rawpy.LibRawFileUnsupportedError as e:

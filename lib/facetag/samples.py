@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 import zipfile
 
-from facetag.filecache import default_cache_dir
+from facetag.cachedir import default_cache_dir
 
 # file in the archive -> (where it goes under samples/, sha256)
 _FACE_RECOGNITION = (

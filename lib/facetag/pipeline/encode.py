@@ -3,7 +3,7 @@
 The encoder runs through Beam's RunInference with a facetag model handler:
 RunInference batches the crops (BatchElements) and keeps one loaded model per
 worker process, shared by that process's threads, which is exactly what a
-500 MB TensorFlow graph needs. Detection is a DoFn of its own: photos come in
+90 MB network needs. Detection is a DoFn of its own: photos come in
 every size, so one detector call takes one photo; the DoFn takes small batches
 of photos and runs them on a few threads, because one call on a small photo
 keeps only about 1.5 of 2 cores busy (measured on 250x250 photos: 150 photos/s
@@ -22,17 +22,26 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import (
+    KeyedModelHandler,
+    ModelHandler,
+    PredictionResult,
+    RunInference,
+)
 
-from facetag.alignment import DEFAULT_MARGIN, crop_face
-from facetag.detection import DEFAULT_MIN_FACE_SIZE, DEFAULT_MIN_SCORE, main_face, shared_detector
+from facetag.alignment import DEFAULT_MARGIN
+from facetag.detection import (
+    DEFAULT_MIN_FACE_SIZE,
+    DEFAULT_MIN_SCORE,
+    main_face,
+    shared_detector,
+)
 from facetag.errors import ImageError
 from facetag.faults import kill_point, maybe_fail, maybe_stall
-from facetag.framing import detect_framed
-from facetag.images import decode_image
 from facetag.limits import DEFAULT_LIMITS, too_small_for_faces
 from facetag.models import load_model
-from facetag.pipeline.options import limit_tf_threads
+from facetag.photo import Photo
+from facetag.pipeline.options import limit_model_threads
 from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
 from facetag.pipeline.progress import note
 from facetag.pipeline.records import face_id
@@ -40,7 +49,7 @@ from facetag.pipeline.records import face_id
 
 def _drop_beam_memory_warning(record):
     # Beam 2.77's RunInference cannot import its model manager without PyTorch, then warns at every
-    # model load that it cannot read memory usage. Nothing is wrong for a TensorFlow model.
+    # model load that it cannot read memory usage. Nothing is wrong for facetag's model.
     return not record.getMessage().startswith("Resource module is not available")
 
 
@@ -49,16 +58,16 @@ logging.getLogger().addFilter(_drop_beam_memory_warning)
 
 class _LoadedOnFirstBatch:
     """The encoder, loaded (once per process, facetag.models) when the first batch comes: RunInference loads
-    its model in setup, and a re-run with no new face should not pay seconds of TensorFlow start-up."""
+    its model in setup, and a re-run with no new face need not load it."""
 
-    def __init__(self, model_name, tf_threads):
+    def __init__(self, model_name, model_threads):
         self.model_name = model_name
-        self.tf_threads = tf_threads
+        self.model_threads = model_threads
         self.model = None
 
     def encode(self, crops):
         if self.model is None:
-            limit_tf_threads(self.tf_threads)
+            limit_model_threads(self.model_threads)
             self.model = load_model(self.model_name)
         return self.model.encode(crops)
 
@@ -66,14 +75,14 @@ class _LoadedOnFirstBatch:
 class FaceModelHandler(ModelHandler):
     """RunInference handler: a batch of (160, 160, 3) uint8 crops -> their encodings."""
 
-    def __init__(self, model_name, max_batch_size=32, tf_threads=0):
+    def __init__(self, model_name, max_batch_size=32, model_threads=0):
         super().__init__()
         self.model_name = model_name
         self.max_batch_size = max_batch_size
-        self.tf_threads = tf_threads
+        self.model_threads = model_threads
 
     def load_model(self):
-        return _LoadedOnFirstBatch(self.model_name, self.tf_threads)
+        return _LoadedOnFirstBatch(self.model_name, self.model_threads)
 
     def run_inference(self, batch, model, inference_args=None):
         maybe_fail("encode", [hashlib.sha256(crop.tobytes()).digest() for crop in batch])
@@ -138,10 +147,10 @@ class DetectFaces(beam.DoFn):
     the other faces in it are bystanders.
     """
 
-    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, tf_threads=0, limits=DEFAULT_LIMITS):
+    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, model_threads=0, limits=DEFAULT_LIMITS):
         self.min_score = min_score
         self.margin = margin
-        self.tf_threads = tf_threads
+        self.model_threads = model_threads
         self.limits = limits
         self.faces_found = Metrics.counter("facetag", "faces_found")
         self.images_with_faces = Metrics.counter("facetag", "images_with_faces")
@@ -154,9 +163,9 @@ class DetectFaces(beam.DoFn):
 
     @property
     def detector(self):
-        # Loaded for the first photo, not in setup: a re-run with nothing new never starts TensorFlow.
+        # Loaded for the first photo, not in setup: a re-run with nothing new never loads the networks.
         if self._detector is None:
-            limit_tf_threads(self.tf_threads)
+            limit_model_threads(self.model_threads)
             self._detector = shared_detector(self.min_score)
         return self._detector
 
@@ -195,25 +204,24 @@ class DetectFaces(beam.DoFn):
         source, data = photo[:2]
         try:
             maybe_stall(source)
-            image = decode_image(data, source, limits=self.limits)
-            height, width = image.shape[:2]
-            tiny = too_small_for_faces(width, height, DEFAULT_MIN_FACE_SIZE)
+            decoded = Photo(data, source, self.limits)
+            tiny = too_small_for_faces(decoded.width, decoded.height, DEFAULT_MIN_FACE_SIZE)
             if tiny:
-                return image, None, (NO_FACE, tiny)
-            return image, detect_framed(self.detector, image), None  # as the library does: one answer
+                return decoded, None, (NO_FACE, tiny)
+            return decoded, decoded.detect(self.detector), None  # as the library does: one answer
         except ImageError as e:
             return None, None, (FAILED, e.reason)
         except Exception as e:  # noqa: BLE001 - a photo that breaks facetag is that photo's outcome, reported
             return None, None, (FAILED, _unexpected(e, source))
 
-    def _outcome(self, photo, image, detections, problem):
+    def _outcome(self, photo, decoded, detections, problem):
         source, data, identity = photo[:3]
         kill_point("detect")
         note(done=1, faces=len(detections or ()), failed=1 if problem and problem[0] == FAILED else 0)
         sha256 = hashlib.sha256(data).hexdigest()
         summary = {"source": source, "sha256": sha256, "faces": len(detections or ()),
-                   "width": image.shape[1] if image is not None else None,
-                   "height": image.shape[0] if image is not None else None, **(photo[3] if len(photo) > 3 else {})}
+                   "width": decoded.width if decoded is not None else None,
+                   "height": decoded.height if decoded is not None else None, **(photo[3] if len(photo) > 3 else {})}
         if problem:
             kind, reason = problem
             counter = self.images_failed if kind == FAILED else self.images_without_face
@@ -229,7 +237,7 @@ class DetectFaces(beam.DoFn):
         self.images_with_faces.inc()
         yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FACES, "reason": None})
         self.faces_found.inc(len(detections))
-        labelled = main_face(detections, image.shape) if identity else None
+        labelled = main_face(detections, (decoded.height, decoded.width)) if identity else None
         for index, d in enumerate(detections):
             record = {
                 "face_id": face_id(source, index),
@@ -241,7 +249,7 @@ class DetectFaces(beam.DoFn):
                 "score": d.score,
                 "identity": identity if d is labelled else None,
             }
-            yield record, crop_face(image, d.box, margin=self.margin)
+            yield record, decoded.crop(d.box, self.margin)
 
 
 def _with_encoding(keyed_result):
@@ -254,26 +262,26 @@ class EncodePhotos(beam.PTransform):
     ``failed``, and ``photos`` (a summary of every photo, see DetectFaces)."""
 
     def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32,
-                 tf_threads=0, limits=DEFAULT_LIMITS):
+                 model_threads=0, limits=DEFAULT_LIMITS):
         super().__init__()
         self.limits = limits
         self.model_name = model_name
         self.min_score = min_score
         self.margin = margin
         self.max_batch_size = max_batch_size
-        self.tf_threads = tf_threads
+        self.model_threads = model_threads
 
     def expand(self, photos):
         detected = (
             photos
             | "Batch photos" >> beam.BatchElements(min_batch_size=1, max_batch_size=DETECTION_BATCH)
             | "Detect faces" >> beam.ParDo(
-                DetectFaces(self.min_score, self.margin, self.tf_threads, self.limits)).with_outputs(
+                DetectFaces(self.min_score, self.margin, self.model_threads, self.limits)).with_outputs(
                 FAILED, NO_FACE, PHOTOS, main="faces"))
         faces = (
             detected.faces
             | "Encode faces" >> RunInference(KeyedModelHandler(
-                FaceModelHandler(self.model_name, self.max_batch_size, self.tf_threads)))
+                FaceModelHandler(self.model_name, self.max_batch_size, self.model_threads)))
             | "Attach encodings" >> beam.Map(_with_encoding)
         )
         return {"faces": faces, NO_FACE: detected[NO_FACE], FAILED: detected[FAILED], PHOTOS: detected[PHOTOS]}

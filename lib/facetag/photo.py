@@ -1,0 +1,60 @@
+"""A photo decoded for its faces: small enough to search quickly, sharp enough to crop faces from.
+
+A camera JPEG is decoded at the smallest of 1/1, 1/2, 1/4 and 1/8 of its size
+that the detector still searches at full detail (facetag.images.decode_reduced,
+DETECTION_MAX_SIDE). Each face is then cropped from that decode when the crop
+spans at least the encoder's CROP_SIZE pixels there, so it is only ever shrunk
+to the encoder's input as a full-size crop would be; a smaller face is
+cropped from a larger decode of the same file, made once per photo when the
+first such face needs it. Boxes and landmarks are in pixels of the full-size
+photo, as everywhere in facetag.
+"""
+
+import math
+
+from facetag.alignment import CROP_SIZE, DEFAULT_MARGIN, crop_face, crop_region
+from facetag.detection import DETECTION_MAX_SIDE, Detection
+from facetag.framing import detect_framed
+from facetag.images import decode_reduced
+from facetag.limits import DEFAULT_LIMITS
+
+
+class Photo:
+    """``Photo(data, label)``: the decoded photo (``image``, ``scale``, full-size ``width`` x ``height``).
+
+    Raises facetag.errors.ImageError, naming ``label``, for a file that cannot be decoded.
+    """
+
+    def __init__(self, data, label, limits=DEFAULT_LIMITS):
+        self._data, self._label, self._limits = data, label, limits
+        decoded = decode_reduced(data, label, limits=limits, min_side=DETECTION_MAX_SIDE)
+        self.image, self.scale = decoded.image, decoded.scale
+        self.width, self.height = decoded.size
+        self._decodes = {decoded.scale: decoded.image}
+
+    def detect(self, detector):
+        """The faces :func:`facetag.framing.detect_framed` finds, in full-size pixels."""
+        found = detect_framed(detector, self.image)
+        if self.scale == 1:
+            return found
+        return [Detection(tuple(v * self.scale for v in d.box), d.score,
+                          tuple((x * self.scale, y * self.scale) for x, y in d.landmarks)) for d in found]
+
+    def crop(self, box, margin=DEFAULT_MARGIN):
+        """:func:`facetag.alignment.crop_face` of the full-size photo's ``box``, from the smallest decode
+        in which the margined crop is at least CROP_SIZE pixels across."""
+        left, top, right, bottom = crop_region(box, margin)
+        side = max(right - left, bottom - top)
+        scale = self.scale
+        while scale > 1 and side / scale < CROP_SIZE:
+            scale //= 2
+        image = self._decoded(scale)
+        scale = round(self.width / image.shape[1])
+        return crop_face(image, tuple(v / scale for v in box), margin=margin)
+
+    def _decoded(self, scale):
+        if scale not in self._decodes:
+            decoded = decode_reduced(self._data, self._label, limits=self._limits,
+                                     min_side=math.ceil(max(self.width, self.height) / scale))
+            self._decodes[scale] = decoded.image
+        return self._decodes[scale]
