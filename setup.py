@@ -70,6 +70,6 @@ setup(
     extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0"],
                     "bench": ["dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0", "Click==8.5.1",
                               "setuptools<81"]},
-    entry_points={"console_scripts": ["facetag=facetag.cli:main"]},
+    entry_points={"console_scripts": ["facetag=facetag.cli:console"]},
     cmdclass={"sdist": SdistWithBackbone},
 )
