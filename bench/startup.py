@@ -34,7 +34,7 @@ import benchutil
 REPO = benchutil.REPO
 
 _MODELS = """
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 start = time.perf_counter()
 from PIL import Image
@@ -47,15 +47,18 @@ if sys.argv[2] == "detector":
 else:
     from facetag.models import load_model
     load_model().encode(np.zeros((1, 160, 160, 3), np.uint8))
-print(json.dumps({"first_call": time.perf_counter() - imported}))
+print(json.dumps({"first_call": time.perf_counter() - imported}), flush=True)
+os._exit(0)  # the measurement is taken; TensorFlow's teardown may abort (see bench/startup.py's tag runs)
 """
 
-# The console script's work, with marks: facetag's own functions are wrapped, nothing else changes.
+# The console script's work, with marks: facetag's own functions are wrapped, nothing else changes. The
+# command exits as that version's console script does (since this commit: without the interpreter's teardown).
 _TAG = """
-import json, os, sys, time
+import json, sys, time
 from facetag.detection import FaceDetector
 from facetag.models import FaceModel
-marks = {}
+import facetag.cli
+marks, marks_file = {}, sys.argv[1]
 def marked(name, function):
     def call(*args, **kwargs):
         result = function(*args, **kwargs)
@@ -64,25 +67,35 @@ def marked(name, function):
     return call
 FaceDetector.detect = marked("first_photo_searched", FaceDetector.detect)
 FaceModel.encode = marked("first_face_encoded", FaceModel.encode)
-import facetag.cli
-facetag.cli.main(sys.argv[2:])
-marks["command_returned"] = time.time()
-with open(sys.argv[1], "w") as f:
-    json.dump(marks, f)
+command = facetag.cli.main
+def main(argv=None):
+    code = command(argv)
+    marks["command_returned"] = time.time()
+    with open(marks_file, "w") as f:
+        json.dump(marks, f)
+    return code
+facetag.cli.main = main
+sys.argv = ["facetag", *sys.argv[2:]]
+if hasattr(facetag.cli, "console"):
+    facetag.cli.console()
+sys.exit(main())
 """
 
 
-def python(code_path, *args, capture=True):
-    """Run the interpreter with the version at ``code_path`` first on the path; returns (seconds, stdout)."""
+def python(code_path, *args, check=True):
+    """Run the interpreter with the version at ``code_path`` first on the path; returns
+    (seconds, when it started, stdout, exit status)."""
     env = {**os.environ, "PYTHONPATH": f"{code_path}/lib:{code_path}"}
     start = time.time()
-    out = subprocess.run([sys.executable, *args], env=env, check=True, capture_output=capture, text=True)
-    return time.time() - start, start, out.stdout
+    out = subprocess.run([sys.executable, *args], env=env, check=check, capture_output=True, text=True)
+    if out.returncode and not check:
+        print(f"exit status {out.returncode}: {out.stderr[-2000:]}", file=sys.stderr)
+    return time.time() - start, start, out.stdout, out.returncode
 
 
 def measure(code_path, photo, index, work, reps):
     """{part: median seconds} for the version at ``code_path``."""
-    samples = {}
+    samples, aborted = {}, []
 
     def add(name, seconds):
         samples.setdefault(name, []).append(seconds)
@@ -99,14 +112,17 @@ def measure(code_path, photo, index, work, reps):
             first = json.loads(python(code_path, "-c", _MODELS, photo, model)[2])["first_call"]
             add(f"{model}: load and first call (in a process that imported facetag)", first)
         marks_file, store = os.path.join(work, f"marks-{rep}.json"), os.path.join(work, f"store-{rep}")
-        wall, started, _ = python(code_path, "-c", _TAG, marks_file, "tag", folder, "--index", index, "--out", store)
+        wall, started, _, status = python(code_path, "-c", _TAG, marks_file, "tag", folder, "--index", index,
+                                          "--out", store, check=False)
         with open(marks_file) as f:
             marks = json.load(f)
         add("facetag tag, one photo: first photo searched", marks["first_photo_searched"] - started)
         add("facetag tag, one photo: its face encoded", marks["first_face_encoded"] - started)
         add("facetag tag, one photo: command returned (store committed)", marks["command_returned"] - started)
         add("facetag tag, one photo: process exited", wall)
-    return {name: statistics.median(values) for name, values in samples.items()}
+        aborted.append(status != 0)
+    return {**{name: statistics.median(values) for name, values in samples.items()},
+            "runs that aborted at exit (count)": sum(aborted)}
 
 
 def main(argv=None):
@@ -139,7 +155,7 @@ def main(argv=None):
              f"- One lfw_dev photo ({os.path.basename(photo)}, 250x250); medians of {args.reps} fresh processes", "",
              "| part, seconds | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for part in results[names[-1]]:
-        lines.append(f"| {part} | " + " | ".join(f"{results[n][part]:.2f}" for n in names) + " |")
+        lines.append(f"| {part} | " + " | ".join(f"{results[n][part]:.2f}".removesuffix(".00") for n in names) + " |")
     benchutil.write_report(lines, None)
 
 

@@ -96,9 +96,12 @@ def crop_and_resize(image, boxes, side):
     left, right, x_weight, x_inside = samples(boxes[:, 0], boxes[:, 2], width)
     y_weight, x_weight = y_weight[:, :, None, None], x_weight[:, None, :, None]
 
+    pixels = image.reshape(-1, image.shape[2])
+
     def row(rows):  # (N, side, side, 3): the crop's samples along rows ``rows``, interpolated across columns
-        return (image[rows[:, :, None], left[:, None, :]] * (1 - x_weight)
-                + image[rows[:, :, None], right[:, None, :]] * x_weight)
+        first = rows[:, :, None] * width
+        return (pixels.take(first + left[:, None, :], axis=0) * (1 - x_weight)
+                + pixels.take(first + right[:, None, :], axis=0) * x_weight)
 
     crops = row(top) * (1 - y_weight) + row(bottom) * y_weight
     return crops * (y_inside[:, :, None, None] & x_inside[:, None, :, None])
@@ -131,7 +134,8 @@ class Cascade:
     """
 
     def __init__(self):
-        self.pnet, self.rnet, self.onet = (Network(name) for name in ("pnet", "rnet", "onet"))
+        # PNet sees a dozen level sizes per photo size; RNet and ONet a batch size per photo.
+        self.pnet, self.rnet, self.onet = Network("pnet", shapes=32), Network("rnet", shapes=4), Network("onet", shapes=4)
 
     def __call__(self, photo, size, scales):
         height, width = size

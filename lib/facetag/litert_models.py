@@ -13,6 +13,7 @@ Each network is converted with one output tensor (its outputs concatenated),
 so nothing depends on the order in which the converter lists outputs.
 """
 
+import collections
 import contextlib
 import glob
 import hashlib
@@ -67,31 +68,46 @@ def set_threads(threads):
 
 
 class Network:
-    """One LiteRT interpreter whose input is resized to each call's shape (cheap once the arena has grown)."""
+    """LiteRT interpreters of one network, one per input shape for the last ``shapes`` shapes called.
 
-    def __init__(self, name):
-        from ai_edge_litert.interpreter import Interpreter
+    An interpreter resized to another shape must plan its memory again (milliseconds for PNet's large
+    pyramid levels, each photo size has a dozen); one kept per shape skips that for the next photo of
+    the same size. ``shapes=1``: one interpreter, resized when the shape changes (FaceNet: its weights
+    are 90 MB per interpreter).
+    """
 
-        threads = _threads["per_network"] or os.cpu_count()
-        self._interpreter = Interpreter(model_path=model_path(name), num_threads=threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._shape = None
+    def __init__(self, name, shapes=1):
+        self._path = model_path(name)
+        self._shapes = shapes
+        self._interpreters = collections.OrderedDict()  # input shape -> (interpreter, input, output), LRU
         self._lock = threading.Lock()
 
     def __call__(self, batch):
         with self._lock:  # an interpreter runs one call at a time; the Beam DoFns share it between threads
-            if batch.shape != self._shape:
-                self._interpreter.resize_tensor_input(self._input, batch.shape)
-                if self._shape is None:  # the first allocation creates the XNNPACK delegate, which says so
-                    with _quiet_stderr():
-                        self._interpreter.allocate_tensors()
-                else:
-                    self._interpreter.allocate_tensors()
-                self._shape = batch.shape
-            self._interpreter.set_tensor(self._input, batch)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output).astype(np.float64)
+            interpreter, input_index, output_index = self._interpreter_for(batch.shape)
+            interpreter.set_tensor(input_index, batch)
+            interpreter.invoke()
+            return interpreter.get_tensor(output_index).astype(np.float64)
+
+    def _interpreter_for(self, shape):
+        if shape in self._interpreters:
+            self._interpreters.move_to_end(shape)
+            return self._interpreters[shape]
+        if len(self._interpreters) < self._shapes:
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_path=self._path, num_threads=_threads["per_network"] or os.cpu_count())
+            entry = (interpreter, interpreter.get_input_details()[0]["index"],
+                     interpreter.get_output_details()[0]["index"])
+            interpreter.resize_tensor_input(entry[1], shape)
+            with _quiet_stderr():  # the first allocation creates the XNNPACK delegate, which says so
+                interpreter.allocate_tensors()
+        else:
+            entry = self._interpreters.popitem(last=False)[1]
+            entry[0].resize_tensor_input(entry[1], shape)
+            entry[0].allocate_tensors()
+        self._interpreters[shape] = entry
+        return entry
 
 
 #: What TensorFlow's converter and LiteRT's runtime print on stderr that is not for the user (no setting
