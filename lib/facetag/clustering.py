@@ -71,7 +71,7 @@ def default_search_k(items, k=DEFAULT_NEIGHBOURS, trees=DEFAULT_TREES):
     """Index nodes searched per query for an index of ``items`` faces: grows with the index.
 
     Annoy's own default (trees x k) found 21% of the true 10 nearest at 100k synthetic faces and 9%
-    at 1M; 1.6 k items^0.6 found 94% and 93% (bench/RESULTS.md), at 2.8 and 10.7 ms a query.
+    at 1M; 1.6 k items^0.6 found 94% and 93% (bench/RESULTS.md), at 2.4 and 11.7 CPU ms a query.
     """
     return max(trees * k, int(1.6 * k * items ** 0.6))
 
