@@ -15,15 +15,16 @@ face_recognition's encodings at several thresholds, 0.5 being the example's. Fou
   trained on (weights/README.md), so this set flatters facetag a little.
 
 Scale (``scale``): synthetic faces (bench/index.py's generator, fitted to real facetag-128 encodings)
-at each size: the neighbour index build, the neighbour queries (split over ``--processes`` worker
-processes, each doing what a QueryNeighbours DoFn does), and the graph step (graph + clusters, one
-process), each in a fresh process with its peak resident memory; recall@10 of the neighbours against
-exact search on a sample; and the whole Beam transform (facetag.pipeline.cluster.ClusterFaces) with
-the in-process runner at ``--pipeline-sizes``.
+at each size: the neighbour index build; the search effort (recall@10 against exact search and CPU
+time per query at several search_k, facetag's default among them, on a sample of queries); the
+queries of every face at the default search_k (split over ``--processes`` worker processes, each doing
+what a QueryNeighbours DoFn does; only up to ``--full-queries-max`` faces) and the graph step (graph +
+clusters, one process), each in a fresh process with its peak resident memory; and the whole Beam
+transform (facetag.pipeline.cluster.ClusterFaces) with the in-process runner at ``--pipeline-sizes``.
 
     python bench/cluster.py                          # both parts, report to stdout
     python bench/cluster.py quality --out q.md
-    python bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes 100000
+    python bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
 """
 
 import argparse
@@ -154,7 +155,8 @@ def quality_report(args):
         people, counts = np.unique(names[sets[s]], return_counts=True)
         lines.append(f"- Set `{s}`: {int(sets[s].sum()):,} photos of {len(people):,} people, "
                      f"{int(np.sum(counts == 1)):,} of them with one photo")
-    lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} Annoy neighbours, {DEFAULT_TREES} trees, clusters "
+    lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} Annoy neighbours, {DEFAULT_TREES} trees, search_k by "
+              "`default_search_k`, clusters "
               "of one left unclustered); face_recognition: `dlib.chinese_whispers_clustering` on its 128-d encodings "
               "(dlib's clusters of one counted as unclustered too)",
               f"- Chosen (best BCubed F1 with BCubed precision ≥ {PRECISION_TARGET}): facetag `{best_facetag}` on "
