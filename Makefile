@@ -64,7 +64,8 @@ bench-setup: setup
 	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
 	$(PY) -m pip install -q duckdb==2.0.0
 
-# Every benchmark (needs ../shared/data; on two cores about 20-25 minutes). Results: bench/RESULTS.md.
+# Every benchmark (needs ../shared/data; on two cores about an hour, half of it face_recognition encoding
+# lfw_dev for the clustering comparison the first time; cached after). Results: bench/RESULTS.md.
 bench: bench-setup
 	$(PY) bench/encoder.py
 	$(PY) bench/detector.py
@@ -72,6 +73,8 @@ bench: bench-setup
 	$(PY) bench/index.py
 	$(PY) bench/memory.py
 	$(PY) bench/incremental.py
+	$(PY) bench/cluster.py quality --processes 1
+	$(PY) bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

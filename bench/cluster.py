@@ -15,15 +15,16 @@ face_recognition's encodings at several thresholds, 0.5 being the example's. Fou
   trained on (weights/README.md), so this set flatters facetag a little.
 
 Scale (``scale``): synthetic faces (bench/index.py's generator, fitted to real facetag-128 encodings)
-at each size: the neighbour index build, the neighbour queries (split over ``--processes`` worker
-processes, each doing what a QueryNeighbours DoFn does), and the graph step (graph + clusters, one
-process), each in a fresh process with its peak resident memory; recall@10 of the neighbours against
-exact search on a sample; and the whole Beam transform (facetag.pipeline.cluster.ClusterFaces) with
-the in-process runner at ``--pipeline-sizes``.
+at each size: the neighbour index build; the search effort (recall@10 against exact search and CPU
+time per query at several search_k, facetag's default among them, on a sample of queries); the
+queries of every face at the default search_k (split over ``--processes`` worker processes, each doing
+what a QueryNeighbours DoFn does; only up to ``--full-queries-max`` faces) and the graph step (graph +
+clusters, one process), each in a fresh process with its peak resident memory; and the whole Beam
+transform (facetag.pipeline.cluster.ClusterFaces) with the in-process runner at ``--pipeline-sizes``.
 
     python bench/cluster.py                          # both parts, report to stdout
     python bench/cluster.py quality --out q.md
-    python bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes 100000
+    python bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
 """
 
 import argparse
@@ -41,21 +42,25 @@ import numpy as np
 from benchutil import machine_facts, write_report
 from cluster_data import LFW_DEV, dlib_encodings, facetag_encodings, lfw_photos
 from facetag.cluster_quality import clustering_quality
-from facetag.clustering import (DEFAULT_NEIGHBOURS, DEFAULT_TREES, METHODS, FaceClustering, build_neighbour_index,
-                                cluster_graph, load_neighbour_index, nearest_neighbours, neighbour_graph)
+from facetag.clustering import (DEFAULT_LONE_RATIO, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES, METHODS,
+                                FaceClustering, build_neighbour_index, cluster_graph, default_search_k,
+                                load_neighbour_index, nearest_neighbours, neighbour_graph, neighbourhood_scales)
 from index import (DIM, exact_search, fit_identity_model, real_encodings, reset_peak_rss, resident_mb,
                    synthetic_gallery)
 
-FACETAG_GRID = ([("average", t) for t in (0.90, 0.925, 0.95, 0.975, 1.00)]
-                + [("components", t) for t in (0.75, 0.80, 0.85, 0.90)]
-                + [("whispers", t) for t in (0.80, 0.85, 0.90, 0.95)])
+#: (method, threshold, lone_ratio): see facetag.clustering.average_linkage.
+FACETAG_GRID = ([("average", t, lone) for lone in (None, 0.8, 0.85, 0.9) for t in (0.90, 0.925, 0.95, 0.975, 1.00)]
+                + [("components", t, None) for t in (0.75, 0.80, 0.85, 0.90)]
+                + [("whispers", t, None) for t in (0.80, 0.85, 0.90, 0.95)])
 DLIB_GRID = (0.40, 0.45, 0.50, 0.55, 0.60)
 DLIB_EXAMPLE = 0.50
 PRECISION_TARGET = 0.98
 SETS = ("selection", "held-out", "unseen", "all")
 RECALL_SAMPLE = 1000
 #: Each method's threshold at scale: its best on lfw_dev's selection set with BCubed precision >= 0.98.
-SCALE_THRESHOLDS = {"average": 0.95, "components": 0.8, "whispers": 0.85}
+SCALE_THRESHOLDS = {"average": DEFAULT_THRESHOLD, "components": 0.8, "whispers": 0.85}
+#: Nodes searched per query in the search-effort table (-1: Annoy's own default, trees x k).
+SEARCH_EFFORTS = (-1, 1_000, 4_000, 16_000, 64_000, 128_000)
 
 
 # ---- quality ----
@@ -87,12 +92,16 @@ def facetag_runs(results, names, sets, encodings, set_names):
     """Every facetag configuration on each named set, into ``results[tool, config, set]`` = (Quality, clusters, s)."""
     for set_name in set_names:
         rows = sets[set_name]
-        for method, threshold in FACETAG_GRID:
+        for method, threshold, lone in FACETAG_GRID:
             start = time.perf_counter()
-            labels = FaceClustering(threshold=threshold, method=method).fit_predict(encodings[rows])
-            results["facetag-128", f"{method} {threshold:g}", set_name] = (
+            labels = FaceClustering(threshold=threshold, method=method, lone_ratio=lone).fit_predict(encodings[rows])
+            results["facetag-128", config_name(method, threshold, lone), set_name] = (
                 clustering_quality(labels, names[rows]), int(labels.max()) + 1, time.perf_counter() - start)
         print(f"quality: facetag on {set_name} done", file=sys.stderr, flush=True)
+
+
+def config_name(method, threshold, lone_ratio):
+    return f"{method} {threshold:g}" + ("" if lone_ratio is None else f", lone {lone_ratio:g}")
 
 
 def dlib_runs(results, names, sets, encodings, set_names):
@@ -146,7 +155,8 @@ def quality_report(args):
         people, counts = np.unique(names[sets[s]], return_counts=True)
         lines.append(f"- Set `{s}`: {int(sets[s].sum()):,} photos of {len(people):,} people, "
                      f"{int(np.sum(counts == 1)):,} of them with one photo")
-    lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} Annoy neighbours, {DEFAULT_TREES} trees, clusters "
+    lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} Annoy neighbours, {DEFAULT_TREES} trees, search_k by "
+              "`default_search_k`, clusters "
               "of one left unclustered); face_recognition: `dlib.chinese_whispers_clustering` on its 128-d encodings "
               "(dlib's clusters of one counted as unclustered too)",
               f"- Chosen (best BCubed F1 with BCubed precision ≥ {PRECISION_TARGET}): facetag `{best_facetag}` on "
@@ -209,9 +219,11 @@ def _graph(neighbours_path, distances_path, encodings_path, method, threshold):
     neighbours, distances = np.load(neighbours_path), np.load(distances_path)
     n = len(neighbours)
     graph = neighbour_graph(np.arange(n), neighbours, distances, np.arange(n), threshold)
+    scales = neighbourhood_scales(distances).copy()
     del neighbours, distances
     encodings = np.load(encodings_path) if method == "average" else None
-    labels = cluster_graph(graph, np.arange(n), method, encodings=encodings, threshold=threshold)
+    labels = cluster_graph(graph, np.arange(n), method, encodings=encodings, threshold=threshold,
+                           scales=scales, lone_ratio=DEFAULT_LONE_RATIO)
     return (time.perf_counter() - start, time.process_time() - cpu), resident_mb("VmHWM") - before, graph.nnz // 2, labels
 
 
@@ -225,13 +237,30 @@ def _random_graph(size, method, threshold, seed):
     before = resident_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
     graph = neighbour_graph(np.arange(size), neighbours, distances, np.arange(size), threshold)
+    scales = neighbourhood_scales(distances).copy()
     del neighbours, distances
     encodings = None
     if method == "average":  # the encodings are the graph step's too: they count
         encodings = rng.standard_normal((size, DIM), dtype=np.float32)
         encodings /= np.linalg.norm(encodings, axis=1, keepdims=True)
-    cluster_graph(graph, np.arange(size), method, encodings=encodings, threshold=threshold)
+    cluster_graph(graph, np.arange(size), method, encodings=encodings, threshold=threshold,
+                  scales=scales, lone_ratio=DEFAULT_LONE_RATIO)
     return time.perf_counter() - start, time.process_time() - cpu, resident_mb("VmHWM") - before, graph.nnz // 2
+
+
+def _effort(index_path, sample, truth, k):
+    """Recall@k against exact search and CPU ms per query of the ``sample`` queries at each search effort."""
+    index = load_neighbour_index(index_path, DIM)
+    rows = []
+    for search_k in SEARCH_EFFORTS + (None,):
+        cpu = time.process_time()
+        neighbours, _ = nearest_neighbours(index, sample, k, search_k)
+        cpu = time.process_time() - cpu
+        recall = np.mean([len(np.intersect1d(found, t)) / k for found, t in zip(neighbours, truth)])
+        nodes = default_search_k(index.get_n_items(), k, index.get_n_trees()) if search_k is None else search_k
+        rows.append((search_k, nodes, recall, 1000 * cpu / len(sample)))
+    index.unload()
+    return rows
 
 
 def _child(fn, *args):
@@ -273,7 +302,7 @@ def scale_report(args):
     lines = ["## Clustering at scale (synthetic faces)", "",
              f"- Synthetic 128-d faces from bench/index.py's generator (fitted to {len(real):,} real facetag-128 "
              f"encodings), {args.per_identity} per identity, each face its own photo; k = {DEFAULT_NEIGHBOURS}, "
-             f"{DEFAULT_TREES} trees, Annoy's default search_k",
+             f"{DEFAULT_TREES} trees, search_k from `facetag.clustering.default_search_k` (1.6 k n^0.6 nodes)",
              f"- Queries split over {args.processes} worker processes (each a QueryNeighbours DoFn's work); each step "
              "in a fresh process, peak memory above its resident size before the step (the graph step's includes "
              "loading the neighbour arrays)", "",
@@ -281,7 +310,7 @@ def scale_report(args):
              "costs); faces/s per core is faces over the queries' CPU seconds.", "",
              "| faces | index build s | build peak MiB | queries s | faces/s per core | query peak MiB per process "
              "| neighbour recall@10 |", "|---:|---:|---:|---:|---:|---:|---:|"]
-    pipeline_lines, graph_lines = [], []
+    pipeline_lines, graph_lines, effort_lines = [], [], []
     for size in args.sizes:
         rng = np.random.default_rng([args.seed, size])
         gallery, identity, _ = synthetic_gallery(model, size, args.per_identity, rng)
@@ -290,6 +319,18 @@ def scale_report(args):
             np.save(enc_path, gallery)
             print(f"scale {size:,}: building", file=sys.stderr, flush=True)
             build_s, build_cpu, build_mb = _child(_build, enc_path, index_path, DEFAULT_TREES)
+            sample = rng.choice(size, size=min(RECALL_SAMPLE, size), replace=False)
+            truth, _ = exact_search(gallery, gallery[sample], DEFAULT_NEIGHBOURS + 1, 256)
+            truth = [t[t != i][:DEFAULT_NEIGHBOURS] for i, t in zip(sample, truth)]
+            print(f"scale {size:,}: search effort", file=sys.stderr, flush=True)
+            for search_k, nodes, recall, ms in _child(_effort, index_path, sample, truth, DEFAULT_NEIGHBOURS):
+                name = "Annoy's default" if search_k == -1 else "facetag's default" if search_k is None else f"{nodes:,}"
+                effort_lines.append(_progress(f"| {size:,} | {name} | {nodes:,} | {recall:.3f} | {ms:.2f} "
+                                              f"| {ms * size / 1000 / 3600:,.2f} |"))
+            if size > args.full_queries_max:
+                lines.append(_progress(f"| {size:,} | {build_s:.1f} ({build_cpu:.1f}) | {build_mb:,.0f} | not run "
+                                       f"(above --full-queries-max) | — | — | see search effort |"))
+                continue
             print(f"scale {size:,}: querying", file=sys.stderr, flush=True)
             bounds = np.linspace(0, size, args.processes + 1).astype(int)
             start = time.perf_counter()
@@ -302,10 +343,7 @@ def scale_report(args):
             query_mb = max(p[2] for p in parts)
             query_cpu = sum(p[3] for p in parts)
             del parts
-            sample = rng.choice(size, size=min(RECALL_SAMPLE, size), replace=False)
-            truth, _ = exact_search(gallery, gallery[sample], DEFAULT_NEIGHBOURS + 1, 256)
-            recall = np.mean([len(np.intersect1d(neighbours[i], t[t != i][:DEFAULT_NEIGHBOURS])) / DEFAULT_NEIGHBOURS
-                              for i, t in zip(sample, truth)])
+            recall = np.mean([len(np.intersect1d(neighbours[i], t)) / DEFAULT_NEIGHBOURS for i, t in zip(sample, truth)])
             del gallery
             nb_path, d_path = os.path.join(tmp, "nb.npy"), os.path.join(tmp, "d.npy")
             np.save(nb_path, neighbours)
@@ -318,13 +356,18 @@ def scale_report(args):
                 (seconds, cpu), peak, edges, labels = _child(_graph, nb_path, d_path, enc_path, method,
                                                              SCALE_THRESHOLDS[method])
                 q = clustering_quality(labels, identity)
-                graph_lines.append(_progress(f"| {size:,} | {method} {SCALE_THRESHOLDS[method]:g} | {edges:,} "
+                config = config_name(method, SCALE_THRESHOLDS[method], DEFAULT_LONE_RATIO if method == "average" else None)
+                graph_lines.append(_progress(f"| {size:,} | {config} | {edges:,} "
                                              f"| {seconds:.1f} ({cpu:.1f}) | {peak:,.0f} "
                                              f"| {q.bcubed_precision:.3f} / {q.bcubed_recall:.3f} |"))
             if size in args.pipeline_sizes:
                 print(f"scale {size:,}: the Beam transform", file=sys.stderr, flush=True)
                 seconds, cpu, peak = _child(_pipeline, enc_path)
                 pipeline_lines.append(_progress(f"| {size:,} | {seconds:.1f} ({cpu:.1f}) | {size / seconds:,.0f} | {peak:,.0f} |"))
+    lines += ["", f"Search effort: recall@{DEFAULT_NEIGHBOURS} against exact search and CPU cost, on {RECALL_SAMPLE:,} "
+              "sampled queries of the same index; the last column is that cost for a query of every face:", "",
+              "| faces | search_k | nodes per query | recall@10 | CPU ms per query | CPU hours, all faces |",
+              "|---:|---|---:|---:|---:|---:|"] + effort_lines
     lines += ["", "The graph step on those neighbours, each method at its threshold (the best with BCubed precision "
               "≥ 0.98 on lfw_dev's selection set; quality here is against the synthetic identities):", "",
               "| faces | method | edges | seconds | peak MiB | BCubed P / R |", "|---:|---|---:|---:|---:|---:|"]
@@ -356,6 +399,9 @@ def main(argv=None):
     parser.add_argument("part", nargs="?", choices=("quality", "scale", "both"), default="both")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--pipeline-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--full-queries-max", type=int, default=200_000,
+                        help="above this size only the search-effort sample is queried (a query of every face at "
+                             "1M faces takes about 3 CPU hours)")
     parser.add_argument("--graph-sizes", type=int, nargs="*", default=[10_000_000],
                         help="sizes of the random graphs the graph step alone is timed on")
     parser.add_argument("--graph-methods", nargs="+", default=["components", "average"], choices=METHODS)

@@ -15,7 +15,7 @@ from facetag.pipeline.cluster import ClusterFaces
 
 # The first five people (alphabetically) of lfw_dev/pairs.txt (the facetag-128 head never saw them) with 6 to 8
 # photos, and one-photo strangers. Of the first 16 such people, 14 are grouped whole by the defaults; Celine_Dion
-# loses one photo and Bob_Hope (photos decades apart) splits in three.
+# loses one photo and Bob_Hope (photos decades apart) splits in two.
 PEOPLE = ("Al_Sharpton", "Albert_Costa", "Amelia_Vega", "Ana_Guevara", "Ana_Palacio")
 PHOTOS_EACH = 6
 STRANGERS = 8

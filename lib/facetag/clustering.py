@@ -9,10 +9,11 @@ Three steps, each usable alone (``facetag.pipeline.cluster`` runs them as a pipe
 2. **Graph** (one place, :func:`cluster_graph`): faces are nodes, an edge joins two faces of
    different photos within ``threshold`` of each other; clusters are grown along the edges by
    average linkage (``method="average"``, the default: two clusters merge while their faces are
-   within ``threshold`` of each other on average, root mean square), or are the connected
-   components (``"components"``, single linkage) or Chinese whispers' groups (``"whispers"``, as
-   dlib). Then no cluster keeps two faces of one photo (the most strongly connected stays) and
-   clusters of one face are left unclustered (-1).
+   within ``threshold`` of each other on average, root mean square; two lone faces pair up only
+   when they also stand out from their neighbourhood, see :func:`average_linkage`), or are the
+   connected components (``"components"``, single linkage) or Chinese whispers' groups
+   (``"whispers"``, as dlib). Then no cluster keeps two faces of one photo (the most strongly
+   connected stays) and clusters of one face are left unclustered (-1).
    The graph is a scipy sparse matrix (bench/cluster.py measures its time and memory).
 3. **Ids that survive re-runs** (:func:`stable_cluster_ids`): a new clustering's clusters take the
    previous run's ids by overlap, so a name given to a cluster stays with its faces.
@@ -33,10 +34,13 @@ UNCLUSTERED = -1
 METHODS = ("average", "components", "whispers")
 
 #: Defaults chosen by bench/cluster.py on lfw_dev people the head never saw (bench/RESULTS.md).
-DEFAULT_THRESHOLD = 0.95
+DEFAULT_THRESHOLD = 0.975
 DEFAULT_METHOD = "average"
 DEFAULT_NEIGHBOURS = 10
 DEFAULT_TREES = 16
+DEFAULT_LONE_RATIO = 0.85
+#: Which neighbour's distance is a face's neighbourhood scale (the 5th: past most people's few photos).
+LONE_RANK = 5
 
 
 # ---- 1. neighbours ----
@@ -63,11 +67,23 @@ def load_neighbour_index(path, dim):
     return index
 
 
-def nearest_neighbours(index, items, k=DEFAULT_NEIGHBOURS, search_k=-1):
+def default_search_k(items, k=DEFAULT_NEIGHBOURS, trees=DEFAULT_TREES):
+    """Index nodes searched per query for an index of ``items`` faces: grows with the index.
+
+    Annoy's own default (trees x k) found 21% of the true 10 nearest at 100k synthetic faces and 9%
+    at 1M; 1.6 k items^0.6 found 94% and 93% (bench/RESULTS.md), at 2.4 and 11.7 CPU ms a query.
+    """
+    return max(trees * k, int(1.6 * k * items ** 0.6))
+
+
+def nearest_neighbours(index, items, k=DEFAULT_NEIGHBOURS, search_k=None):
     """Each item's ``k`` nearest other items and their L2 distances: two (len(items), k) arrays.
 
     Rows are padded with item -1 and distance inf where the index holds fewer than k other items.
+    ``search_k`` None: :func:`default_search_k` for the index's size (-1: Annoy's own default).
     """
+    if search_k is None:
+        search_k = default_search_k(index.get_n_items(), k, index.get_n_trees())
     neighbours = np.full((len(items), k), -1, np.int64)
     distances = np.full((len(items), k), np.inf, np.float32)
     for row, item in enumerate(items):
@@ -130,7 +146,14 @@ def chinese_whispers(graph, iterations=20, seed=0):
     return labels
 
 
-def average_linkage(graph, encodings, threshold, max_rounds=10_000):
+def neighbourhood_scales(distances, rank=LONE_RANK):
+    """Each face's distance to its ``rank``-th nearest other face (inf where it has fewer), from the neighbour lists."""
+    if distances.shape[1] < rank:
+        return np.full(len(distances), np.inf, np.float32)
+    return distances[:, rank - 1]
+
+
+def average_linkage(graph, encodings, threshold, scales=None, lone_ratio=None, max_rounds=10_000):
     """Average-linkage agglomeration along the graph's edges: a cluster label per node.
 
     Two clusters linked by at least one edge merge while the mean squared distance between their
@@ -139,6 +162,12 @@ def average_linkage(graph, encodings, threshold, max_rounds=10_000):
     every pair of clusters that are each other's best partner (for a reducible linkage such as this
     one, the order plain agglomeration would take); rounds repeat until no pair qualifies.
     ``encodings`` is used as the clusters' sums and overwritten.
+
+    Two lone faces (clusters of one each) also need their distance to be at most ``lone_ratio``
+    times the geometric mean of their ``scales`` (:func:`neighbourhood_scales`). Most wrong merges
+    are two strangers who each have one photo: the more faces an archive holds, the more such near
+    pairs it has by chance, but also the closer every face's neighbourhood, so a pair must stand out
+    from it (bench/RESULTS.md).
     """
     n = graph.shape[0]
     sums = encodings
@@ -157,6 +186,10 @@ def average_linkage(graph, encodings, threshold, max_rounds=10_000):
             a, b = lo[start:start + (1 << 16)], hi[start:start + (1 << 16)]
             similarity[start:start + len(a)] = np.einsum("ij,ij->i", sums[a], sums[b]) / (counts[a] * counts[b])
         close = similarity >= least
+        if lone_ratio is not None:
+            lone = close & (counts[lo] == 1) & (counts[hi] == 1)  # a lone face's label is its own node
+            distance = np.sqrt(np.maximum(2 - 2 * similarity[lone], 0))
+            close[lone] = distance <= lone_ratio * np.sqrt(scales[lo[lone]] * scales[hi[lone]])
         if not close.any():
             break
         a, b, sim = lo[close], hi[close], similarity[close]
@@ -176,12 +209,14 @@ def average_linkage(graph, encodings, threshold, max_rounds=10_000):
     return labels
 
 
-def cluster_graph(graph, photo_ids, method=DEFAULT_METHOD, min_size=2, seed=0, encodings=None, threshold=None):
+def cluster_graph(graph, photo_ids, method=DEFAULT_METHOD, min_size=2, seed=0, encodings=None, threshold=None,
+                  scales=None, lone_ratio=None):
     """Cluster label of each node: 0 the largest cluster, ..., -1 unclustered (its cluster was smaller than
     ``min_size``, or it lost a same-photo conflict). Method "average" also needs the nodes' ``encodings``
-    (float32, overwritten) and its merge ``threshold``."""
+    (float32, overwritten) and its merge ``threshold``, and with ``lone_ratio`` their ``scales``
+    (:func:`average_linkage`)."""
     if method == "average":
-        labels = average_linkage(graph, encodings, threshold)
+        labels = average_linkage(graph, encodings, threshold, scales, lone_ratio)
     elif method == "components":
         _, labels = connected_components(graph, directed=False)
     elif method == "whispers":
@@ -291,13 +326,16 @@ class FaceClustering:
     ``fit(encodings, photo_ids)`` (unit-length rows; ``photo_ids`` one per row, None: every face its own
     photo) sets ``labels_`` (cluster per face, 0 the largest, -1 unclustered), ``sizes_`` (its
     cluster's size, 0 when unclustered), ``distances_`` (to its cluster's centre, nan when
-    unclustered), ``cluster_centers_`` and ``n_clusters_``.
+    unclustered), ``cluster_centers_`` and ``n_clusters_``. ``lone_ratio`` (average linkage only; None:
+    off): see :func:`average_linkage`.
     """
 
     def __init__(self, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, n_neighbors=DEFAULT_NEIGHBOURS,
-                 trees=DEFAULT_TREES, search_k=-1, min_size=2, seed=0, edge_threshold=None):
+                 trees=DEFAULT_TREES, search_k=None, min_size=2, seed=0, edge_threshold=None,
+                 lone_ratio=DEFAULT_LONE_RATIO):
         self.threshold = threshold
         self.edge_threshold = edge_threshold
+        self.lone_ratio = lone_ratio
         self.method = method
         self.n_neighbors = n_neighbors
         self.trees = trees
@@ -318,7 +356,7 @@ class FaceClustering:
             neighbours, distances = self._neighbours(encodings, items)
         graph = neighbour_graph(items, neighbours, distances, photo_ids, self.edge_threshold or self.threshold)
         self.labels_ = cluster_graph(graph, photo_ids, self.method, self.min_size, self.seed, encodings.copy(),
-                                     self.threshold)
+                                     self.threshold, neighbourhood_scales(distances), self.lone_ratio)
         self.cluster_centers_, self.distances_ = centre_distances(encodings, self.labels_)
         self.n_clusters_ = len(self.cluster_centers_)
         counts = np.bincount(self.labels_[self.labels_ >= 0], minlength=self.n_clusters_)

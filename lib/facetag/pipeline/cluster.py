@@ -14,9 +14,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.clustering import (DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES, UNCLUSTERED,
-                                build_neighbour_index, centre_distances, cluster_graph, load_neighbour_index,
-                                match_cluster_ids, nearest_neighbours, neighbour_graph)
+from facetag.clustering import (DEFAULT_LONE_RATIO, DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES,
+                                UNCLUSTERED, build_neighbour_index, centre_distances, cluster_graph, load_neighbour_index,
+                                match_cluster_ids, nearest_neighbours, neighbour_graph, neighbourhood_scales)
 
 INDEX_FILE = "neighbours.annoy"
 ONE_PLACE = None  # the key that sends every element to one place
@@ -105,11 +105,12 @@ class ClusterGraph(beam.DoFn):
     over 10 million faces and 100 million edges peaked 6.8 GB above the neighbour arrays.
     """
 
-    def __init__(self, threshold, method, k, min_size):
+    def __init__(self, threshold, method, k, min_size, lone_ratio):
         self.threshold = threshold
         self.method = method
         self.k = k
         self.min_size = min_size
+        self.lone_ratio = lone_ratio
 
     def process(self, keyed, index_info):
         _, batches = keyed
@@ -123,8 +124,10 @@ class ClusterGraph(beam.DoFn):
             if encodings is not None:
                 encodings[items] = batch_encodings
         graph = neighbour_graph(np.arange(n), neighbours, distances, photos, self.threshold)
+        scales = neighbourhood_scales(distances).copy()
         del neighbours, distances
-        labels = cluster_graph(graph, photos, self.method, self.min_size, encodings=encodings, threshold=self.threshold)
+        labels = cluster_graph(graph, photos, self.method, self.min_size, encodings=encodings, threshold=self.threshold,
+                               scales=scales, lone_ratio=self.lone_ratio)
         FileSystems.delete([index_info["path"]])  # every query is done: the graph needs them all
         yield labels
 
@@ -199,10 +202,12 @@ class ClusterFaces(beam.PTransform):
     """
 
     def __init__(self, work_dir=None, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, k=DEFAULT_NEIGHBOURS,
-                 trees=DEFAULT_TREES, search_k=-1, min_size=2, batch_size=256, previous=None):
+                 trees=DEFAULT_TREES, search_k=None, min_size=2, batch_size=256, previous=None,
+                 lone_ratio=DEFAULT_LONE_RATIO):
         super().__init__()
         self.work_dir = work_dir
         self.threshold = threshold
+        self.lone_ratio = lone_ratio
         self.method = method
         self.k = k
         self.trees = trees
@@ -227,7 +232,8 @@ class ClusterFaces(beam.PTransform):
                   | "Query neighbours" >> beam.ParDo(QueryNeighbours(self.k, self.search_k), index_info)
                   | "Neighbours to one place" >> beam.Map(lambda batch: (ONE_PLACE, batch))
                   | "Gather neighbours" >> beam.GroupByKey()
-                  | "Cluster the graph" >> beam.ParDo(ClusterGraph(self.threshold, self.method, self.k, self.min_size),
+                  | "Cluster the graph" >> beam.ParDo(ClusterGraph(self.threshold, self.method, self.k, self.min_size,
+                                                                   self.lone_ratio),
                                                       index_info))
         clustered, alone = (numbered
                             | "Key faces by cluster" >> beam.Map(lambda numbered_face, labels: (
