@@ -67,9 +67,13 @@ bench-setup: setup
 # Every benchmark (needs ../shared/data; on two cores about an hour, half of it face_recognition encoding
 # lfw_dev for the clustering comparison the first time; cached after). Results: bench/RESULTS.md.
 bench: bench-setup
+	$(PY) bench/startup.py
 	$(PY) bench/encoder.py
+	$(PY) bench/encoder_variants.py
 	$(PY) bench/detector.py
+	$(PY) bench/decode.py
 	$(PY) bench/end_to_end.py
+	$(PY) bench/end_to_end.py --photos colour --people 60 --strangers 60
 	$(PY) bench/index.py
 	$(PY) bench/memory.py
 	$(PY) bench/incremental.py

@@ -25,22 +25,26 @@ centre half of a photo without a detection). Crops are made once and cached in -
 converted flatbuffers; never in the repository); every variant encodes the same crops.
 
 * Speed: the first --faces crops of the lfw_dev pairs, encoded in calls of each batch size: median of
-  --reps repetitions after a warm-up at that size. Load: building the encoder (reading the graph or
-  the flatbuffer; TensorFlow's import is reported apart). First call: the first batch of 8 after
-  loading (TensorFlow's graph optimisation, the interpreter's allocation and XNNPACK's weight packing).
+  --reps repetitions after a warm-up at that size, the variants taking turns within each repetition
+  (on a shared machine the other work then weighs on all of them alike). Load: building the encoder
+  (reading the graph or the flatbuffer; TensorFlow's import is reported apart). First call: the first
+  batch of 8 after loading (TensorFlow's graph optimisation, the interpreter's allocation and XNNPACK's
+  weight packing).
 * Accuracy: 5-fold accuracy as `facetag evaluate` computes it (facetag.evaluation, each fold's
   threshold from the other folds), ROC AUC and TAR at FAR 1e-3, for facetag-128 (its head applied to
   the variant's encodings) and facenet-512, on lfw_dev's 3,000 pairs (grey) and the 3,000 colour
   validation pairs of scripts/colour_sets.py (full-size colour_faces photos of 107 held-out people).
 
     python bench/encoder_variants.py                      # about 40 minutes on two shared cores
-    python bench/encoder_variants.py --folds 1 --reps 1   # a smoke test
+    python bench/encoder_variants.py --speed-only         # the speed table alone, a few minutes
+    python bench/encoder_variants.py --folds 2 --reps 1   # a quicker run on 1,200 pairs of each set
 """
 
 import argparse
 import hashlib
 import importlib
 import os
+import statistics
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -195,7 +199,7 @@ def convert(kind, path, calibration_crops):
 @dataclass(frozen=True)
 class Variant:
     name: str
-    path: str | None  # its flatbuffer; None for the TensorFlow graph
+    path: str  # the file it loads: a flatbuffer, or the frozen graph
     load: Callable[[], Callable]  # -> encoder: standardised float32 (N, 160, 160, 3) -> (N, 512)
 
 
@@ -225,16 +229,44 @@ class Speed:
     rates: dict  # batch size -> (encodings per second, cores busy)
 
 
-def measure_speed(variant, crops, reps):
-    """The loaded encoder and its Speed on ``crops``."""
-    load, encoder = benchutil.timed(variant.load)
-    first_call, _ = benchutil.timed(lambda: encode_all(encoder, crops[:FIRST_CALL_BATCH], FIRST_CALL_BATCH))
-    rates = {}
+def load_encoders(variants, crops):
+    """{name: loaded encoder} and {name: (load seconds, first call seconds)}."""
+    encoders, starts = {}, {}
+    for variant in variants:
+        load, encoders[variant.name] = benchutil.timed(variant.load)
+        first = crops[:FIRST_CALL_BATCH]
+        first_call, _ = benchutil.timed(lambda: encode_all(encoders[variant.name], first, FIRST_CALL_BATCH))
+        starts[variant.name] = (load.wall, first_call.wall)
+    return encoders, starts
+
+
+def measure_speeds(encoders, starts, crops, reps):
+    """{name: Speed} on ``crops``. The variants take turns within each repetition, so that the other
+    work on a shared machine weighs on all of them alike."""
+    timings = {name: {size: [] for size in BATCH_SIZES} for name in encoders}
     for size in BATCH_SIZES:
-        encode_all(encoder, crops, size)  # warm-up at this shape
-        timing, _ = benchutil.median_timing(lambda: encode_all(encoder, crops, size), reps)
-        rates[size] = (len(crops) / timing.wall, timing.cores_busy)
-    return encoder, Speed(load.wall, first_call.wall, rates)
+        for encoder in encoders.values():
+            encode_all(encoder, crops, size)  # warm-up at this shape
+        for _ in range(reps):
+            for name, encoder in encoders.items():
+                timing, _ = benchutil.timed(lambda: encode_all(encoder, crops, size))
+                timings[name][size].append(timing)
+    return {name: Speed(*starts[name], {size: (len(crops) / statistics.median(t.wall for t in runs),
+                                               statistics.median(t.cores_busy for t in runs))
+                                        for size, runs in timings[name].items()})
+            for name in encoders}
+
+
+def measure_accuracy(encoders, crops, head, sets, index):
+    """{name: accuracy scores} and {name: L2 distances of its encodings from the first encoder's}."""
+    results, deviations, reference = {}, {}, None
+    for name, encoder in encoders.items():
+        print(f"  accuracy: {name}", file=sys.stderr, flush=True)
+        encodings = encode_all(encoder, crops, ACCURACY_BATCH)
+        reference = encodings if reference is None else reference
+        deviations[name] = np.linalg.norm(encodings - reference, axis=1)
+        results[name] = accuracy(encodings, head, sets, index)
+    return results, deviations
 
 
 def scores(encodings, pairs, index):
@@ -268,7 +300,8 @@ def speed_table(variants, speeds):
 
 def accuracy_table(variants, results, sets):
     reference = results["tensorflow"]
-    lines = ["| variant | model | " + " | ".join(f"{name}: accuracy (Δ points) / AUC / TAR@1e-3" for name, _ in sets) + " |",
+    columns = " | ".join(f"{name}: accuracy (Δ points) / AUC / TAR@1e-3" for name, _ in sets)
+    lines = [f"| variant | model | {columns} |",
              "|---|---|" + "---|" * len(sets)]
     for variant in variants:
         for model in ("facetag-128", "facenet-512"):
@@ -283,7 +316,8 @@ def accuracy_table(variants, results, sets):
 
 
 def deviation_table(variants, deviations):
-    lines = ["| variant | median L2 distance from tensorflow's encoding | 99th percentile | max |", "|---|---:|---:|---:|"]
+    lines = ["| variant | median L2 distance from tensorflow's encoding | 99th percentile | max |",
+             "|---|---:|---:|---:|"]
     for variant in variants[1:]:
         d = deviations[variant.name]
         lines.append(f"| {variant.name} | {np.median(d):.2e} | {np.percentile(d, 99):.2e} | {d.max():.2e} |")
@@ -294,8 +328,9 @@ def verdict(variants, speeds, results):
     """Variants whose facetag-128 and facenet-512 accuracy stay within WITHIN_POINTS on every set, and their speed."""
     lines = []
     for variant in variants[1:]:
-        worst = max(abs(100 * (results[variant.name][key]["accuracy_mean"] - results["tensorflow"][key]["accuracy_mean"]))
-                    for key in results["tensorflow"])
+        reference = results["tensorflow"]
+        worst = max(abs(100 * (results[variant.name][key]["accuracy_mean"] - reference[key]["accuracy_mean"]))
+                    for key in reference)
         ratio = speeds[variant.name].rates[8][0] / speeds["tensorflow"].rates[8][0]
         kept = "within" if worst <= WITHIN_POINTS else "NOT within"
         lines.append(f"- {variant.name}: largest accuracy change {worst:.2f} points ({kept} {WITHIN_POINTS}), "
@@ -307,9 +342,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions; medians are reported")
     parser.add_argument("--faces", type=int, default=FACES, help="crops encoded per timed repetition")
-    parser.add_argument("--folds", type=int, help="score only the first FOLDS (2 or more) folds of each pairs file; all 5 by default")
+    parser.add_argument("--folds", type=int,
+                        help="score only the first FOLDS (2 or more) folds of each pairs file; all 5 by default")
     parser.add_argument("--work-dir", default=os.path.join(default_cache_dir(), "bench-encoder-variants"),
                         help="converted flatbuffers and cached crops")
+    parser.add_argument("--speed-only", action="store_true", help="measure speed only (a few minutes), no accuracy")
     parser.add_argument("--out", help="also write the report to this Markdown file")
     return parser.parse_args(argv)
 
@@ -322,40 +359,33 @@ def main(argv=None):
     os.makedirs(args.work_dir, exist_ok=True)
     sets = accuracy_sets(args.work_dir, args.folds)
     paths = list(dict.fromkeys(q for _, pairs in sets for p in pairs for q in (p.a, p.b)))
-    index = {p: i for i, p in enumerate(paths)}
-    crops, detected = face_crops(paths, args.work_dir)
+    crops, detected = face_crops(paths[: args.faces] if args.speed_only else paths, args.work_dir)
     calibration_crops, _ = face_crops(calibration_paths(CALIBRATION_FACES), args.work_dir)
     variants = build_variants(args.work_dir, calibration_crops)
-    head, _ = load_head("facetag-128.npz")
-
-    speeds, results, deviations, reference = {}, {}, {}, None
-    for variant in variants:
-        print(f"  {variant.name}", file=sys.stderr, flush=True)
-        encoder, speeds[variant.name] = measure_speed(variant, crops[: args.faces], args.reps)
-        encodings = encode_all(encoder, crops, ACCURACY_BATCH)
-        reference = encodings if reference is None else reference
-        deviations[variant.name] = np.linalg.norm(encodings - reference, axis=1)
-        results[variant.name] = accuracy(encodings, head, sets, index)
-        del encoder
+    encoders, starts = load_encoders(variants, crops)
+    speeds = measure_speeds(encoders, starts, crops[: args.faces], args.reps)
 
     lines = ["# Encoder variants: TensorFlow graph against LiteRT (XNNPACK) fp32, fp16, int8", ""] + facts
     lines += [f"- Imports in this process: tensorflow {imports['tensorflow']:.2f} s, "
               f"ai_edge_litert.interpreter {imports['ai_edge_litert.interpreter']:.2f} s (not in the load times below)",
               f"- Speed: {args.faces} face crops of the lfw_dev pairs per repetition, medians of {args.reps} after a "
-              f"warm-up; LiteRT on {os.cpu_count()} threads, TensorFlow on its default pools",
-              f"- Accuracy: {', '.join(f'{name} {len(pairs)} pairs' for name, pairs in sets)}; {len(paths)} photos, "
-              f"{int((~detected).sum())} without a detection (centre half encoded); int8-full calibrated on "
-              f"{len(calibration_crops)} faces of people in no measured pair",
+              f"warm-up, the variants taking turns; LiteRT on {os.cpu_count()} threads, "
+              "TensorFlow on its default pools",
+              f"- int8-full calibrated on {len(calibration_crops)} faces of people in no measured pair",
               f"- oneDNN int8: {ONEDNN_INT8}", "", "## Speed", ""]
     lines += speed_table(variants, speeds)
-    lines += ["", "## Accuracy (5-fold as `facetag evaluate`; Δ against tensorflow)", ""]
-    lines += accuracy_table(variants, results, sets)
-    lines += ["", "## Encodings against tensorflow's (512-d, L2-normalised, every photo)", ""]
-    lines += deviation_table(variants, deviations)
-    lines += ["", "## Within 0.1 point (both models, both sets) and speed", ""]
-    lines += verdict(variants, speeds, results)
+    if not args.speed_only:
+        results, deviations = measure_accuracy(encoders, crops, load_head("facetag-128.npz")[0], sets,
+                                               {p: i for i, p in enumerate(paths)})
+        lines += ["", "## Accuracy (5-fold as `facetag evaluate`; Δ against tensorflow)", "",
+                  f"{', '.join(f'{name}: {len(pairs)} pairs' for name, pairs in sets)}; {len(paths)} photos, "
+                  f"{int((~detected).sum())} without a detection (their centre half encoded).", ""]
+        lines += accuracy_table(variants, results, sets)
+        lines += ["", "## Encodings against tensorflow's (512-d, L2-normalised, every photo)", ""]
+        lines += deviation_table(variants, deviations)
+        lines += ["", f"## Within {WITHIN_POINTS} point (both models, both sets) and speed", ""]
+        lines += verdict(variants, speeds, results)
     benchutil.write_report(lines, args.out)
-
 
 if __name__ == "__main__":
     main()
