@@ -1,4 +1,4 @@
-"""Benchmark of the face encoder: facetag-128 (FaceNet Inception-ResNet-v1 in TensorFlow) against dlib's.
+"""Benchmark of the face encoder: facetag-128 (FaceNet Inception-ResNet-v1 on LiteRT) against dlib's.
 
 What is measured, on the same real faces: the main face (facetag.detection.main_face) of each of the
 first photos of ../shared/data/lfw_dev in sorted order, found by facetag's detector; photos without a
@@ -7,7 +7,7 @@ face are skipped. Without lfw_dev, the faces of facetag's sample photos, repeate
 * facetag: ``facetag.load_model("facetag-128").encode(crops)`` on uint8 (N, 160, 160, 3) crops
   (facetag.alignment.crop_face, default margin), in faces/s, at each batch size: every face is
   encoded once per repetition, in calls of that many crops. The backbone's ``batch_size`` is set to
-  the batch size, so that each call is one graph run (by default it splits inputs into runs of 32).
+  the batch size, so that each call is one network run (by default it splits inputs into runs of 8).
   Cropping is not timed; the projection head is.
 * The model's arithmetic: float operations per face, counted by TensorFlow's profiler on the frozen
   graph as the file holds it (exported for a batch of one; a multiply-add counts as 2). Hence the
@@ -19,8 +19,8 @@ face are skipped. Without lfw_dev, the faces of facetag's sample photos, repeate
   dlib's 5-point landmarks and face chip, which are cheap beside its network.
 * Cores busy: the process's CPU time over wall time during the timed calls.
 
-Every timing is the median of --reps repetitions after one untimed warm-up repetition (tracing,
-oneDNN primitives for each batch shape). Ratios are against dlib measured in the same run.
+Every timing is the median of --reps repetitions after one untimed warm-up repetition (the
+interpreter's memory plan for each batch shape). Ratios are against dlib measured in the same run.
 
 Run from the repository root (the default run takes a couple of minutes)::
 

@@ -41,18 +41,18 @@ class Detection:
 
 
 class FaceDetector:
-    """MTCNN face detector. Settings are stored here; the network loads on first use."""
+    """MTCNN face detector. Settings are stored here; the networks load on first use, one cascade per
+    calling thread (each on one core, so that threads search photos side by side)."""
 
     def __init__(self, min_score=DEFAULT_MIN_SCORE, min_face_size=DEFAULT_MIN_FACE_SIZE):
         self.min_score = min_score
         self.min_face_size = min_face_size
-        self._loaded = None
+        self._per_thread = threading.local()
 
     def _cascade(self):
-        with _lock:
-            if self._loaded is None:
-                self._loaded = Cascade()
-            return self._loaded
+        if not hasattr(self._per_thread, "cascade"):
+            self._per_thread.cascade = Cascade()
+        return self._per_thread.cascade
 
     def detect(self, image):
         """Return the faces in an (H, W, 3) RGB uint8 image, highest score first.

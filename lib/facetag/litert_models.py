@@ -63,12 +63,14 @@ def model_path(network, cache_dir=None):
 
 
 def set_threads(threads):
-    """Threads each network loaded from now on in this process runs on (the Beam jobs' --model_threads)."""
+    """Threads each network loaded from now on in this process runs on unless it says otherwise (the
+    encoder; the Beam jobs' --model_threads)."""
     _threads["per_network"] = threads
 
 
 class Network:
-    """LiteRT interpreters of one network, one per input shape for the last ``shapes`` shapes called.
+    """LiteRT interpreters of one network, one per input shape for the last ``shapes`` shapes called,
+    each on ``threads`` threads (default: :func:`set_threads`, else every core).
 
     An interpreter resized to another shape must plan its memory again (milliseconds for PNet's large
     pyramid levels, each photo size has a dozen); one kept per shape skips that for the next photo of
@@ -76,9 +78,10 @@ class Network:
     are 90 MB per interpreter).
     """
 
-    def __init__(self, name, shapes=1):
+    def __init__(self, name, shapes=1, threads=None):
         self._path = model_path(name)
         self._shapes = shapes
+        self._threads = threads
         self._interpreters = collections.OrderedDict()  # input shape -> (interpreter, input, output), LRU
         self._lock = threading.Lock()
 
@@ -96,7 +99,8 @@ class Network:
         if len(self._interpreters) < self._shapes:
             from ai_edge_litert.interpreter import Interpreter
 
-            interpreter = Interpreter(model_path=self._path, num_threads=_threads["per_network"] or os.cpu_count())
+            threads = self._threads or _threads["per_network"] or os.cpu_count()
+            interpreter = Interpreter(model_path=self._path, num_threads=threads)
             entry = (interpreter, interpreter.get_input_details()[0]["index"],
                      interpreter.get_output_details()[0]["index"])
             interpreter.resize_tensor_input(entry[1], shape)

@@ -26,8 +26,9 @@ def add_model_arguments(parser):
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin, fraction of the box")
     parser.add_argument("--max_batch_size", type=int, default=32, help="largest batch of crops per encoder call")
     parser.add_argument("--model_threads", "--tf_threads", type=int, default=0,
-                        help="threads per network in each worker process (default: all cores, or cores / workers "
-                             "with --direct_num_workers; --tf_threads is the earlier name)")
+                        help="threads of the encoder network in each worker process (default: all cores, or cores / "
+                             "workers with --direct_num_workers; the detector searches one photo per detection "
+                             "thread, one core each; --tf_threads is the earlier name)")
     parser.add_argument("--max_file_mb", type=float, default=MAX_FILE_BYTES / 1e6,
                         help=f"largest file read, MB (default {MAX_FILE_BYTES / 1e6:g}; facetag.limits)")
     parser.add_argument("--max_megapixels", type=float, default=MAX_PIXELS / 1e6,
@@ -87,7 +88,7 @@ def pipeline_options(config, pipeline_args):
 
 
 def model_threads(options, requested=0):
-    """Threads per network (LiteRT interpreter) in each worker process.
+    """Threads of the encoder's network (LiteRT interpreter) in each worker process.
 
     One process alone uses every core. Several local worker processes share
     the cores instead: each network sized to the whole machine would
@@ -106,7 +107,7 @@ def model_threads(options, requested=0):
 
 
 def limit_model_threads(threads):
-    """Threads for this process's networks; call before the first one loads (0: every core)."""
+    """Threads for this process's encoder network; call before it loads (0: every core)."""
     if threads:
         from facetag.litert_models import set_threads
 
