@@ -18,6 +18,7 @@ import contextlib
 import glob
 import hashlib
 import logging
+import math
 import os
 import re
 import sys
@@ -69,24 +70,27 @@ def set_threads(threads):
 
 
 class Network:
-    """LiteRT interpreters of one network, one per input shape for the last ``shapes`` shapes called,
-    each on ``threads`` threads (default: :func:`set_threads`, else every core).
+    """LiteRT interpreters of one network, each on ``threads`` threads (default: :func:`set_threads`,
+    else every core).
 
-    An interpreter resized to another shape must plan its memory again (milliseconds for PNet's large
-    pyramid levels, each photo size has a dozen); one kept per shape skips that for the next photo of
-    the same size. ``shapes=1``: one interpreter, resized when the shape changes (FaceNet: its weights
-    are 90 MB per interpreter).
+    With ``shapes=1`` one interpreter is resized whenever the input shape changes (FaceNet: its weights
+    take 90 MB per interpreter). Otherwise one interpreter is kept per input shape, for the last
+    ``shapes`` shapes whose inputs hold at most ``max_inputs`` numbers together: resizing costs PNet
+    milliseconds for each of the dozen pyramid levels of a photo, and the next photo of the same size
+    has the same levels. The budget bounds the memory their activations take (about 100 bytes per
+    input pixel for PNet).
     """
 
-    def __init__(self, name, shapes=1, threads=None):
+    def __init__(self, name, shapes=1, threads=None, max_inputs=None):
         self._path = model_path(name)
         self._shapes = shapes
         self._threads = threads
+        self._max_inputs = max_inputs
         self._interpreters = collections.OrderedDict()  # input shape -> (interpreter, input, output), LRU
         self._lock = threading.Lock()
 
     def __call__(self, batch):
-        with self._lock:  # an interpreter runs one call at a time; the Beam DoFns share it between threads
+        with self._lock:  # an interpreter runs one call at a time
             interpreter, input_index, output_index = self._interpreter_for(batch.shape)
             interpreter.set_tensor(input_index, batch)
             interpreter.invoke()
@@ -96,21 +100,31 @@ class Network:
         if shape in self._interpreters:
             self._interpreters.move_to_end(shape)
             return self._interpreters[shape]
-        if len(self._interpreters) < self._shapes:
-            from ai_edge_litert.interpreter import Interpreter
-
-            threads = self._threads or _threads["per_network"] or os.cpu_count()
-            interpreter = Interpreter(model_path=self._path, num_threads=threads)
-            entry = (interpreter, interpreter.get_input_details()[0]["index"],
-                     interpreter.get_output_details()[0]["index"])
-            interpreter.resize_tensor_input(entry[1], shape)
-            with _quiet_stderr():  # the first allocation creates the XNNPACK delegate, which says so
-                interpreter.allocate_tensors()
-        else:
-            entry = self._interpreters.popitem(last=False)[1]
+        if self._shapes == 1 and self._interpreters:
+            entry = self._interpreters.popitem()[1]
             entry[0].resize_tensor_input(entry[1], shape)
             entry[0].allocate_tensors()
+        else:
+            while self._interpreters and (len(self._interpreters) >= self._shapes or self._over_budget(shape)):
+                self._interpreters.popitem(last=False)
+            entry = self._new_interpreter(shape)
         self._interpreters[shape] = entry
+        return entry
+
+    def _over_budget(self, shape):
+        if self._max_inputs is None:
+            return False
+        return sum(math.prod(kept) for kept in self._interpreters) + math.prod(shape) > self._max_inputs
+
+    def _new_interpreter(self, shape):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=self._path,
+                                  num_threads=self._threads or _threads["per_network"] or os.cpu_count())
+        entry = (interpreter, interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"])
+        interpreter.resize_tensor_input(entry[1], shape)
+        with _quiet_stderr():  # the first allocation creates the XNNPACK delegate, which says so
+            interpreter.allocate_tensors()
         return entry
 
 
