@@ -155,7 +155,8 @@ def main(argv=None):
              f"- One lfw_dev photo ({os.path.basename(photo)}, 250x250); medians of {args.reps} fresh processes", "",
              "| part, seconds | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for part in results[names[-1]]:
-        lines.append(f"| {part} | " + " | ".join(f"{results[n][part]:.2f}".removesuffix(".00") for n in names) + " |")
+        cells = (f"{results[n][part]}" if part.endswith("(count)") else f"{results[n][part]:.2f}" for n in names)
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
     benchutil.write_report(lines, None)
 
 
