@@ -16,7 +16,8 @@ git worktree, whose code is put first on the path):
   been searched and its face encoded), when the command returned, and when the
   process had exited (teardown included).
 
-Medians of ``--reps`` runs. The machine, date and load are printed with the tables.
+Medians of ``--reps`` runs, the two versions taking turns (the machine's speed drifts by a fifth
+within minutes). The machine, date and load are printed with the tables.
 """
 
 import argparse
@@ -93,9 +94,8 @@ def python(code_path, *args, check=True):
     return time.time() - start, start, out.stdout, out.returncode
 
 
-def measure(code_path, photo, index, work, reps):
-    """{part: median seconds} for the version at ``code_path``."""
-    samples, aborted = {}, []
+def measure_once(code_path, photo, index, work, rep, samples):
+    """One fresh process per part for the version at ``code_path``; its seconds go into ``samples``."""
 
     def add(name, seconds):
         samples.setdefault(name, []).append(seconds)
@@ -104,25 +104,22 @@ def measure(code_path, photo, index, work, reps):
     os.makedirs(folder, exist_ok=True)
     if not os.listdir(folder):
         os.symlink(photo, os.path.join(folder, os.path.basename(photo)))
-    for rep in range(reps):
-        add("interpreter alone", python(code_path, "-c", "pass")[0])
-        add("import facetag's command line", python(code_path, "-c", "import facetag.cli")[0])
-        add("import Beam", python(code_path, "-c", "import apache_beam")[0])
-        for model in ("detector", "encoder"):
-            first = json.loads(python(code_path, "-c", _MODELS, photo, model)[2])["first_call"]
-            add(f"{model}: load and first call (in a process that imported facetag)", first)
-        marks_file, store = os.path.join(work, f"marks-{rep}.json"), os.path.join(work, f"store-{rep}")
-        wall, started, _, status = python(code_path, "-c", _TAG, marks_file, "tag", folder, "--index", index,
-                                          "--out", store, check=False)
-        with open(marks_file) as f:
-            marks = json.load(f)
-        add("facetag tag, one photo: first photo searched", marks["first_photo_searched"] - started)
-        add("facetag tag, one photo: its face encoded", marks["first_face_encoded"] - started)
-        add("facetag tag, one photo: command returned (store committed)", marks["command_returned"] - started)
-        add("facetag tag, one photo: process exited", wall)
-        aborted.append(status != 0)
-    return {**{name: statistics.median(values) for name, values in samples.items()},
-            "runs that aborted at exit (count)": sum(aborted)}
+    add("interpreter alone", python(code_path, "-c", "pass")[0])
+    add("import facetag's command line", python(code_path, "-c", "import facetag.cli")[0])
+    add("import Beam", python(code_path, "-c", "import apache_beam")[0])
+    for model in ("detector", "encoder"):
+        first = json.loads(python(code_path, "-c", _MODELS, photo, model)[2])["first_call"]
+        add(f"{model}: load and first call (in a process that imported facetag)", first)
+    marks_file, store = os.path.join(work, f"marks-{rep}.json"), os.path.join(work, f"store-{rep}")
+    wall, started, _, status = python(code_path, "-c", _TAG, marks_file, "tag", folder, "--index", index,
+                                      "--out", store, check=False)
+    with open(marks_file) as f:
+        marks = json.load(f)
+    add("facetag tag, one photo: first photo searched", marks["first_photo_searched"] - started)
+    add("facetag tag, one photo: its face encoded", marks["first_face_encoded"] - started)
+    add("facetag tag, one photo: command returned (store committed)", marks["command_returned"] - started)
+    add("facetag tag, one photo: process exited", wall)
+    add("runs that aborted at exit (count)", int(status != 0))
 
 
 def main(argv=None):
@@ -140,19 +137,24 @@ def main(argv=None):
                            capture_output=True)
             versions = {f"at {args.before}": before, **versions}
         try:
-            samples = subprocess.run([sys.executable, "-m", "facetag.samples"], check=True, capture_output=True,
-                                     text=True).stdout.strip()
+            sample_photos = subprocess.run([sys.executable, "-m", "facetag.samples"], check=True,
+                                           capture_output=True, text=True).stdout.strip()
             index = os.path.join(work, "index")
             subprocess.run([os.path.join(os.path.dirname(sys.executable), "facetag"), "enroll",
-                            os.path.join(samples, "gallery"), "--out", index], check=True, capture_output=True)
-            results = {name: measure(path, photo, index, os.path.join(work, name.replace(" ", "-")), args.reps)
-                       for name, path in versions.items()}
+                            os.path.join(sample_photos, "gallery"), "--out", index], check=True, capture_output=True)
+            samples = {name: {} for name in versions}
+            for rep in range(args.reps):  # the versions take turns, so that the machine's drift hits both alike
+                for name, path in versions.items():
+                    measure_once(path, photo, index, os.path.join(work, name.replace(" ", "-")), rep, samples[name])
+            results = {name: {part: sum(values) if part.endswith("(count)") else statistics.median(values)
+                              for part, values in parts.items()} for name, parts in samples.items()}
         finally:
             if args.before != "none":
                 subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", before], check=True)
     names = list(results)
     lines = ["## Start-up (`python bench/startup.py`)", "", *machine,
-             f"- One lfw_dev photo ({os.path.basename(photo)}, 250x250); medians of {args.reps} fresh processes", "",
+             f"- One lfw_dev photo ({os.path.basename(photo)}, 250x250); medians of {args.reps} fresh processes, "
+             "the versions taking turns", "",
              "| part, seconds | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for part in results[names[-1]]:
         cells = (f"{results[n][part]}" if part.endswith("(count)") else f"{results[n][part]:.2f}" for n in names)
