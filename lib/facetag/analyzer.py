@@ -7,7 +7,7 @@ import numpy as np
 from facetag.alignment import DEFAULT_MARGIN, crop_face
 from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.framing import detect_framed
-from facetag.images import read_path
+from facetag.images import image_source
 from facetag.models import DEFAULT_MODEL, load_model
 from facetag.photo import Photo
 
@@ -60,7 +60,7 @@ class FaceAnalyzer:
             crops = [crop_face(image, d.box, margin=self.margin) for d in detections]
             shape = image.shape[:2]
         else:
-            photo = Photo(*_bytes_and_label(image))
+            photo = Photo(*image_source(image))
             detections = photo.detect(shared_detector(self.min_score))
             crops = [photo.crop(d.box, self.margin) for d in detections]
             shape = (photo.height, photo.width)
@@ -69,8 +69,3 @@ class FaceAnalyzer:
         encodings = self.face_model.encode(np.stack(crops))
         return [Face(d.box, d.score, d.landmarks, e) for d, e in zip(detections, encodings)], shape
 
-
-def _bytes_and_label(source):
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), "<bytes>"
-    return read_path(source), str(source)

@@ -15,7 +15,9 @@ importing before its first photo:
 
 Every threshold, the pyramid and the suppression rule are the package's
 (mtcnn 1.0.0), so the same faces come out; coordinates are computed in
-float64 as the package does. Suppression compares each box with at most
+float64 as the package does. The package's own NumPy steps (its NMS, box
+arithmetic) are written out here rather than imported: importing any
+``mtcnn`` module imports TensorFlow. Suppression compares each box with at most
 ``NMS_BLOCK`` others at a time, so a crowd's thousands of proposals need
 linear memory (the package holds all pairs at once).
 """
@@ -155,10 +157,10 @@ class Cascade:
 
         outputs = self._run_on_crops(self.onet, image, candidates, 48)
         offsets, points, probabilities = outputs[:, :4], outputs[:, 4:14], outputs[:, 14:]
-        width_ = candidates[:, 2:3] - candidates[:, 0:1] + 1
-        height_ = candidates[:, 3:4] - candidates[:, 1:2] + 1
-        points = np.concatenate([width_ * points[:, :5] + candidates[:, 0:1] - 1,
-                                 height_ * points[:, 5:] + candidates[:, 1:2] - 1], axis=1)
+        box_width = candidates[:, 2:3] - candidates[:, 0:1] + 1
+        box_height = candidates[:, 3:4] - candidates[:, 1:2] + 1
+        points = np.concatenate([box_width * points[:, :5] + candidates[:, 0:1] - 1,
+                                 box_height * points[:, 5:] + candidates[:, 1:2] - 1], axis=1)
         faces = np.concatenate([_refine(candidates, offsets), probabilities[:, 1:], points], axis=1)
         faces = suppress(_by_score(faces[faces[:, 4] > ONET_THRESHOLD]), ONET_NMS, method="min")
         return faces[:, :4], faces[:, 4], faces[:, 5:]

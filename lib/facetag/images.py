@@ -59,21 +59,19 @@ def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
     """
     if max_pixels is not None:
         limits = replace(limits, max_pixels=max_pixels)
+    return decode_image(*image_source(source, name=name, max_bytes=limits.max_file_bytes), limits=limits)
+
+
+def image_source(source, *, name=None, max_bytes=DEFAULT_LIMITS.max_file_bytes):
+    """``(bytes, label)`` of a local path or of bytes (labelled ``name``, else ``<bytes>``); :class:`ImageError`
+    naming the file when it cannot be read."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data, label = bytes(source), name or "<bytes>"
-    else:
-        label = name or os.fspath(source)
-        data = read_path(source, label, limits.max_file_bytes)
-    return decode_image(data, label, limits=limits)
-
-
-def read_path(path, label=None, max_bytes=DEFAULT_LIMITS.max_file_bytes):
-    """A local file's bytes; :class:`ImageError` naming ``label`` (default: the path) when it cannot be read."""
-    label = label or os.fspath(path)
-    _check_regular_file(path, label)
+        return bytes(source), name or "<bytes>"
+    label = name or os.fspath(source)
+    _check_regular_file(source, label)
     try:
-        with open(path, "rb") as f:
-            return read_limited(f, label, max_bytes)
+        with open(source, "rb") as f:
+            return read_limited(f, label, max_bytes), label
     except OSError as e:
         raise ImageError(label, file_error_reason(e)) from e
 

@@ -15,6 +15,7 @@ so nothing depends on the order in which the converter lists outputs.
 
 import collections
 import contextlib
+import functools
 import glob
 import hashlib
 import logging
@@ -39,11 +40,11 @@ _threads = {"per_network": None}  # None: every core
 _stderr_lock = threading.Lock()
 
 
-def model_path(network, cache_dir=None):
+def model_path(network):
     """Path of ``network``'s flatbuffer (one of pnet, rnet, onet, facenet), converting it first if needed."""
     if network not in _NETWORKS:
         raise ValueError(f"unknown network {network!r}")
-    folder = os.path.join(cache_dir or default_cache_dir(), "models")
+    folder = os.path.join(default_cache_dir(), "models")
     path = os.path.join(folder, f"{network}-{_source_key(network)}.tflite")
     with _lock:
         if not os.path.exists(path):
@@ -77,8 +78,7 @@ class Network:
     take 90 MB per interpreter). Otherwise one interpreter is kept per input shape, for the last
     ``shapes`` shapes whose inputs hold at most ``max_inputs`` numbers together: resizing costs PNet
     milliseconds for each of the dozen pyramid levels of a photo, and the next photo of the same size
-    has the same levels. The budget bounds the memory their activations take (about 100 bytes per
-    input pixel for PNet).
+    has the same levels. The budget bounds the memory their activations take.
     """
 
     def __init__(self, name, shapes=1, threads=None, max_inputs=None):
@@ -185,6 +185,7 @@ def _convert_facenet():
     return tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped).convert()
 
 
+@functools.cache
 def _mtcnn_networks():
     from mtcnn.network.onet import ONet
     from mtcnn.network.pnet import PNet
@@ -204,7 +205,6 @@ def _convert_pnet():
     Output (1, h, w, 6) per 12x12 window: four box offsets and the two class logits (the cascade takes
     their softmax in float32, as Keras does: the converter's sigmoid rounds near-certain scores to
     1.0, which changes the order in which NMS sees them)."""
-    import numpy as np
     import tensorflow as tf
 
     pnet = _mtcnn_networks()[0]

@@ -30,7 +30,7 @@ class Photo:
         decoded = decode_reduced(data, label, limits=limits, min_side=DETECTION_MAX_SIDE)
         self.image, self.scale = decoded.image, decoded.scale
         self.width, self.height = decoded.size
-        self._decodes = {decoded.scale: decoded.image}
+        self._decodes = {decoded.scale: decoded}  # decodes made so far, by scale
 
     def detect(self, detector):
         """The faces :func:`facetag.framing.detect_framed` finds, in full-size pixels."""
@@ -48,13 +48,11 @@ class Photo:
         scale = self.scale
         while scale > 1 and side / scale < CROP_SIZE:
             scale //= 2
-        image = self._decoded(scale)
-        scale = round(self.width / image.shape[1])
-        return crop_face(image, tuple(v / scale for v in box), margin=margin)
+        decoded = self._decoded(scale)
+        return crop_face(decoded.image, tuple(v / decoded.scale for v in box), margin=margin)
 
     def _decoded(self, scale):
         if scale not in self._decodes:
-            decoded = decode_reduced(self._data, self._label, limits=self._limits,
-                                     min_side=math.ceil(max(self.width, self.height) / scale))
-            self._decodes[scale] = decoded.image
+            self._decodes[scale] = decode_reduced(self._data, self._label, limits=self._limits,
+                                                  min_side=math.ceil(max(self.width, self.height) / scale))
         return self._decodes[scale]
