@@ -6,7 +6,10 @@ Writes, under --out (not committed; rebuilt the same from the shared data):
 
 - ``split.json``: colour_faces people split into training and validation people
   (every third person, sorted by name, is a validation person; the 12 people of
-  lfw_dev/pairs.txt never train);
+  lfw_dev/pairs.txt never train), and the selection people: every fourth training
+  person, whom scripts/head_experiments.py leaves out while it compares heads;
+- ``colour_faces_select.pairs.txt`` and ``tight_colour_faces_select/images``: pairs
+  (5 folds of 150 same + 150 different) and tight crops of the selection people;
 - ``colour_faces_val.pairs.txt``: LFW-format pairs (5 folds of 300 same + 300
   different, each fold its own people) over the validation people's photos;
 - ``tight_colour_faces/images``: each validation photo's main face as a tight
@@ -40,20 +43,24 @@ def split_people(data):
     return training, validation
 
 
-def write_pairs(photos, people, path, seed=0):
+def selection_people(training):
+    return training[::4]
+
+
+def write_pairs(photos, people, path, seed=0, per_fold=PER_FOLD):
     """LFW-format pairs over ``photos`` ({person: [numbers]}); folds never share a person."""
     rng = random.Random(seed)
     people = sorted(people)
     rng.shuffle(people)
-    lines = [f"{FOLDS}\t{PER_FOLD}"]
+    lines = [f"{FOLDS}\t{per_fold}"]
     for fold in range(FOLDS):
         group = people[fold::FOLDS]
         same = sorted({(p, *sorted(rng.sample(photos[p], 2))) for p in group for _ in range(40) if len(photos[p]) >= 2})
-        if len(same) < PER_FOLD:
+        if len(same) < per_fold:
             raise SystemExit(f"fold {fold}: only {len(same)} same pairs")
-        lines += [f"{p}\t{a}\t{b}" for p, a, b in rng.sample(same, PER_FOLD)]
+        lines += [f"{p}\t{a}\t{b}" for p, a, b in rng.sample(same, per_fold)]
         different = set()
-        while len(different) < PER_FOLD:
+        while len(different) < per_fold:
             a, b = sorted(rng.sample(group, 2))
             different.add((a, rng.choice(photos[a]), b, rng.choice(photos[b])))
         lines += [f"{a}\t{i}\t{b}\t{j}" for a, i, b, j in sorted(different)]
@@ -83,10 +90,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     training, validation = split_people(args.data)
+    people = training + validation
     with open(f"{args.out}/split.json", "w") as f:
-        json.dump({"training": training, "validation": validation}, f, indent=1)
+        json.dump({"training": training, "selection": selection_people(training), "validation": validation}, f, indent=1)
     images = f"{args.data}/colour_faces/images"
-    photos = {p: sorted(int(n[-8:-4]) for n in os.listdir(f"{images}/{p}")) for p in validation}
+    photos = {p: sorted(int(n[-8:-4]) for n in os.listdir(f"{images}/{p}")) for p in people}
+    selection = selection_people(training)
+    select_file = f"{args.out}/colour_faces_select.pairs.txt"
+    write_pairs(photos, selection, select_file, per_fold=150)
+    select_paths = sorted({q for pair in read_pairs(select_file, images) for q in (pair.a, pair.b)})
+    missed = write_tight(select_paths, images, f"{args.out}/tight_colour_faces_select/images", 112)
+    print(f"colour_faces: {len(selection)} selection people, {len(select_paths)} photos in their pairs, "
+          f"{missed} without a detected face")
     pairs_file = f"{args.out}/colour_faces_val.pairs.txt"
     write_pairs(photos, validation, pairs_file)
     val_paths = sorted({q for pair in read_pairs(pairs_file, images) for q in (pair.a, pair.b)})

@@ -1,12 +1,15 @@
 """Train candidate heads on cached backbone views and score each on held-out people.
 
-    python scripts/head_experiments.py [--configs NAME ...] [--out out/heads]
+    python scripts/head_experiments.py [--configs NAME ...] [--out out/heads] [--adopt NAME]
 
 Training photos are those of `facetag train` with the sources of weights/README.md: lfw_dev (grey)
 and lfw_dev_colour, both without the people of lfw_dev/pairs.txt; colour_faces without its
 validation people (scripts/colour_sets.py) and the lfw_dev pairs people; AT&T/ORL; Yale. Each
-configuration is scored on the held-out sets of scripts/compare_colour.py (facetag's crops, no
-peer): a table row per set, with the 512-d backbone alone for reference. Views are cached (see
+configuration is trained without colour_faces' selection people (scripts/colour_sets.py) and
+scored on their pairs, full size and as tight crops, which choose the head, and on the held-out
+sets of scripts/compare_colour.py (facetag's crops, no peer), which report it: a row per
+configuration, with the 512-d backbone and the current head for reference. ``--adopt`` trains the
+chosen configuration on every training person, selection people included. Views are cached (see
 facetag.filecache), so after the first run a configuration costs its training only.
 """
 
@@ -21,6 +24,7 @@ from facetag.alignment import DEFAULT_MARGIN
 from facetag.datasets import pair_people, read_labelled
 from facetag.evaluation import read_pairs, verification_scores
 from facetag.filecache import FileEncoder
+from facetag.models import apply_head, load_head
 from facetag.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
 
 DATA = "../shared/data"
@@ -28,6 +32,11 @@ COLOUR = "out/colour"
 SOURCES = [f"{DATA}/lfw_dev/images", f"{DATA}/lfw_dev_colour/images", f"{DATA}/colour_faces/images",
            f"{DATA}/att_orl_faces/labels.csv", f"{DATA}/yalefaces/labels.csv"]
 EXCLUDE = [f"{DATA}/lfw_dev/pairs.txt", f"{COLOUR}/colour_faces_val.pairs.txt"]
+SELECTION = {
+    "select-web": f"{DATA}/colour_faces/images",
+    "select-tight": f"{COLOUR}/tight_colour_faces_select/images",
+}
+SELECTION_PAIRS = f"{COLOUR}/colour_faces_select.pairs.txt"
 
 # name -> (views used, HeadTrainer settings)
 CONFIGS = {
@@ -40,38 +49,42 @@ CONFIGS = {
     "pca+500 lr3e-4": ("all", {"steps": 500, "learning_rate": 3e-4}),
     "whiten": ("all", {"steps": 0, "init": "whiten"}),
     "whiten+500": ("all", {"steps": 500, "init": "whiten"}),
+    "current+200": ("all", {"steps": 200, "init": "current"}),
+    "current+500": ("all", {"steps": 500, "init": "current"}),
+    "current+500 lr3e-5": ("all", {"steps": 500, "init": "current", "learning_rate": 3e-5}),
+    "current+500 colour-only": ("colour", {"steps": 500, "init": "current"}),
+    "lda s0.2": ("all", {"steps": 0, "init": "lda", "shrinkage": 0.2}),
+    "lda s0.5": ("all", {"steps": 0, "init": "lda", "shrinkage": 0.5}),
+    "lda s0.8": ("all", {"steps": 0, "init": "lda", "shrinkage": 0.8}),
+    "lda s0.5+500": ("all", {"steps": 500, "init": "lda", "shrinkage": 0.5}),
+    "lda s0.5 no-tight": ("no-tight", {"steps": 0, "init": "lda", "shrinkage": 0.5}),
 }
 VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n], "colour": ["colour"]}
-#: CPU budget (two shared cores): colour_faces gives at most this many photos per training person
-#: (the first, by name), and lfw_dev_colour every person with several photos but only every third
-#: one-photo person. lfw_dev's grey photos are all used.
-PHOTOS_PER_PERSON = 4
 
 
-def training_photos():
+def training_photos(with_selection):
+    """Every photo of every training person; the selection people's only ``with_selection``."""
     excluded = set().union(*(pair_people(p) for p in EXCLUDE))
-    photos, taken = [], {}
-    for source in SOURCES:
-        items = [(path, who) for path, who in read_labelled(source) if who not in excluded]
-        if "lfw_dev_colour" in source:
-            counts = {who: sum(w == who for _, w in items) for _, who in items}
-            singles = sorted(who for who, n in counts.items() if n == 1)[::3]
-            items = [(path, who) for path, who in items if counts[who] > 1 or who in singles]
-        for path, who in items:
-            if "colour_faces" in source and taken.get(who, 0) >= PHOTOS_PER_PERSON:
-                continue
-            taken[who] = taken.get(who, 0) + ("colour_faces" in source)
-            photos.append((path, who))
-    return photos
+    if not with_selection:
+        excluded |= pair_people(SELECTION_PAIRS)
+    return [(path, who) for source in SOURCES for path, who in read_labelled(source) if who not in excluded]
 
 
-def held_out():
+def head_settings(settings):
+    """``settings`` with ``init="current"`` replaced by the weights of the shipped facetag-128 head."""
+    if settings.get("init") == "current":
+        return {**settings, "init": load_head("facetag-128.npz")[0]}
+    return settings
+
+
+def scored_sets():
+    """{name: (encodings, pair indices a and b, same, folds)}: the selection sets, then the held-out ones."""
     from compare_colour import SETS
 
+    sources = {key: (SELECTION_PAIRS, images) for key, images in SELECTION.items()}
+    sources.update({key: (pairs_file, images) for key, (_, pairs_file, images) in SETS.items()})
     sets = {}
-    for key, (name, pairs_file, images) in SETS.items():
-        if key == "tight-lfw":  # 3,811 more detections: too slow for two shared cores
-            continue
+    for key, (pairs_file, images) in sources.items():
         if not os.path.exists(pairs_file) or not os.path.isdir(images):
             continue
         pairs = read_pairs(pairs_file, images)
@@ -102,11 +115,11 @@ def main(argv=None):
     parser.add_argument("--head-out", default="weights/facetag-128.npz")
     parser.add_argument("--views-only", action="store_true", help="encode (cache) the training views and stop")
     args = parser.parse_args(argv)
-    photos = training_photos()
+    photos = training_photos(with_selection=bool(args.adopt))
     if args.adopt:
         view_set, settings = CONFIGS[args.adopt]
         record = train_head_from_photos(photos, args.head_out, views=[v for v in VIEWS if v[0] in VIEW_SETS[view_set]],
-                                        cache_dir=args.train_cache, **settings)
+                                        cache_dir=args.train_cache, **head_settings(settings))
         print(json.dumps(record, indent=2))
         return
     labels = np.array([who for _, who in photos])
@@ -116,7 +129,7 @@ def main(argv=None):
     print(f"{len(photos)} training photos ({grey} grey) of {len(set(labels))} people; views {names}", flush=True)
     if args.views_only:
         return
-    sets = held_out()
+    sets = scored_sets()
     os.makedirs(args.out, exist_ok=True)
     print("| head | " + " | ".join(sets) + " |  (each: accuracy / AUC / TAR at FAR 1e-3)")
     print("|---|" + "---|" * len(sets))
@@ -125,10 +138,12 @@ def main(argv=None):
         print(f"| {name} | " + " | ".join(f"{100 * a:.2f}% / {u:.4f} / {100 * t:.1f}%" for a, u, t in result.values()) + " |", flush=True)
 
     row("none (facenet-512)", scores(lambda e: e, sets))
+    current, _ = load_head("facetag-128.npz")
+    row("facetag-128 (current head)", scores(lambda e: apply_head(current, e), sets))
     for name in args.configs:
         view_set, settings = CONFIGS[name]
         chosen = [names.index(f"margin {DEFAULT_MARGIN} {v}") for v in VIEW_SETS[view_set]]
-        trainer = HeadTrainer(**settings).fit(views[:, chosen], labels)
+        trainer = HeadTrainer(**head_settings(settings)).fit(views[:, chosen], labels)
         np.savez(os.path.join(args.out, name.replace(" ", "_") + ".npz"), **trainer.head_)
         result = scores(trainer.transform, sets)
         row(name, result)

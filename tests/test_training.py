@@ -42,3 +42,18 @@ def test_whitened_initialisation_gives_unit_variance_components():
     assert np.allclose(projected.mean(axis=0), 0, atol=1e-3)
     spread = projected.std(axis=0)
     assert np.allclose(spread / spread[0], 1, atol=1e-3)
+
+
+def test_lda_initialisation_ignores_the_loudest_within_person_direction():
+    # Dimension 0 varies most but only between one person's views (as colour against grey copy
+    # does); dimension 1 tells the people apart. PCA keeps the first, LDA the second.
+    rng = np.random.default_rng(0)
+    people = rng.normal(size=(50, 1))
+    views = np.zeros((50, 2, 8), np.float32)
+    views[:, :, 0] = [[-5, 5]] + rng.normal(scale=0.1, size=(50, 2))
+    views[:, :, 1] = people + rng.normal(scale=0.1, size=(50, 2))
+    views[:, :, 2:] = rng.normal(scale=0.1, size=(50, 2, 6))
+    labels = np.arange(50)
+    for init, kept in (("pca", 0), ("lda", 1)):
+        head = HeadTrainer(dim=1, init=init, shrinkage=0.1, steps=0, identities_per_batch=8).fit(views, labels).head_
+        assert np.argmax(np.abs(head["w_out"][:, 0])) == kept, init

@@ -50,9 +50,16 @@ def accuracy_at(distances, same, threshold):
 
 def best_threshold(distances, same):
     """The threshold with the highest accuracy; ties resolved to the middle of the best run."""
-    candidates = np.unique(distances)
+    distances, same = np.asarray(distances), np.asarray(same, bool)
+    order = np.argsort(distances, kind="stable")
+    ranked, same_ranked = distances[order], same[order]
+    candidates = np.unique(ranked)
     mids = np.concatenate([[candidates[0] - 1e-6], (candidates[:-1] + candidates[1:]) / 2, [candidates[-1] + 1e-6]])
-    accs = np.array([accuracy_at(distances, same, t) for t in mids])
+    # Pairs accepted below each mid: none, then every pair up to each distinct distance.
+    accepted = np.concatenate([[0], np.searchsorted(ranked, candidates, side="right")])
+    same_accepted = np.concatenate([[0], np.cumsum(same_ranked)])[accepted]
+    different_rejected = (~same).sum() - (accepted - same_accepted)
+    accs = same_accepted + different_rejected  # correct answers at each mid
     best = np.flatnonzero(accs == accs.max())
     return float(mids[best[len(best) // 2]])
 

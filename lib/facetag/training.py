@@ -11,6 +11,7 @@ everybody else's negatives.
 import os
 
 import numpy as np
+import scipy.linalg
 import tensorflow as tf
 
 from facetag.models import apply_head
@@ -21,18 +22,21 @@ class HeadTrainer:
     """Fit the projection head; ``fit`` returns self, the weights end up in ``head_``.
 
     ``views``: float32 (N, V, 512) backbone encodings of N photos under V
-    views; ``labels``: (N,) identity of each photo. Each step draws
+    views; ``labels``: (N,) identity of each photo. ``init`` is how the head starts: "pca",
+    "whiten", "lda" (see _initial_projection) or the weights of a linear head to fine-tune. Each step draws
     ``identities_per_batch`` people and ``samples_per_identity`` (photo, view)
     samples of each, and minimises the triplet loss over the batch's
     semi-hard triplets (``mining="semi-hard"``) or all violating ones
     (``"batch-all"``).
     """
 
-    def __init__(self, dim=128, hidden=0, init="pca", alpha=ALPHA, mining="batch-all", identities_per_batch=96,
-                 samples_per_identity=3, steps=500, learning_rate=1e-4, weight_decay=1e-4, seed=0):
+    def __init__(self, dim=128, hidden=0, init="pca", shrinkage=0.5, alpha=ALPHA, mining="batch-all",
+                 identities_per_batch=96, samples_per_identity=3, steps=500, learning_rate=1e-4, weight_decay=1e-4,
+                 seed=0):
         self.dim = dim
         self.hidden = hidden
         self.init = init
+        self.shrinkage = shrinkage
         self.alpha = alpha
         self.mining = mining
         self.identities_per_batch = identities_per_batch
@@ -42,7 +46,34 @@ class HeadTrainer:
         self.weight_decay = weight_decay
         self.seed = seed
 
-    def _build(self, views):
+    def _initial_projection(self, views, labels):
+        """(mean, 512 x dim projection) the head starts from."""
+        flat = views.reshape(-1, views.shape[-1]).astype(np.float64)
+        mean = flat.mean(axis=0)
+        if self.init == "lda":
+            # Linear discriminant analysis: the directions along which people differ most relative to
+            # how much one person's photos and views (colour, grey copy, tight crop) differ. The
+            # within-person scatter is shrunk towards its mean variance (``shrinkage``) because most
+            # training people have a single photo and their scatter comes from the views alone.
+            people = np.repeat(np.unique(labels, return_inverse=True)[1], views.shape[1])
+            counts = np.bincount(people)
+            centres = np.zeros((len(counts), flat.shape[1]))
+            np.add.at(centres, people, flat)
+            centres /= counts[:, None]
+            within = flat - centres[people]
+            s_within = within.T @ within / len(flat)
+            s_within = (1 - self.shrinkage) * s_within + self.shrinkage * np.trace(s_within) / len(s_within) * np.eye(len(s_within))
+            between = (centres - mean) * np.sqrt(counts)[:, None]
+            s_between = between.T @ between / len(flat)
+            _, vectors = scipy.linalg.eigh(s_between, s_within)  # ascending; v' S_within v = 1
+            return mean, vectors[:, ::-1][:, : self.dim]
+        _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
+        projection = vt[: self.dim].T
+        if self.init == "whiten":
+            projection = projection * (singular[0] / singular[: self.dim])
+        return mean, projection
+
+    def _build(self, views, labels):
         in_dim = views.shape[-1]
         x = tf.keras.Input((in_dim,))
         h = tf.keras.layers.Dense(self.hidden, activation="relu", name="hidden")(x) if self.hidden else None
@@ -50,17 +81,14 @@ class HeadTrainer:
         dense = tf.keras.layers.Dense(self.dim, name="out")
         out = tf.keras.layers.UnitNormalization()(dense(cat))
         model = tf.keras.Model(x, out)
-        if self.init in ("pca", "whiten"):
-            # Start from the training photos' principal components, centred on their mean: the
-            # backbone never saw grey photos, and removing their common offset is most of the gain
-            # (weights/README.md); "whiten" also gives every component unit variance. The hidden
-            # branch starts switched off.
-            flat = views.reshape(-1, in_dim)
-            mean = flat.mean(axis=0)
-            _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
-            projection = vt[: self.dim].T
-            if self.init == "whiten":
-                projection = projection * (singular[0] / singular[: self.dim])
+        if isinstance(self.init, dict):  # fine-tune an existing linear head (facetag.models.load_head)
+            dense.set_weights([self.init["w_out"], self.init["b_out"]])
+        elif self.init in ("pca", "whiten", "lda"):
+            # Start from a projection centred on the training photos' mean: the backbone never saw
+            # grey photos, and removing their common offset is most of the gain (weights/README.md).
+            # "pca": the principal components; "whiten": the same with unit variance each; "lda": see
+            # _initial_projection. The hidden branch starts switched off.
+            mean, projection = self._initial_projection(views, labels)
             kernel = np.zeros((cat.shape[-1], self.dim), np.float32)
             kernel[:in_dim] = projection
             dense.set_weights([kernel, (-mean @ projection).astype(np.float32)])
@@ -72,7 +100,7 @@ class HeadTrainer:
         rng = np.random.default_rng(self.seed)
         tf.random.set_seed(self.seed)
         by_identity = [np.flatnonzero(labels == u) for u in np.unique(labels)]
-        model = self._build(views)
+        model = self._build(views, labels)
         self.history_ = []
         if not self.steps:  # the initialisation alone
             self.head_ = self._export(model)
@@ -194,7 +222,8 @@ def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, 
         "sources": {name: {**e, "people": len(e["people"])} for name, e in sources.items()},
         "photos_without_detected_face": int((~detected).sum()),
         "views": view_names,
-        "settings": {k: v for k, v in vars(trainer).items() if not k.endswith("_")},
+        "settings": {k: "a given head" if k == "init" and isinstance(v, dict) else v
+                     for k, v in vars(trainer).items() if not k.endswith("_")},
         "final_loss": float(np.mean(trainer.history_[-200:])),
     }
     with open(os.path.splitext(out_path)[0] + ".training.json", "w") as f:
