@@ -2,7 +2,7 @@
 
     python scripts/compare_colour.py [--sets NAME ...] [--head NAME=PATH ...] [--border mean reflect clip]
 
-Every set's pairs are people the head never saw: lfw_dev's pairs (grey and colour; the head trains
+Every set's pairs are people the head never saw: lfw_dev's pairs (grey, colour, and a grey photo against a colour one; the head trains
 only on other LFW people) and the colour_faces validation people of scripts/colour_sets.py (run it
 first: it also makes the tight crops). For each set and system: 5-fold accuracy (threshold from the
 other folds), ROC AUC, TAR at FAR 1e-3 and the photos without a detected face. A photo without a
@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from facetag.alignment import DEFAULT_BORDER, DEFAULT_MARGIN, centre_box
-from facetag.evaluation import read_pairs, verification_scores
+from facetag.evaluation import Pair, read_pairs, verification_scores
 from facetag.cachedir import default_cache_dir
 from facetag.filecache import FileEncoder, _file_key
 from facetag.models import FaceModel, load_model
@@ -38,6 +38,8 @@ SETS = {
     "colour-web": ("colour web photos, full size (colour_faces validation people)", f"{COLOUR}/colour_faces_val.pairs.txt",
                    f"{DATA}/colour_faces/images"),
     "tight-web": ("tight 112x112 crops of those", f"{COLOUR}/colour_faces_val.pairs.txt", f"{COLOUR}/tight_colour_faces/images"),
+    "mixed-lfw": ("grey against colour LFW (lfw_dev pairs, first photo grey, second in colour)", f"{DATA}/lfw_dev/pairs.txt",
+                  (f"{DATA}/lfw_dev/images", f"{DATA}/lfw_dev_colour/images")),
     "tight-lfw": ("tight 96x96 crops of colour LFW", f"{DATA}/lfw_dev_colour/pairs.txt", f"{COLOUR}/tight_lfw_colour/images"),
 }
 
@@ -82,6 +84,14 @@ def face_recognition_encodings(paths, progress=None, centre_fraction=0.5):
 class _Box:
     def __init__(self, box):
         self.box = box
+
+
+def set_pairs(pairs_file, images):
+    """The set's pairs; ``images`` may be two folders, the first photo of each pair from one, the second from the other."""
+    if isinstance(images, str):
+        return read_pairs(pairs_file, images)
+    firsts, seconds = (read_pairs(pairs_file, folder) for folder in images)
+    return [Pair(a.a, b.b, a.same, a.fold) for a, b in zip(firsts, seconds)]
 
 
 def pair_distances(encodings, pairs, index):
@@ -152,7 +162,7 @@ def main(argv=None):
     for key in args.sets:
         name, pairs_file, images = SETS[key]
         name += f" (folds 1-{args.folds})" if args.folds else ""
-        pairs = [p for p in read_pairs(pairs_file, images) if args.folds is None or p.fold < args.folds]
+        pairs = [p for p in set_pairs(pairs_file, images) if args.folds is None or p.fold < args.folds]
         paths = list(dict.fromkeys(q for p in pairs for q in (p.a, p.b)))  # fold by fold: a partial cache covers whole folds
         index = {p: i for i, p in enumerate(paths)}
         same = np.array([p.same for p in pairs])

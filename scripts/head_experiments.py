@@ -22,7 +22,7 @@ import numpy as np
 
 from facetag.alignment import DEFAULT_MARGIN
 from facetag.datasets import pair_people, read_labelled
-from facetag.evaluation import read_pairs, verification_scores
+from facetag.evaluation import verification_scores
 from facetag.filecache import FileEncoder
 from facetag.models import apply_head, load_head
 from facetag.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
@@ -79,15 +79,16 @@ def head_settings(settings):
 
 def scored_sets():
     """{name: (encodings, pair indices a and b, same, folds)}: the selection sets, then the held-out ones."""
-    from compare_colour import SETS
+    from compare_colour import SETS, set_pairs
 
     sources = {key: (SELECTION_PAIRS, images) for key, images in SELECTION.items()}
     sources.update({key: (pairs_file, images) for key, (_, pairs_file, images) in SETS.items()})
     sets = {}
     for key, (pairs_file, images) in sources.items():
-        if not os.path.exists(pairs_file) or not os.path.isdir(images):
+        folders = [images] if isinstance(images, str) else images
+        if not os.path.exists(pairs_file) or not all(os.path.isdir(f) for f in folders):
             continue
-        pairs = read_pairs(pairs_file, images)
+        pairs = set_pairs(pairs_file, images)
         paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
         index = {p: i for i, p in enumerate(paths)}
         files = FileEncoder(margin=DEFAULT_MARGIN).encode(paths)
