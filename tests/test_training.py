@@ -57,3 +57,14 @@ def test_lda_initialisation_ignores_the_loudest_within_person_direction():
     for init, kept in (("pca", 0), ("lda", 1)):
         head = HeadTrainer(dim=1, init=init, shrinkage=0.1, steps=0, identities_per_batch=8).fit(views, labels).head_
         assert np.argmax(np.abs(head["w_out"][:, 0])) == kept, init
+
+
+def test_training_record_names_each_photos_data_set(tmp_path):
+    from facetag.training import _source
+
+    for layout in ("flat/labels.csv", "flat/subject01.happy", "folders/s1/1.pgm", "lfw/images/Ada/Ada_0001.jpg"):
+        (tmp_path / layout).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / layout).touch()
+    assert _source(str(tmp_path / "flat/subject01.happy")) == "flat"
+    assert _source(str(tmp_path / "folders/s1/1.pgm")) == "folders"
+    assert _source(str(tmp_path / "lfw/images/Ada/Ada_0001.jpg")) == "lfw"

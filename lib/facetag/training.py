@@ -186,7 +186,11 @@ def training_views(paths, margins, views=VIEWS, progress=None, cache_dir=None):
 
 
 def _source(path):
-    """The data set a training photo comes from: the folder above its person folder (or above ``images/``)."""
+    """The data set a training photo comes from: the folder of the labels.csv that lists it directly (a flat
+    set such as Yale's), else the folder above its person folder (or above ``images/``)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(os.path.join(folder, "labels.csv")):
+        return os.path.basename(folder)
     parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
     return parts[-4] if parts[-3] == "images" else parts[-3]
 
