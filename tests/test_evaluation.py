@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from facetag.evaluation import accuracy_at, best_threshold, colour_split
+from facetag.evaluation import accuracy_at, best_threshold
 
 
 def _best_threshold_by_trying_each(distances, same):
@@ -27,16 +27,3 @@ def test_best_threshold_separates_separable_pairs():
     same = np.array([True, True, False, False])
     assert best_threshold(distances, same) == 0.65
 
-
-def test_colour_split_scores_each_kind_with_its_folds_thresholds():
-    distances = np.array([0.3, 1.4, 0.5, 0.9, 0.2, 1.5, 0.8, 1.2])
-    same = np.array([True, False, True, False, True, False, True, False])
-    folds = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    grey_a = np.array([True, True, False, False, True, True, False, True])
-    grey_b = np.array([True, True, False, False, True, True, False, False])
-    split = colour_split(distances, same, folds, [1.0, 0.85], grey_a, grey_b)
-    assert set(split) == {"grey", "colour", "mixed"}
-    assert (split["grey"]["pairs"], split["colour"]["pairs"], split["mixed"]["pairs"]) == (4, 3, 1)
-    assert split["grey"]["accuracy"] == 1.0
-    assert split["colour"]["accuracy"] == 2 / 3  # 0.9 is under fold 0's threshold of 1.0: a false accept
-    assert colour_split(distances, same, folds, [1.0, 0.85], grey_a | True, grey_b | True) == {}
