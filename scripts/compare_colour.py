@@ -2,9 +2,9 @@
 
     python scripts/compare_colour.py [--sets NAME ...] [--head NAME=PATH ...] [--border mean reflect clip]
 
-Every set's pairs are people the head never saw: lfw_dev's pairs (grey, colour, and a grey photo against a colour one; the head trains
-only on other LFW people) and the colour_faces validation people of scripts/colour_sets.py (run it
-first: it also makes the tight crops). For each set and system: 5-fold accuracy (threshold from the
+Every set's pairs are people the head never saw: lfw_dev's pairs (grey, colour, and a grey photo
+against a colour one; the head trains only on other LFW people) and the colour_faces validation
+people of scripts/colour_sets.py (run it first: it also makes the tight crops). For each set and system: 5-fold accuracy (threshold from the
 other folds), ROC AUC, TAR at FAR 1e-3 and the photos without a detected face. A photo without a
 detection is encoded from its centre (half its shorter side; on the tight crops the whole crop) by
 every system alike.

@@ -53,13 +53,20 @@ CONFIGS = {
     "current+500": ("all", {"steps": 500, "init": "current"}),
     "current+500 lr3e-5": ("all", {"steps": 500, "init": "current", "learning_rate": 3e-5}),
     "current+500 colour-only": ("colour", {"steps": 500, "init": "current"}),
+    "pca mirrored": ("mirrored", {"steps": 0}),
+    "pca+500 mirrored": ("mirrored", {"steps": 500}),
+    "current+200 mirrored": ("mirrored", {"steps": 200, "init": "current"}),
+    "lda s0.8 mirrored": ("mirrored", {"steps": 0, "init": "lda", "shrinkage": 0.8}),
     "lda s0.2": ("all", {"steps": 0, "init": "lda", "shrinkage": 0.2}),
     "lda s0.5": ("all", {"steps": 0, "init": "lda", "shrinkage": 0.5}),
     "lda s0.8": ("all", {"steps": 0, "init": "lda", "shrinkage": 0.8}),
     "lda s0.5+500": ("all", {"steps": 500, "init": "lda", "shrinkage": 0.5}),
     "lda s0.5 no-tight": ("no-tight", {"steps": 0, "init": "lda", "shrinkage": 0.5}),
 }
-VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n], "colour": ["colour"]}
+#: facetag.training's views, and their mirror images for the "mirrored" configurations.
+EXPERIMENT_VIEWS = VIEWS + (("colour mirrored", {"flip": True}), ("tight 112 mirrored", {"tight": 112, "flip": True}))
+VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n], "colour": ["colour"],
+             "mirrored": [n for n, _ in EXPERIMENT_VIEWS]}
 
 
 def training_photos(with_selection):
@@ -119,12 +126,12 @@ def main(argv=None):
     photos = training_photos(with_selection=bool(args.adopt))
     if args.adopt:
         view_set, settings = CONFIGS[args.adopt]
-        record = train_head_from_photos(photos, args.head_out, views=[v for v in VIEWS if v[0] in VIEW_SETS[view_set]],
+        record = train_head_from_photos(photos, args.head_out, views=[v for v in EXPERIMENT_VIEWS if v[0] in VIEW_SETS[view_set]],
                                         cache_dir=args.train_cache, **head_settings(settings))
         print(json.dumps(record, indent=2))
         return
     labels = np.array([who for _, who in photos])
-    views, _, names, grey = training_views([p for p, _ in photos], [DEFAULT_MARGIN],
+    views, _, names, grey = training_views([p for p, _ in photos], [DEFAULT_MARGIN], EXPERIMENT_VIEWS,
                                            progress=lambda d, t: print(f"\r  {d}/{t}", end="", file=sys.stderr, flush=True),
                                            cache_dir=args.train_cache)
     print(f"{len(photos)} training photos ({grey} grey) of {len(set(labels))} people; views {names}", flush=True)

@@ -62,7 +62,8 @@ class HeadTrainer:
             centres /= counts[:, None]
             within = flat - centres[people]
             s_within = within.T @ within / len(flat)
-            s_within = (1 - self.shrinkage) * s_within + self.shrinkage * np.trace(s_within) / len(s_within) * np.eye(len(s_within))
+            mean_variance = np.trace(s_within) / len(s_within)
+            s_within = (1 - self.shrinkage) * s_within + self.shrinkage * mean_variance * np.eye(len(s_within))
             between = (centres - mean) * np.sqrt(counts)[:, None]
             s_between = between.T @ between / len(flat)
             _, vectors = scipy.linalg.eigh(s_between, s_within)  # ascending; v' S_within v = 1
