@@ -1,8 +1,8 @@
-"""Verification scoring: the best threshold found by counting matches the one found by trying each."""
+"""Verification scoring: the best threshold, and the scores of colour, grey and mixed pairs apart."""
 
 import numpy as np
 
-from facetag.evaluation import accuracy_at, best_threshold
+from facetag.evaluation import accuracy_at, best_threshold, colour_split
 
 
 def _best_threshold_by_trying_each(distances, same):
@@ -27,3 +27,14 @@ def test_best_threshold_separates_separable_pairs():
     same = np.array([True, True, False, False])
     assert best_threshold(distances, same) == 0.65
 
+
+def test_colour_split_scores_each_kind_with_its_folds_threshold():
+    distances = np.array([0.2, 1.5, 0.4, 1.2, 0.9, 1.3, 0.3, 0.8])
+    same = np.array([True, False, True, False, True, False, True, False])
+    folds = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    grey_a = np.array([True, True, False, False, True, True, False, True])
+    grey_b = np.array([True, True, False, False, True, True, False, False])
+    split = colour_split(distances, same, folds, [1.0, 0.85], grey_a, grey_b)
+    assert split["grey"] == {"pairs": 4, "same_pairs": 2, "accuracy": 0.75, "roc_auc": 1.0, "tar_at_far_1e-3": 1.0}
+    assert split["colour"]["accuracy"] == 1.0 and split["mixed"]["accuracy"] == 0.0 and split["mixed"]["pairs"] == 1
+    assert colour_split(distances, same, folds, [1.0, 0.85], grey_a | True, grey_b | True) == {}

@@ -8,7 +8,6 @@ from PIL import Image
 
 from facetag.alignment import crop_face
 from facetag.detection import shared_detector
-from facetag.evaluation import colour_split
 from facetag.framing import detect_framed, with_border
 from facetag.images import load_image
 
@@ -62,17 +61,6 @@ def test_the_border_is_the_mean_colour_and_the_offset_maps_back(biden):
     assert np.array_equal(bordered[dy : dy + h, dx : dx + w], image)
     assert np.abs(bordered[0, 0].astype(int) - image.reshape(-1, 3).mean(axis=0)).max() <= 0.5
 
-
-def test_colour_split_scores_each_kind_with_its_folds_threshold():
-    distances = np.array([0.2, 1.5, 0.4, 1.2, 0.9, 1.3, 0.3, 0.8])
-    same = np.array([True, False, True, False, True, False, True, False])
-    folds = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    grey_a = np.array([True, True, False, False, True, True, False, True])
-    grey_b = np.array([True, True, False, False, True, True, False, False])
-    split = colour_split(distances, same, folds, [1.0, 0.85], grey_a, grey_b)
-    assert split["grey"] == {"pairs": 4, "same_pairs": 2, "accuracy": 0.75, "roc_auc": 1.0, "tar_at_far_1e-3": 1.0}
-    assert split["colour"]["accuracy"] == 1.0 and split["mixed"]["accuracy"] == 0.0 and split["mixed"]["pairs"] == 1
-    assert colour_split(distances, same, folds, [1.0, 0.85], grey_a | True, grey_b | True) == {}
 
 
 def test_evaluate_reports_colour_and_grey_pairs_apart(tmp_path):
