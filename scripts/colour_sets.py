@@ -90,12 +90,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     training, validation = split_people(args.data)
-    people = training + validation
-    with open(f"{args.out}/split.json", "w") as f:
-        json.dump({"training": training, "selection": selection_people(training), "validation": validation}, f, indent=1)
-    images = f"{args.data}/colour_faces/images"
-    photos = {p: sorted(int(n[-8:-4]) for n in os.listdir(f"{images}/{p}")) for p in people}
     selection = selection_people(training)
+    with open(f"{args.out}/split.json", "w") as f:
+        json.dump({"training": training, "selection": selection, "validation": validation}, f, indent=1)
+    images = f"{args.data}/colour_faces/images"
+    photos = {p: sorted(int(n[-8:-4]) for n in os.listdir(f"{images}/{p}")) for p in training + validation}
     select_file = f"{args.out}/colour_faces_select.pairs.txt"
     write_pairs(photos, selection, select_file, per_fold=150)
     select_paths = sorted({q for pair in read_pairs(select_file, images) for q in (pair.a, pair.b)})

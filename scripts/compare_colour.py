@@ -1,13 +1,14 @@
 """facetag-128, facenet-512 and face_recognition's recipe side by side on the same held-out pairs.
 
     python scripts/compare_colour.py [--sets NAME ...] [--head NAME=PATH ...] [--border mean reflect clip]
+                                     [--bootstrap N]
 
 Every set's pairs are people the head never saw: lfw_dev's pairs (grey, colour, and a grey photo
 against a colour one; the head trains only on other LFW people) and the colour_faces validation
-people of scripts/colour_sets.py (run it first: it also makes the tight crops). For each set and system: 5-fold accuracy (threshold from the
-other folds), ROC AUC, TAR at FAR 1e-3 and the photos without a detected face. A photo without a
-detection is encoded from its centre (half its shorter side; on the tight crops the whole crop) by
-every system alike.
+people of scripts/colour_sets.py (run it first: it also makes the tight crops). For each set and
+system: 5-fold accuracy (threshold from the other folds), ROC AUC, TAR at FAR 1e-3 and the photos
+without a detected face. A photo without a detection is encoded from its centre (half its shorter
+side; on the tight crops the whole crop) by every system alike.
 
 face_recognition's recipe (installed as `make bench-setup` does): dlib's HOG detector
 (face_locations, 1 upsampling), the main face by facetag's rule, face_encodings with its defaults

@@ -55,6 +55,8 @@ class HeadTrainer:
             # how much one person's photos and views (colour, grey copy, tight crop) differ. The
             # within-person scatter is shrunk towards its mean variance (``shrinkage``) because most
             # training people have a single photo and their scatter comes from the views alone.
+            # (scikit-learn's LinearDiscriminantAnalysis does the same, but facetag does not depend on
+            # scikit-learn for these few lines; scipy solves the eigenproblem.)
             people = np.repeat(np.unique(labels, return_inverse=True)[1], views.shape[1])
             counts = np.bincount(people)
             centres = np.zeros((len(counts), flat.shape[1]))
