@@ -74,11 +74,16 @@ def machine_facts():
     """Markdown list items: CPU, memory, load, date, Python and package versions, dlib's build if installed."""
 
     with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+        cpuinfo = f.read().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), []))
     with open("/proc/meminfo") as f:
         mem_kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
+    vector = ", ".join(name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX-512 VNNI"))
+                       if flag in flags) or "no AVX2"
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    return [f"- CPU: {cpu}, {os.cpu_count()} cores, {mem_kib / 2**20:.1f} GiB RAM; load average {load} (1/5/15 min) at start",
+    return [f"- CPU: {cpu} ({vector}), {os.cpu_count()} cores, {mem_kib / 2**20:.1f} GiB RAM; load average {load} "
+            "(1/5/15 min) at start",
             f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             f"- Python {platform.python_version()}; {package_versions()}"] + _dlib_build()
 

@@ -13,6 +13,13 @@ and the colour validation pairs, of every variant of the same weights (facenet-o
 * litert-int8-full: full-integer int8 (TFLITE_BUILTINS_INT8, float input and output), calibrated on
   CALIBRATION_FACES faces of people in no measured pair: lfw_dev people outside its pairs.txt and
   colour_faces training people (scripts/colour_sets.py), none of the colour validation people.
+* litert-int8-mixed: what facetag runs since 2026-12-04 (facetag.litert_models.model_path("facenet-int8")):
+  litert-int8-dynamic with the layers of FACENET_FLOAT_LAYERS put back in float32.
+
+``--layer-sweep`` says which layers to keep in float32 without looking at a measured pair: for each
+int8 layer of litert-int8-dynamic, the network with that one layer in float32 encodes SWEEP_FACES
+faces of people in no measured pair (as for calibration), and the mean L2 distance of its encodings
+from litert-fp32's is printed, smallest first.
 
 Every LiteRT variant runs on one interpreter with num_threads = every core and XNNPACK (the default
 delegate), its input resized when the batch size changes, as facetag.litert_models.Network does.
@@ -60,7 +67,7 @@ from facetag.detection import shared_detector
 from facetag.evaluation import read_pairs, verification_scores
 from facetag.framing import find_main_face
 from facetag.images import load_image
-from facetag.litert_models import model_path
+from facetag.litert_models import int8_weights, model_path, with_float_layers
 from facetag.models import apply_head, load_head
 
 import benchutil
@@ -76,11 +83,12 @@ FIRST_CALL_BATCH = 8
 ACCURACY_BATCH = 32
 FACES = 64
 CALIBRATION_FACES = 128
+SWEEP_FACES = 400
 WITHIN_POINTS = 0.1
 ONEDNN_INT8 = ("not measured: TensorFlow has no int8 path of its own for a frozen graph; the route is Intel "
                "Neural Compressor (neural-compressor-tf 3.10), which would install the full `tensorflow` "
-               "2.21 package beside tensorflow-cpu (not a small install), and this CPU has AVX2 only (no "
-               "AVX-512 VNNI or AMX), where oneDNN's int8 convolutions have no VNNI instructions to gain from")
+               "2.21 package beside tensorflow-cpu (not a small install), and would bring TensorFlow's "
+               "seconds of start-up back into every process")
 
 
 # ---- faces ----
@@ -209,7 +217,8 @@ def build_variants(work_dir, calibration_crops):
              "litert-fp16": convert("fp16", f"{prefix}-fp16.tflite", None),
              "litert-int8-dynamic": convert("int8-dynamic", f"{prefix}-int8-dynamic.tflite", None),
              "litert-int8-full": convert("int8-full", f"{prefix}-int8-full-{len(calibration_crops)}.tflite",
-                                         calibration_crops)}
+                                         calibration_crops),
+             "litert-int8-mixed": model_path("facenet-int8")}
     return [Variant("tensorflow", graph_path(), tensorflow_encoder)] + [
         Variant(name, path, lambda path=path: LiteRTEncoder(path)) for name, path in paths.items()]
 
@@ -283,6 +292,32 @@ def accuracy(encodings, head, sets, index):
             for name, pairs in sets for model, project in models.items()}
 
 
+def layer_sweep(work_dir, crops):
+    """Lines of the layer sweep (see the module's text): each int8 layer of litert-int8-dynamic, the mean L2
+    distance from litert-fp32's encodings of ``crops`` with that layer alone in float32, smallest first."""
+    with open(model_path("facenet"), "rb") as f:
+        original = f.read()
+    prefix = os.path.join(work_dir, f"facenet-{file_sha256(graph_path())[:12]}")
+    with open(convert("int8-dynamic", f"{prefix}-int8-dynamic.tflite", None), "rb") as f:
+        quantised = f.read()
+    reference = encode_all(LiteRTEncoder(model_path("facenet")), crops, ACCURACY_BATCH)
+
+    def distance(model):
+        path = os.path.join(work_dir, "sweep.tflite")
+        with open(path, "wb") as f:
+            f.write(model)
+        return np.linalg.norm(encode_all(LiteRTEncoder(path), crops, ACCURACY_BATCH) - reference, axis=1).mean()
+
+    rows = []
+    for n, name in enumerate(int8_weights(quantised)):
+        rows.append((distance(with_float_layers(quantised, original, {name})), name.split(";")[0]))
+        print(f"  layer sweep {n + 1}: {rows[-1][1]} {rows[-1][0]:.4f}", file=sys.stderr, flush=True)
+    lines = [f"Mean L2 distance from litert-fp32's encodings of {len(crops)} faces of people in no measured pair: "
+             f"every layer in int8 {distance(quantised):.4f}; with one layer in float32:", "",
+             "| layer kept in float32 | mean distance |", "|---|---:|"]
+    return lines + [f"| {name} | {d:.4f} |" for d, name in sorted(rows)]
+
+
 # ---- report ----
 
 def speed_table(variants, speeds):
@@ -347,6 +382,8 @@ def parse_args(argv=None):
     parser.add_argument("--work-dir", default=os.path.join(default_cache_dir(), "bench-encoder-variants"),
                         help="converted flatbuffers and cached crops")
     parser.add_argument("--speed-only", action="store_true", help="measure speed only (a few minutes), no accuracy")
+    parser.add_argument("--layer-sweep", action="store_true",
+                        help="only the layer sweep: which layer in float32 brings int8 closest to float32 (minutes)")
     parser.add_argument("--out", help="also write the report to this Markdown file")
     return parser.parse_args(argv)
 
@@ -357,6 +394,11 @@ def main(argv=None):
     imports = {name: benchutil.timed(lambda name=name: importlib.import_module(name))[0].wall
                for name in ("tensorflow", "ai_edge_litert.interpreter")}
     os.makedirs(args.work_dir, exist_ok=True)
+    if args.layer_sweep:
+        sweep_crops, _ = face_crops(calibration_paths(SWEEP_FACES), args.work_dir)
+        benchutil.write_report(["# Encoder variants: the int8 layer sweep", ""] + facts + [""]
+                               + layer_sweep(args.work_dir, sweep_crops), args.out)
+        return
     sets = accuracy_sets(args.work_dir, args.folds)
     paths = list(dict.fromkeys(q for _, pairs in sets for p in pairs for q in (p.a, p.b)))
     crops, detected = face_crops(paths[: args.faces] if args.speed_only else paths, args.work_dir)

@@ -8,12 +8,19 @@ on ../shared/data/lfw_dev: the first N people with >= 4 photos enrol their
 first 2 photos, their other photos are tagged, plus one-photo strangers.
 
 With ``--photos colour`` the photos are ../shared/data/colour_faces (web photos,
-longer side 500 px): the first N people with >= 4 photos enrol their first 2
-photos as they are; up to 3 of their other photos, and the first photo of N
-people with fewer photos (the strangers), are tagged as camera-size JPEGs:
-each enlarged (bicubic) to 2, 6 or 12 megapixels in turn and saved at JPEG
-quality 90, so that both tools pay what a camera file costs to decode and
-search (not its detail: an enlarged web photo holds no more than the original).
+longer side up to 500 px): the first N people with >= 4 photos enrol their first
+2 photos as they are; up to 3 of their other photos, and the first photo of N
+people with fewer photos (the strangers), are tiled, in a fixed shuffled order,
+into camera-size scenes: 2x2 tiles at 2 megapixels, 3x3 at 6, 4x3 at 12 (as
+bench/detector.py tiles lfw_dev), the sizes in turn, each photo enlarged
+(bicubic) to fit its square tile on a grey ground, every scene saved as a
+quality-90 JPEG with 4:2:0 chroma, as cameras write them. Both tools pay what a
+camera file costs to decode and search, with several people to a photo. Each
+tile is one probe: the answer for it is the nearest match of the faces whose
+box centre lies in the tile. face_recognition runs as
+bench/face_recognition_boxes.py, its command line with the per-photo step
+printing each face's box too (the command itself prints names only); the work
+is the command's.
 
 - facetag: `facetag enroll KNOWN` then `facetag tag UNKNOWN` (Beam, in-process
   runner, and with 2 worker processes), each a fresh process as a user runs
@@ -42,6 +49,7 @@ scale (the issue's target: 1.7x one worker).
 
 import argparse
 import os
+import random
 import re
 import shutil
 import statistics
@@ -70,39 +78,98 @@ def colour_split(images, people, strangers, per_person=3):
     return gallery, probes
 
 
-def camera_size(path, out_path, megapixels):
-    """``path`` enlarged to about ``megapixels`` (aspect kept), saved as a quality-90 JPEG at ``out_path``."""
+#: Tiles across and down of a scene, by its size in megapixels (up to the first figure): bench/detector.py's.
+GRIDS = ((3, (2, 2)), (8, (3, 3)), (float("inf"), (4, 3)))
+SCENE_GROUND = (128, 128, 128)
+SCENE_ORDER_SEED = 14
+
+
+def grid_for(megapixels):
+    return next(grid for limit, grid in GRIDS if megapixels <= limit)
+
+
+def scene(paths, megapixels):
+    """The photos at ``paths`` tiled into one scene of about ``megapixels`` (see the module's text): the
+    scene, and each tile's (left, top, right, bottom)."""
     from PIL import Image
 
-    image = Image.open(path).convert("RGB")
-    factor = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
-    image.resize((round(image.width * factor), round(image.height * factor)), Image.BICUBIC).save(
-        out_path, "JPEG", quality=90)
+    across, down = grid_for(megapixels)
+    side = round((megapixels * 1e6 / (across * down)) ** 0.5)
+    canvas = Image.new("RGB", (across * side, down * side), SCENE_GROUND)
+    tiles = []
+    for i, path in enumerate(paths):
+        left, top = (i % across) * side, (i // across) * side
+        photo = Image.open(path).convert("RGB")
+        factor = side / max(photo.size)
+        photo = photo.resize((round(photo.width * factor), round(photo.height * factor)), Image.BICUBIC)
+        canvas.paste(photo, (left + (side - photo.width) // 2, top + (side - photo.height) // 2))
+        tiles.append((left, top, left + side, top + side))
+    return canvas, tiles
 
 
-def lay_out(split, work, scene_megapixels=None):
-    """Folders both tools read: known/<Name>/..., known_flat/<Name>__i.jpg (face_recognition's layout), probes/.
-    With ``scene_megapixels``, each probe is written at the next of these sizes (camera_size)."""
-    gallery, probes = split
+def lay_out_gallery(gallery, work):
+    """known/<Name>/... (facetag's layout) and known_flat/<Name>__photo.jpg (face_recognition's)."""
     for path, who in gallery:
         os.makedirs(os.path.join(work, "known", who), exist_ok=True)
         shutil.copy(path, os.path.join(work, "known", who))
         os.makedirs(os.path.join(work, "known_flat"), exist_ok=True)
         shutil.copy(path, os.path.join(work, "known_flat", f"{who}__{os.path.basename(path)}"))
+
+
+def lay_out(split, work):
+    """Folders both tools read: the gallery (lay_out_gallery), probes/ with each probe photo, one_probe/ with
+    the first. Returns the gallery and the truth [(probe path, identity or None)]."""
+    gallery, probes = split
+    lay_out_gallery(gallery, work)
     os.makedirs(os.path.join(work, "probes"))
-    for i, (path, _) in enumerate(probes):
-        target = os.path.join(work, "probes", os.path.basename(path))
-        if scene_megapixels:
-            camera_size(path, target, scene_megapixels[i % len(scene_megapixels)])
-        else:
-            shutil.copy(path, target)
+    for path, _ in probes:
+        shutil.copy(path, os.path.join(work, "probes"))
     os.makedirs(os.path.join(work, "one_probe"))
     shutil.copy(os.path.join(work, "probes", os.path.basename(probes[0][0])), os.path.join(work, "one_probe"))
     truth = [(os.path.join(work, "probes", os.path.basename(p)), who) for p, who in probes]
-    return gallery, truth
+    return gallery, truth, None
 
 
-def run_facetag(work, extra, rep):
+def lay_out_scenes(split, work, scene_megapixels):
+    """As :func:`lay_out`, the probes tiled into scenes (see the module's text). The truth is keyed by tile,
+    ``scene path#tile number``; also returns {scene path: [(tile box, tile key)]}."""
+    gallery, probes = split
+    lay_out_gallery(gallery, work)
+    probes = list(probes)
+    random.Random(SCENE_ORDER_SEED).shuffle(probes)
+    os.makedirs(os.path.join(work, "probes"))
+    truth, tiles, start = [], {}, 0
+    while start < len(probes):
+        megapixels = scene_megapixels[len(tiles) % len(scene_megapixels)]
+        across, down = grid_for(megapixels)
+        chunk = probes[start:start + across * down]
+        start += len(chunk)
+        path = os.path.join(work, "probes", f"scene_{len(tiles):03d}_{megapixels:g}mp.jpg")
+        image, boxes = scene([p for p, _ in chunk], megapixels)
+        image.save(path, "JPEG", quality=90, subsampling="4:2:0")
+        tiles[path] = [(box, f"{path}#{k}") for k, box in enumerate(boxes)]
+        truth += [(f"{path}#{k}", who) for k, (_, who) in enumerate(chunk)]
+    os.makedirs(os.path.join(work, "one_probe"))
+    shutil.copy(next(iter(tiles)), os.path.join(work, "one_probe"))
+    return gallery, truth, tiles
+
+
+def answer_key(path, box, tiles):
+    """What a face answers for: its photo, or in a scene the tile its box centre lies in (None: no tile)."""
+    if tiles is None or not box:
+        return path
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return next((key for (left, top, right, bottom), key in tiles.get(path, ())
+                 if left <= x < right and top <= y < bottom), None)
+
+
+def keep_nearest(answers, key, answer):
+    """Each key's nearest answer (identity, distance): a photo's or a tile's several faces answer with their nearest."""
+    if key is not None and (key not in answers or answer[1] < answers[key][1]):
+        answers[key] = answer
+
+
+def run_facetag(work, extra, rep, tiles):
     """(enroll s, tag s, tag-one-photo s, {probe: (nearest identity, distance)}); each step a fresh process.
 
     Tagging one photo measures the fixed cost of a run (start-up, model loading, writing), so that the
@@ -121,30 +188,35 @@ def run_facetag(work, extra, rep):
     one = timed_run("tag", os.path.join(work, "one_probe"), "--index", index, "--out", out + "-one")
     answers = {}
     for row in ArchiveStore(out).read("matches").to_pylist():
-        answer = (row["candidates"][0]["identity"], row["distance"])
-        if row["path"] not in answers or answer[1] < answers[row["path"]][1]:
-            answers[row["path"]] = answer
+        keep_nearest(answers, answer_key(row["path"], row["box"], tiles),
+                     (row["candidates"][0]["identity"], row["distance"]))
     return enroll, tag, one, answers
 
 
-def run_face_recognition(work):
+def run_face_recognition(work, tiles):
+    """(seconds, {probe or tile: (nearest identity within its tolerance, distance)}); ("unknown", 9.0) when
+    no known face is within it. Scenes go through bench/face_recognition_boxes.py, which also prints boxes."""
     probes = os.path.join(work, "probes")
+    if tiles is None:
+        command = [os.path.join(VENV_BIN, "face_recognition"), "--show-distance", "true"]
+    else:
+        command = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "face_recognition_boxes.py")]
     start = time.perf_counter()
-    out = subprocess.run([os.path.join(VENV_BIN, "face_recognition"), "--cpus", "2", "--show-distance", "true",
-                          os.path.join(work, "known_flat"), probes], check=True, capture_output=True, text=True)
+    out = subprocess.run([*command, "--cpus", "2", os.path.join(work, "known_flat"), probes],
+                         check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    # Its two pool processes print "path,name,distance" to one pipe and their writes interleave (a line's
-    # text and its newline are separate writes), so results are found by pattern, not by line.
-    result = re.compile(re.escape(probes + os.sep) + r"[^,\n]+?,[^,\n]+?,(?:None|[0-9.]+(?:e-?[0-9]+)?)")
-    answers = {}  # nearest within its tolerance; ("unknown", 9.0) when none is
+    # The command's two pool processes print "path,name,distance" to one pipe and their writes interleave (a
+    # line's text and its newline are separate writes), so results are found by pattern, not by line.
+    box = r",-?[0-9]+,-?[0-9]+,-?[0-9]+,-?[0-9]+" if tiles is not None else ""
+    result = re.compile(re.escape(probes + os.sep) + r"[^,\n]+?,[^,\n]+?,(?:None|[0-9.]+(?:e-?[0-9]+)?)" + box)
+    answers = {}
     for match in result.finditer(out.stdout):
-        path, name, distance = match.group(0).rsplit(",", 2)
+        path, name, distance, *box = match.group(0).rsplit(",", 6 if tiles is not None else 2)
         if name == "no_persons_found":
             continue
         who = "unknown" if name == "unknown_person" else name.split("__")[0]
-        dist = float(distance) if distance != "None" else 9.0
-        if path not in answers or dist < answers[path][1]:
-            answers[path] = (who, dist)
+        keep_nearest(answers, answer_key(path, [int(v) for v in box], tiles),
+                     (who, float(distance) if distance != "None" else 9.0))
     return seconds, answers
 
 
@@ -230,28 +302,32 @@ def main(argv=None):
     machine = benchutil.machine_facts()
     with tempfile.TemporaryDirectory() as work:
         if args.photos == "lfw":
-            gallery, truth = lay_out(identification_split(images, people=args.people, strangers=args.strangers), work)
+            gallery, truth, tiles = lay_out(identification_split(images, people=args.people, strangers=args.strangers),
+                                            work)
         else:
-            gallery, truth = lay_out(colour_split(images, args.people, args.strangers), work, args.scene_megapixels)
+            gallery, truth, tiles = lay_out_scenes(colour_split(images, args.people, args.strangers), work,
+                                                   args.scene_megapixels)
         modes = {"facetag, in-process runner": [],
                  "facetag, 2 worker processes": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]}
         results = {}
         for name, extra in modes.items():
-            runs = [run_facetag(work, extra, f"{len(results)}-{r}") for r in range(args.reps)]
+            runs = [run_facetag(work, extra, f"{len(results)}-{r}", tiles) for r in range(args.reps)]
             results[name] = {"enroll": statistics.median(r[0] for r in runs),
                              "tag": statistics.median(r[1] for r in runs),
                              "tag_one": statistics.median(r[2] for r in runs), "answers": runs[-1][3]}
-        runs = [run_face_recognition(work) for _ in range(args.reps)]
+        runs = [run_face_recognition(work, tiles) for _ in range(args.reps)]
         results["face_recognition --cpus 2"] = {"seconds": statistics.median(r[0] for r in runs), "answers": runs[-1][1]}
+    photos = len(truth) if tiles is None else len(tiles)
+    probes = (f"{len(truth)} photos tagged" if tiles is None else
+              f"{len(truth)} photos tiled into {photos} scenes at {', '.join(f'{m:g}' for m in args.scene_megapixels)}"
+              " MP in turn, the scenes tagged")
     lines = [f"# End to end, {args.photos} photos", "", *machine, "",
-             f"{len(gallery)} enrolled photos of {len({who for _, who in gallery})} people; {len(truth)} photos "
-             f"tagged ({sum(w is not None for _, w in truth)} of enrolled people, "
-             f"{sum(w is None for _, w in truth)} strangers"
-             + (f"; tagged photos at {', '.join(f'{m:g}' for m in args.scene_megapixels)} MP in turn"
-                if args.photos == "colour" else "") + f"); median of {args.reps} runs", "", "## Speed", ""]
-    lines += speed_table(results, (len(gallery), len(truth)))
+             f"{len(gallery)} enrolled photos of {len({who for _, who in gallery})} people; {probes} "
+             f"({sum(w is not None for _, w in truth)} photos of enrolled people, "
+             f"{sum(w is None for _, w in truth)} of strangers); median of {args.reps} runs", "", "## Speed", ""]
+    lines += speed_table(results, (len(gallery), photos))
     lines += ["", "The tag step apart from its fixed cost (a run tagging one photo: start-up, models, writing):", ""]
-    lines += steady_table(results, len(truth))
+    lines += steady_table(results, photos)
     lines += ["", "## Accuracy (facetag's answers from the in-process runs; both modes give the same)", ""]
     lines += accuracy_tables(truth, results["facetag, in-process runner"]["answers"],
                              results["face_recognition --cpus 2"]["answers"])

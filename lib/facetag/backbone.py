@@ -8,8 +8,9 @@ its import spec instead.
 The frozen graph was exported for a batch of one: its input placeholder and two
 reshape constants say ``1``. :func:`batch_free_graph` rewrites those three nodes
 so any batch size runs through one call. facetag runs the graph converted to a
-LiteRT flatbuffer (facetag.litert_models), which encodes as the graph does
-(tests/test_backbone.py), without TensorFlow's seconds of start-up.
+LiteRT flatbuffer (facetag.litert_models), without TensorFlow's seconds of
+start-up: in int8 by default (:data:`DEFAULT_PRECISION`), or in float32, which
+encodes as the graph does (tests/test_backbone.py).
 """
 
 import importlib.util
@@ -25,6 +26,16 @@ from facetag.checksums import file_sha256
 EMBEDDING_SIZE = 512
 _INPUT = "input:0"
 _OUTPUT = "embeddings:0"
+#: The encoder's arithmetic. "int8": the weights in int8 and each layer's input quantised to int8 per
+#: face as it runs (dynamic-range quantisation), but for one layer kept in float32
+#: (facetag.litert_models.FACENET_FLOAT_LAYERS); 3.2x the float32 encodings per second on a CPU with
+#: AVX-512 VNNI, as fast as float32 on one with AVX2 only, and within 0.1 point of float32's accuracy
+#: on the lfw_dev and colour validation pairs (weights/README.md, "Encoder precision"). "fp32": the
+#: graph's own float32 arithmetic, as facetag encoded before 2026-12-04 (the ``-fp32`` models).
+PRECISIONS = ("int8", "fp32")
+DEFAULT_PRECISION = "int8"
+_NETWORKS = {"int8": "facenet-int8", "fp32": "facenet"}
+
 _BATCH_ONE_RESHAPES = {
     # node name -> its constant with the batch dimension made free
     "InceptionResnetV1/Logits/Flatten/flatten/Reshape/shape/_1__cf__3": [-1, 1792],
@@ -78,20 +89,31 @@ def graph_function():
     return wrapped, wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
 
 
+def backbone_id(precision=DEFAULT_PRECISION):
+    """What encodings of the backbone in ``precision`` are made by, for model ids and caches: the graph's
+    SHA-256 (12 digits), with ``-int8`` for the int8 network."""
+    sha = file_sha256(graph_path())[:12]
+    return sha if precision == "fp32" else f"{sha}-{precision}"
+
+
 class Backbone:
-    """The 512-d FaceNet encoder on LiteRT (facetag.litert_models). Use :func:`load_backbone` to share one.
+    """The 512-d FaceNet encoder on LiteRT (facetag.litert_models), in ``precision`` (PRECISIONS). Use
+    :func:`load_backbone` to share one.
 
     Crops go through the network ``batch_size`` at a time: on two cores batches of 8 encode a fifth more
     faces per second than single crops, and larger ones no more.
     """
 
-    def __init__(self, batch_size=8):
-        from facetag.cascade import Network
+    def __init__(self, precision=DEFAULT_PRECISION, batch_size=8):
+        from facetag.litert_models import Network
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.path = graph_path()
+        self.precision = precision
         self.batch_size = batch_size
-        self.sha256 = file_sha256(self.path)
-        self._network = Network("facenet")
+        self.backbone_id = backbone_id(precision)
+        self._network = Network(_NETWORKS[precision])
 
     def encode(self, crops):
         """Encode face crops: uint8 (N, 160, 160, 3) or channels-first (N, 3, 160, 160).
@@ -111,9 +133,9 @@ _shared = {}
 _lock = threading.Lock()
 
 
-def load_backbone():
-    """The process-wide backbone, loaded on first call (thread-safe)."""
+def load_backbone(precision=DEFAULT_PRECISION):
+    """The process-wide backbone in ``precision``, loaded on first call (thread-safe)."""
     with _lock:
-        if "backbone" not in _shared:
-            _shared["backbone"] = Backbone()
-        return _shared["backbone"]
+        if precision not in _shared:
+            _shared[precision] = Backbone(precision)
+        return _shared[precision]

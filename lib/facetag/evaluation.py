@@ -135,7 +135,7 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
         raise FaceTagError(f"{len(missing)} photos named by the pairs are missing, e.g. {missing[0]}")
     index = {p: i for i, p in enumerate(paths)}
     encoder = FileEncoder(margin=margin, fallback="centre" if on_miss == "centre" else "none", cache_dir=cache_dir,
-                          **encoder_options)
+                          precision=model.backbone.precision, **encoder_options)
     files = encoder.encode(paths, progress=progress)
     encodings = model.project(files.encodings)
     ia = np.array([index[p.a] for p in pairs])

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from facetag.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
-from facetag.backbone import load_backbone
+from facetag.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.cachedir import default_cache_dir
 from facetag.detection import DEFAULT_MIN_SCORE, shared_detector
 from facetag.framing import find_main_face
@@ -51,12 +51,14 @@ class FileEncoder:
     facetag.alignment.DEFAULT_BORDER. Other views of a face, for training:
     ``flip`` encodes the mirror image of each crop, ``grey`` its grey copy,
     and ``tight`` (a size in pixels) the face as a tool that exports tight
-    crops would: the bare box resized to tight x tight, then cropped as usual.
+    crops would: the bare box resized to tight x tight, then cropped as usual. ``precision``: the
+    backbone's (facetag.backbone.PRECISIONS).
     """
 
     def __init__(self, margin, min_score=DEFAULT_MIN_SCORE, fallback="centre", flip=False, cache_dir=None,
-                 border=DEFAULT_BORDER, centre_fraction=0.5, grey=False, tight=None):
+                 border=DEFAULT_BORDER, centre_fraction=0.5, grey=False, tight=None, precision=DEFAULT_PRECISION):
         self.margin = margin
+        self.precision = precision
         self.flip = flip
         self.grey = grey
         self.tight = tight
@@ -72,7 +74,7 @@ class FileEncoder:
     def _encodings_file(self, backbone):
         view = f"{'-flip' if self.flip else ''}{'-grey' if self.grey else ''}{f'-tight{self.tight}' if self.tight else ''}"
         fallback = self.fallback + (f"{self.centre_fraction}" if self.fallback == "centre" else "")
-        name = f"backbone-{backbone.sha256[:12]}-{PREPROCESSING_VERSION}-m{self.margin}-{fallback}-s{self.min_score}{view}.npz"
+        name = f"backbone-{backbone.backbone_id}-{PREPROCESSING_VERSION}-m{self.margin}-{fallback}-s{self.min_score}{view}.npz"
         return os.path.join(self.cache_dir, name)
 
     def _box(self, entry):
@@ -98,7 +100,7 @@ class FileEncoder:
 
     def encode(self, paths, progress=None):
         os.makedirs(self.cache_dir, exist_ok=True)
-        backbone = load_backbone()
+        backbone = load_backbone(self.precision)
         det_file, enc_file = self._detections_file(), self._encodings_file(backbone)
         detections = {}
         if os.path.exists(det_file):

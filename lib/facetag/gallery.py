@@ -78,10 +78,12 @@ class Gallery:
         return IDENTIFY_THRESHOLDS[self.model_id_.split(":")[0]]
 
     def check_model(self, model_id):
+        from facetag.models import model_advice
+
         if model_id != self.model_id_:
             raise ModelMismatchError(
                 f"the gallery was encoded with model {self.model_id_} but the query with {model_id}; "
-                "re-enrol the gallery with the same model"
+                f"{model_advice(self.model_id_)}, or re-enrol the gallery with the same model"
             )
 
     def identify_encodings(self, encodings, model_id):

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from facetag.checksums import file_sha256
 from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.matching import UNKNOWN, Match
-from facetag.models import METRIC
+from facetag.models import METRIC, model_advice
 
 ANNOY_FILE = "faces.annoy"
 ITEMS_FILE = "items.parquet"
@@ -157,8 +157,8 @@ def check_same_model(index_meta, model_id, what):
     if index_meta["model_id"] != model_id:
         raise ModelMismatchError(
             f"the index was built with model {index_meta['model_id']} but {what} uses {model_id}: "
-            "encodings of different models cannot be compared; re-enrol the gallery with the same model "
-            "(or pass --model to match the index)"
+            f"encodings of different models cannot be compared; {model_advice(index_meta['model_id'])}, "
+            "or re-enrol the gallery with this run's model"
         )
 
 

@@ -260,9 +260,10 @@ def _raw_preview(raw):
 
 def _upright(image):
     try:
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: otherwise every photo is copied once more
     except _DECODE_ERRORS:  # broken EXIF: the pixels are fine, only the orientation is lost
-        return image
+        pass
+    return image
 
 
 def _to_rgb(image):
@@ -279,4 +280,6 @@ def _to_rgb(image):
         image = image.convert("RGBA")
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    if image.mode != "RGB":  # convert() copies even an RGB image
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))

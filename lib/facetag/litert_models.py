@@ -11,6 +11,10 @@ are needed (``make setup`` does it, about 30 s) and kept under
 
 Each network is converted with one output tensor (its outputs concatenated),
 so nothing depends on the order in which the converter lists outputs.
+
+FaceNet is also converted to int8 (``facenet-int8``, the default encoder, see
+facetag.backbone.PRECISIONS): TensorFlow's dynamic-range quantisation, then the
+layers of :data:`FACENET_FLOAT_LAYERS` given back their float32 weights.
 """
 
 import collections
@@ -34,14 +38,21 @@ from facetag.cachedir import default_cache_dir
 #: Bumped when the conversion below changes, so that cached files are converted again.
 CONVERSION_VERSION = 2
 
-_NETWORKS = ("pnet", "rnet", "onet", "facenet")
+_NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8")
+
+#: FaceNet layers the int8 network keeps in float32. Kept in int8, Conv2d_2a_3x3 alone gives a third of
+#: the int8 network's distance from the float32 encodings (0.0174 against 0.0121 in float32, mean over 400
+#: faces of people in no measured pair; no other layer moves it by more than 0.005); in float32 it costs
+#: a tenth of the int8 speed. Chosen with bench/encoder_variants.py's layer sweep (weights/README.md).
+FACENET_FLOAT_LAYERS = ("InceptionResnetV1/Conv2d_2a_3x3/Conv2D",)
 _lock = threading.Lock()
 _threads = {"per_network": None}  # None: every core
 _stderr_lock = threading.Lock()
 
 
 def model_path(network):
-    """Path of ``network``'s flatbuffer (one of pnet, rnet, onet, facenet), converting it first if needed."""
+    """Path of ``network``'s flatbuffer (one of pnet, rnet, onet, facenet, facenet-int8), converting it first
+    if needed."""
     if network not in _NETWORKS:
         raise ValueError(f"unknown network {network!r}")
     folder = os.path.join(default_cache_dir(), "models")
@@ -58,7 +69,7 @@ def model_path(network):
             with os.fdopen(handle, "wb") as f:
                 f.write(flatbuffer)
             os.replace(temporary, path)
-            for earlier in glob.glob(os.path.join(folder, f"{network}-*.tflite")):  # of older conversions
+            for earlier in glob.glob(os.path.join(folder, f"{network}-{'?' * 12}.tflite")):  # older conversions
                 if earlier != path:
                     os.remove(earlier)
     return path
@@ -74,11 +85,12 @@ class Network:
     """LiteRT interpreters of one network, each on ``threads`` threads (default: :func:`set_threads`,
     else every core).
 
-    With ``shapes=1`` one interpreter is resized whenever the input shape changes (FaceNet: its weights
-    take 90 MB per interpreter). Otherwise one interpreter is kept per input shape, for the last
-    ``shapes`` shapes whose inputs hold at most ``max_inputs`` numbers together: resizing costs PNet
-    milliseconds for each of the dozen pyramid levels of a photo, and the next photo of the same size
-    has the same levels. The budget bounds the memory their activations take.
+    One interpreter is kept per input shape, for the last ``shapes`` shapes whose inputs hold at most
+    ``max_inputs`` numbers together (the budget bounds the memory their activations take): resizing
+    costs PNet milliseconds for each of the dozen pyramid levels of a photo, and the next photo of
+    the same size has the same levels. A shape not kept is given the least recently used interpreter,
+    resized; with ``shapes=1`` one interpreter is resized whenever the shape changes (FaceNet: its
+    weights take 90 MB per interpreter).
     """
 
     def __init__(self, name, shapes=1, threads=None, max_inputs=None):
@@ -100,14 +112,15 @@ class Network:
         if shape in self._interpreters:
             self._interpreters.move_to_end(shape)
             return self._interpreters[shape]
-        if self._shapes == 1 and self._interpreters:
-            entry = self._interpreters.popitem()[1]
+        evicted = None
+        while self._interpreters and (len(self._interpreters) >= self._shapes or self._over_budget(shape)):
+            evicted = self._interpreters.popitem(last=False)[1]
+        if evicted is None:
+            entry = self._new_interpreter(shape)
+        else:  # resizing an interpreter costs a fifth of making one (PNet: 2 ms against 11 ms a level)
+            entry = evicted
             entry[0].resize_tensor_input(entry[1], shape)
             entry[0].allocate_tensors()
-        else:
-            while self._interpreters and (len(self._interpreters) >= self._shapes or self._over_budget(shape)):
-                self._interpreters.popitem(last=False)
-            entry = self._new_interpreter(shape)
         self._interpreters[shape] = entry
         return entry
 
@@ -157,11 +170,11 @@ def _quiet_stderr():
 
 def _source_key(network):
     """What the flatbuffer is made from: the weights' package (or graph file) and the conversion."""
-    if network == "facenet":
+    if network.startswith("facenet"):
         from facetag.backbone import graph_path
         from facetag.checksums import file_sha256
 
-        source = file_sha256(graph_path())
+        source = file_sha256(graph_path()) + ("|" + ",".join(FACENET_FLOAT_LAYERS) if network == "facenet-int8" else "")
     else:
         source = "mtcnn-" + metadata.version("mtcnn")
     return hashlib.sha256(f"{source}|{CONVERSION_VERSION}".encode()).hexdigest()[:12]
@@ -183,6 +196,55 @@ def _convert_facenet():
 
     wrapped, encode = graph_function()
     return tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped).convert()
+
+
+def _convert_facenet_int8():
+    """FaceNet with int8 weights and inputs quantised per face as it runs (TensorFlow's dynamic-range
+    quantisation), but for FACENET_FLOAT_LAYERS, kept in float32."""
+    import tensorflow as tf
+
+    from facetag.backbone import graph_function
+
+    wrapped, encode = graph_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return with_float_layers(converter.convert(), _convert_facenet(), FACENET_FLOAT_LAYERS)
+
+
+def with_float_layers(quantised, original, float_layers):
+    """The flatbuffer ``quantised`` (bytes: a dynamic-range int8 conversion) with the weights named
+    ``float_layers`` put back as they are in ``original`` (the float32 conversion of the same graph).
+
+    The converter cannot leave chosen layers out of dynamic-range quantisation (its denylists are for
+    full-integer models), so the flatbuffer is edited: a layer whose weights are float32 runs in float32,
+    and both conversions name their tensors after the graph's nodes.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(quantised)
+    source = flatbuffer_utils.convert_bytearray_to_object(original)
+    float_weights = {t.name.decode(): t for t in source.subgraphs[0].tensors}
+    restored = set()
+    for tensor in model.subgraphs[0].tensors:
+        name = tensor.name.decode()
+        if name in float_layers:
+            weights = float_weights[name]
+            tensor.type, tensor.quantization = weights.type, weights.quantization
+            model.buffers[tensor.buffer].data = source.buffers[weights.buffer].data
+            restored.add(name)
+    if restored != set(float_layers):
+        raise RuntimeError(f"the int8 conversion has no weights named {sorted(set(float_layers) - restored)}")
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def int8_weights(quantised):
+    """Names of the int8 weight tensors of the flatbuffer ``quantised``: the layers :func:`with_float_layers`
+    can put back in float32."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(quantised)
+    return [t.name.decode() for t in model.subgraphs[0].tensors if t.type == schema.TensorType.INT8]
 
 
 @functools.cache
@@ -244,6 +306,7 @@ _CONVERTERS = {
     "rnet": lambda: _convert_refiner(1, 24),
     "onet": lambda: _convert_refiner(2, 48),
     "facenet": _convert_facenet,
+    "facenet-int8": _convert_facenet_int8,
 }
 
 

@@ -2,9 +2,14 @@
 
 ``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
 512 -> 128 projection this project trained with the triplet loss
-(weights/README.md). ``facenet-512`` is the backbone alone.
+(weights/README.md). ``facenet-512`` is the backbone alone. Both run the
+backbone in int8 (facetag.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
+``facenet-512-fp32`` run it in float32, as facetag did before 2026-12-04, so
+that stores and galleries encoded then can go on growing.
 
-A model id is ``name:backbone-sha:head-sha:preprocessing``. Encodings and
+A model id is ``name:backbone:head-sha:preprocessing``, ``backbone`` being the
+graph's SHA-256 with ``-int8`` for the int8 network (facetag.backbone.backbone_id):
+the ``-fp32`` models keep the ids of the float32 encoder. Encodings and
 indexes store it, and facetag refuses to compare encodings whose ids differ.
 """
 
@@ -18,8 +23,7 @@ from importlib import resources
 import numpy as np
 
 from facetag.alignment import PREPROCESSING_VERSION
-from facetag.backbone import graph_path, load_backbone
-from facetag.checksums import file_sha256
+from facetag.backbone import backbone_id, load_backbone
 
 DEFAULT_MODEL = "facetag-128"
 METRIC = "euclidean"  # between L2-normalised encodings
@@ -29,6 +33,7 @@ METRIC = "euclidean"  # between L2-normalised encodings
 # (`make lfw-eval`), re-derived for crop-v2 (1.110 and 1.154, as with crop-v1);
 # weights/README.md has the measurement. For a stricter
 # operating point, `facetag calibrate --far 1e-3` gives 0.97 (512) and 1.08 (128).
+# The int8 backbone moves encodings by about 0.01 (weights/README.md): the same thresholds hold for it.
 THRESHOLDS = {
     "facenet-512": 1.11,
     "facetag-128": 1.15,
@@ -44,6 +49,11 @@ IDENTIFY_THRESHOLDS = {
 }
 
 _HEADS = {"facetag-128": "facetag-128.npz"}
+#: Model name -> (the name its ids and thresholds go by, the backbone's precision).
+_MODELS = {"facetag-128": ("facetag-128", "int8"), "facenet-512": ("facenet-512", "int8"),
+           "facetag-128-fp32": ("facetag-128", "fp32"), "facenet-512-fp32": ("facenet-512", "fp32")}
+THRESHOLDS.update({name: THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
+IDENTIFY_THRESHOLDS.update({name: IDENTIFY_THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
 
 
 @dataclass
@@ -61,7 +71,7 @@ class FaceModel:
 
     @property
     def model_id(self):
-        return _model_id(self.name, self.backbone.sha256, self.head_sha256)
+        return _model_id(_MODELS[self.name][0], self.backbone.backbone_id, self.head_sha256)
 
     @property
     def threshold(self):
@@ -108,9 +118,9 @@ def _dim(head):
     return 512 if head is None else head["w_out"].shape[1]
 
 
-def _model_id(name, backbone_sha256, head_sha256):
+def _model_id(base_name, backbone, head_sha256):
     head = head_sha256[:12] if head_sha256 else "none"
-    return f"{name}:{backbone_sha256[:12]}:{head}:{PREPROCESSING_VERSION}"
+    return f"{base_name}:{backbone}:{head}:{PREPROCESSING_VERSION}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,8 +130,20 @@ def describe_model(name=DEFAULT_MODEL):
     Jobs call this while the pipeline is built, to stamp and check outputs.
     """
     _check_name(name)
-    head, head_sha = load_head(_HEADS[name]) if name in _HEADS else (None, None)
-    return _model_id(name, file_sha256(graph_path()), head_sha), _dim(head)
+    base, precision = _MODELS[name]
+    head, head_sha = load_head(_HEADS[base]) if base in _HEADS else (None, None)
+    return _model_id(base, backbone_id(precision), head_sha), _dim(head)
+
+
+def model_named_by(model_id):
+    """The model whose encodings carry ``model_id``, or None: what ``--model`` a store or index needs."""
+    return next((name for name in available_models() if describe_model(name)[0] == model_id), None)
+
+
+def model_advice(model_id):
+    """How a user goes on with encodings of ``model_id``: the --model that makes them, if this facetag has it."""
+    name = model_named_by(model_id)
+    return f"pass --model {name} (the model that made them)" if name else "pass the --model that made them"
 
 
 def _check_name(name):
@@ -134,7 +156,7 @@ _lock = threading.Lock()
 
 
 def available_models():
-    return ["facenet-512", *_HEADS]
+    return list(_MODELS)
 
 
 def load_model(name=DEFAULT_MODEL):
@@ -142,6 +164,7 @@ def load_model(name=DEFAULT_MODEL):
     _check_name(name)
     with _lock:
         if name not in _shared:
-            head, sha = load_head(_HEADS[name]) if name in _HEADS else (None, None)
-            _shared[name] = FaceModel(name, load_backbone(), head, sha)
+            base, precision = _MODELS[name]
+            head, sha = load_head(_HEADS[base]) if base in _HEADS else (None, None)
+            _shared[name] = FaceModel(name, load_backbone(precision), head, sha)
         return _shared[name]

@@ -182,12 +182,14 @@ class ArchiveStore:
         return [] if table is None else table.file_uris()
 
     def check_model(self, model_id):
+        from facetag.models import model_advice
+
         manifest = self.manifest()
         if manifest is not None and manifest["model_id"] != model_id:
             raise ModelMismatchError(
                 f"the store {self.path} holds encodings of model {manifest['model_id']}, but this run uses "
-                f"{model_id}: encodings of different models cannot be mixed; use --model to match the store, "
-                "or a new --out folder")
+                f"{model_id}: encodings of different models cannot be mixed; {model_advice(manifest['model_id'])}, "
+                "or tag into a new --out folder")
 
     # Writing: one run at a time.
 

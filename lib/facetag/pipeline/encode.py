@@ -11,6 +11,7 @@ on one thread, 190 on two). The detector is loaded once per process
 (facetag.detection.shared_detector).
 """
 
+import collections
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.ml.inference.base import (
     KeyedModelHandler,
     ModelHandler,
@@ -145,6 +147,11 @@ class DetectFaces(beam.DoFn):
     behind, so one pathological file cannot stall the worker. A gallery
     photo's identity goes to its main face only (the largest, most central):
     the other faces in it are bystanders.
+
+    Photos are decoded, searched and cropped on the detection threads, and up to
+    DETECTION_BATCH of them stay in flight when ``process`` returns: while Beam's
+    thread encodes the faces already found (RunInference, downstream), the
+    threads go on with the next photos. ``finish_bundle`` emits the rest.
     """
 
     def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, model_threads=0, limits=DEFAULT_LIMITS):
@@ -171,57 +178,78 @@ class DetectFaces(beam.DoFn):
 
     def start_bundle(self):
         self.bundle_sources = []
-
-    def finish_bundle(self):
-        maybe_fail("detect", self.bundle_sources)  # test-only: fails the whole bundle, after its outputs
+        self.in_flight = collections.deque()  # (photo, future, {"started": when a thread took it up})
 
     def process(self, photos):
         self.bundle_sources += [photo[0].encode() for photo in photos]
-        # Detection runs on the threads; counters and outputs stay on Beam's thread.
-        started = {}  # photo number -> when a thread took it up
-        futures = [self.threads.submit(self._timed, i, photo, started) for i, photo in enumerate(photos)]
-        for i, (photo, future) in enumerate(zip(photos, futures)):
-            yield from self._outcome(photo, *self._within_budget(i, future, started))
+        for photo in photos:
+            started = {}
+            self.in_flight.append((photo, self.threads.submit(self._timed, photo, started), started))
+        # Counters and outputs stay on Beam's thread; the photos still in flight go on meanwhile.
+        while len(self.in_flight) > DETECTION_BATCH:
+            yield from self._next_outcome()
 
-    def _within_budget(self, i, future, started):
+    def finish_bundle(self):
+        while self.in_flight:
+            for output in self._next_outcome():
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+                else:
+                    yield GlobalWindows.windowed_value(output)
+        maybe_fail("detect", self.bundle_sources)  # test-only: fails the whole bundle, after its outputs
+
+    def _next_outcome(self):
+        photo, future, started = self.in_flight.popleft()
+        return self._outcome(photo, *self._within_budget(future, started))
+
+    def _within_budget(self, future, started):
         budget = self.limits.time_budget_s
         while True:
-            begun = started.get(i)  # None while queued behind other photos: its time has not started
+            begun = started.get("at")  # None while queued behind other photos: its time has not started
             try:
                 return future.result(timeout=budget if begun is None else max(0.0, begun + budget - time.monotonic()))
             except FutureTimeout:
                 if begun is not None:
                     break
         self.threads = detection_pool(stuck=self.threads)
+        self._resubmit_queued()
         return None, None, (FAILED, f"decoding and searching this photo took over {budget:g} s, the per-photo "
                                     "time budget: given up so the job goes on")
 
-    def _timed(self, i, photo, started):
-        started[i] = time.monotonic()
+    def _resubmit_queued(self):
+        """The photos still waiting in a pool given up on go to its replacement (cancelled there, never lost)."""
+        for n, (photo, future, started) in enumerate(self.in_flight):
+            if future.cancel():
+                self.in_flight[n] = (photo, self.threads.submit(self._timed, photo, started), started)
+
+    def _timed(self, photo, started):
+        started["at"] = time.monotonic()
         return self._detect(photo)
 
     def _detect(self, photo):
+        """(width, height), [(detection, crop)] and None, or None, None and (outcome, reason)."""
         source, data = photo[:2]
         try:
             maybe_stall(source)
             decoded = Photo(data, source, self.limits)
+            size = (decoded.width, decoded.height)
             tiny = too_small_for_faces(decoded.width, decoded.height, DEFAULT_MIN_FACE_SIZE)
             if tiny:
-                return decoded, None, (NO_FACE, tiny)
-            return decoded, decoded.detect(self.detector), None  # as the library does: one answer
+                return size, None, (NO_FACE, tiny)
+            return size, [(d, decoded.crop(d.box, self.margin)) for d in decoded.detect(self.detector)], None
         except ImageError as e:
             return None, None, (FAILED, e.reason)
         except Exception as e:  # noqa: BLE001 - a photo that breaks facetag is that photo's outcome, reported
             return None, None, (FAILED, _unexpected(e, source))
 
-    def _outcome(self, photo, decoded, detections, problem):
+    def _outcome(self, photo, size, found, problem):
         source, data, identity = photo[:3]
         kill_point("detect")
-        note(done=1, faces=len(detections or ()), failed=1 if problem and problem[0] == FAILED else 0)
+        note(done=1, faces=len(found or ()), failed=1 if problem and problem[0] == FAILED else 0)
         sha256 = hashlib.sha256(data).hexdigest()
-        summary = {"source": source, "sha256": sha256, "faces": len(detections or ()),
-                   "width": decoded.width if decoded is not None else None,
-                   "height": decoded.height if decoded is not None else None, **(photo[3] if len(photo) > 3 else {})}
+        width, height = size or (None, None)
+        summary = {"source": source, "sha256": sha256, "faces": len(found or ()), "width": width, "height": height,
+                   **(photo[3] if len(photo) > 3 else {})}
         if problem:
             kind, reason = problem
             counter = self.images_failed if kind == FAILED else self.images_without_face
@@ -229,16 +257,17 @@ class DetectFaces(beam.DoFn):
             yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": kind, "reason": reason})
             yield beam.pvalue.TaggedOutput(kind, failure(source, reason))
             return
-        if not detections:
+        if not found:
             self.images_without_face.inc()
             yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": NO_FACE, "reason": "no face found"})
             yield beam.pvalue.TaggedOutput(NO_FACE, failure(source, "no face found"))
             return
         self.images_with_faces.inc()
         yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FACES, "reason": None})
-        self.faces_found.inc(len(detections))
-        labelled = main_face(detections, (decoded.height, decoded.width)) if identity else None
-        for index, d in enumerate(detections):
+        self.faces_found.inc(len(found))
+        detections = [d for d, _ in found]
+        labelled = main_face(detections, (height, width)) if identity else None
+        for index, (d, crop) in enumerate(found):
             record = {
                 "face_id": face_id(source, index),
                 "source": source,
@@ -249,7 +278,7 @@ class DetectFaces(beam.DoFn):
                 "score": d.score,
                 "identity": identity if d is labelled else None,
             }
-            yield record, decoded.crop(d.box, self.margin)
+            yield record, crop
 
 
 def _with_encoding(keyed_result):
