@@ -139,13 +139,16 @@ def main(argv=None):
         try:
             sample_photos = subprocess.run([sys.executable, "-m", "facetag.samples"], check=True,
                                            capture_output=True, text=True).stdout.strip()
-            index = os.path.join(work, "index")
-            subprocess.run([os.path.join(os.path.dirname(sys.executable), "facetag"), "enroll",
-                            os.path.join(sample_photos, "gallery"), "--out", index], check=True, capture_output=True)
+            indexes = {}  # each version enrols the gallery itself: their model ids may differ
+            for name, path in versions.items():
+                indexes[name] = os.path.join(work, f"index-{len(indexes)}")
+                python(path, "-m", "facetag.cli", "enroll", os.path.join(sample_photos, "gallery"), "--out",
+                       indexes[name])
             samples = {name: {} for name in versions}
             for rep in range(args.reps):  # the versions take turns, so that the machine's drift hits both alike
                 for name, path in versions.items():
-                    measure_once(path, photo, index, os.path.join(work, name.replace(" ", "-")), rep, samples[name])
+                    measure_once(path, photo, indexes[name], os.path.join(work, name.replace(" ", "-")), rep,
+                                 samples[name])
             results = {name: {part: sum(values) if part.endswith("(count)") else statistics.median(values)
                               for part, values in parts.items()} for name, parts in samples.items()}
         finally:

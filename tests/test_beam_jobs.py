@@ -133,9 +133,11 @@ def test_tag_names_obama_and_calls_the_astronaut_unknown(archive, index_dir, tmp
 def test_a_model_mismatch_stops_the_job_before_any_work(index_dir, archive, tmp_path):
     folder, _ = archive
     out = str(tmp_path / "never")
-    with pytest.raises(ModelMismatchError, match="re-enrol"):
+    with pytest.raises(ModelMismatchError, match="pass --model facenet-512 .the model that made them., or re-enrol"):
         tag.run(["--input", folder, "--index", index_dir, "--store", out, "--model", "facetag-128"])
     assert not os.path.exists(out)
+    with pytest.raises(ModelMismatchError, match="pass --model facenet-512 "):  # the float32 encoder's ids differ
+        tag.run(["--input", folder, "--index", index_dir, "--store", out, "--model", "facenet-512-fp32"])
 
 
 def test_index_refuses_parquet_of_mixed_models(encoded, tmp_path):

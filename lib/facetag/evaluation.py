@@ -206,6 +206,7 @@ def plot_roc(report, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # make lfw-eval writes into out/
     fig.savefig(path)
     plt.close(fig)
 
