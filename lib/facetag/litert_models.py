@@ -41,9 +41,10 @@ CONVERSION_VERSION = 2
 _NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8")
 
 #: FaceNet layers the int8 network keeps in float32. Kept in int8, Conv2d_2a_3x3 alone gives a third of
-#: the int8 network's distance from the float32 encodings (0.0174 against 0.0121 in float32, mean over 400
-#: faces of people in no measured pair; no other layer moves it by more than 0.005); in float32 it costs
-#: a tenth of the int8 speed. Chosen with bench/encoder_variants.py's layer sweep (weights/README.md).
+#: the int8 network's distance from the float32 encodings (mean over 400 faces of people in no measured
+#: pair: 0.0174, and 0.0121 with this layer in float32; no other single layer brings it below 0.0166); in
+#: float32 it costs about a seventh of the int8 speed (157 against 184 encodings/s at batch 8 on two
+#: cores). Chosen with bench/encoder_variants.py's layer sweep (weights/README.md, "Encoder precision").
 FACENET_FLOAT_LAYERS = ("InceptionResnetV1/Conv2d_2a_3x3/Conv2D",)
 _lock = threading.Lock()
 _threads = {"per_network": None}  # None: every core

@@ -23,13 +23,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindows
 from apache_beam.ml.inference.base import (
     KeyedModelHandler,
     ModelHandler,
     PredictionResult,
     RunInference,
 )
+from apache_beam.transforms.window import GlobalWindows
 
 from facetag.alignment import DEFAULT_MARGIN
 from facetag.detection import (
@@ -178,7 +178,7 @@ class DetectFaces(beam.DoFn):
 
     def start_bundle(self):
         self.bundle_sources = []
-        self.in_flight = collections.deque()  # (photo, future, {"started": when a thread took it up})
+        self.in_flight = collections.deque()  # (photo, future, {"at": when a thread took it up})
 
     def process(self, photos):
         self.bundle_sources += [photo[0].encode() for photo in photos]
