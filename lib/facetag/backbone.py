@@ -29,7 +29,8 @@ _OUTPUT = "embeddings:0"
 #: The encoder's arithmetic. "int8": the weights in int8 and each layer's input quantised to int8 per
 #: face as it runs (dynamic-range quantisation), but for one layer kept in float32
 #: (facetag.litert_models.FACENET_FLOAT_LAYERS); 2.7x the float32 encodings per second on a CPU with
-#: AVX-512 VNNI, as fast as float32 on one with AVX2 only, and within 0.1 point of float32's accuracy
+#: AVX-512 VNNI, about as fast as float32 on one with AVX2 only (measured there without the float32
+#: layer), and within 0.1 point of float32's accuracy
 #: on the lfw_dev and colour validation pairs (weights/README.md, "Encoder precision"). "fp32": the
 #: graph's own float32 arithmetic, as facetag encoded before 2026-12-04 (the ``-fp32`` models).
 PRECISIONS = ("int8", "fp32")
