@@ -10,8 +10,8 @@ DEMO_OUT ?= out/demo
 .PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean
 
 setup: system-packages $(INSTALLED)
-	@$(PY) -m facetag.samples >/dev/null
-	@$(PY) -c 'from facetag.litert_models import prepare_all; prepare_all()'
+	@$(PY) -m facetag.io.samples >/dev/null
+	@$(PY) -c 'from facetag.vision.runtime import prepare_all; prepare_all()'
 
 # Debian packages: Exempi for 'facetag xmp'; Chromium and its driver, ExifTool for the review and XMP tests.
 SYSTEM_PACKAGES := libexempi8 chromium chromium-driver libimage-exiftool-perl
@@ -41,7 +41,7 @@ $(INSTALLED): setup.py
 # The main job on the bundled sample, with Beam's in-process runner: enrol the sample gallery
 # (Name/ folders) into an index, then tag the sample photos and print the results table.
 demo: setup
-	@samples=$$($(PY) -m facetag.samples); \
+	@samples=$$($(PY) -m facetag.io.samples); \
 	$(FACETAG) enroll $$samples/gallery --out $(DEMO_OUT)/index && \
 	$(FACETAG) tag $$samples/photos --index $(DEMO_OUT)/index --out $(DEMO_OUT)/archive
 

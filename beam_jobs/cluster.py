@@ -14,13 +14,13 @@ import time
 
 import apache_beam as beam
 
-from facetag.clustering import DEFAULT_THRESHOLD
-from facetag.faults import kill_point
-from facetag.matching import UNKNOWN
+from facetag.identity.clustering import DEFAULT_THRESHOLD
+from facetag._testing.faults import kill_point
+from facetag.identity.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.store import CLUSTERS_CSV, ArchiveStore
+from facetag.archive.store import CLUSTERS_CSV, ArchiveStore
 
 
 def parse_known_args(argv):

@@ -10,9 +10,9 @@ import logging
 
 import apache_beam as beam
 
-from facetag.datasets import read_labelled
+from facetag.io.datasets import read_labelled
 from facetag.errors import FaceTagError
-from facetag.models import describe_model
+from facetag.vision.models import describe_model
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
                                       pipeline_options, summary_line)
 from facetag.pipeline.outputs import earlier_outputs, write_encoded

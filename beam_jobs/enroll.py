@@ -13,15 +13,15 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.datasets import read_labelled
-from facetag.models import describe_model
-from facetag.naming import enrol_named_faces
+from facetag.io.datasets import read_labelled
+from facetag.vision.models import describe_model
+from facetag.archive.naming import enrol_named_faces
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
                                       pipeline_options, summary_line)
 from facetag.pipeline.outputs import earlier_outputs, write_encoded
 from facetag.pipeline.sources import read_and_encode
-from facetag.store import ArchiveStore
+from facetag.archive.store import ArchiveStore
 
 
 def parse_known_args(argv):

@@ -2,7 +2,7 @@
 
     python -m beam_jobs.tag --input 'archive/' --index out/index --store out/archive [Beam options]
 
-The store (facetag.store) remembers every photo it has seen. A run lists the
+The store (facetag.archive.store) remembers every photo it has seen. A run lists the
 inputs and reads only photos that are new or changed (size or modification
 time); a photo whose content the store already knows (a copy, a move) takes
 its stored faces; photos that are gone are marked removed. New faces are
@@ -18,8 +18,8 @@ import time
 
 import apache_beam as beam
 
-from facetag.faults import kill_point
-from facetag.models import describe_model
+from facetag._testing.faults import kill_point
+from facetag.vision.models import describe_model
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
 from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import (add_config_argument, add_model_arguments, counters, encoder_settings,
@@ -27,7 +27,7 @@ from facetag.pipeline.options import (add_config_argument, add_model_arguments, 
 from facetag.pipeline.progress import ProgressReporter
 from facetag.pipeline.sources import check_patterns_match
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.store import ArchiveStore
+from facetag.archive.store import ArchiveStore
 
 
 def parse_known_args(argv):

@@ -37,7 +37,7 @@ def photo_paths():
     lfw = sorted(glob.glob(os.path.join(LFW_IMAGES, "*", "*.jpg")))
     if lfw:
         return lfw, f"lfw_dev ({os.path.normpath(LFW_IMAGES)})"
-    from facetag.samples import fetch
+    from facetag.io.samples import fetch
 
     root = fetch()
     samples = sorted(glob.glob(os.path.join(root, "photos", "*")) + glob.glob(os.path.join(root, "gallery", "*", "*.jpg")))

@@ -2,8 +2,8 @@
 
 Quality (``quality``): every lfw_dev photo's main face (bench/cluster_data.py) clustered as if nobody
 were enrolled, against the folder names: BCubed precision, recall and F1 and pairwise F1
-(facetag.cluster_quality; unclustered faces count as clusters of one). facetag's clustering
-(facetag.clustering on facetag-128 encodings) for every method and threshold in the grid, and dlib's
+(cluster_quality; unclustered faces count as clusters of one). facetag's clustering
+(facetag.identity.clustering on facetag-128 encodings) for every method and threshold in the grid, and dlib's
 Chinese whispers (``dlib.chinese_whispers_clustering``, as face_recognition's clustering example) on
 face_recognition's encodings at several thresholds, 0.5 being the example's. Four sets of people:
 
@@ -41,14 +41,14 @@ import numpy as np
 
 from benchutil import machine_facts, write_report
 from cluster_data import LFW_DEV, dlib_encodings, facetag_encodings, lfw_photos
-from facetag.cluster_quality import clustering_quality
-from facetag.clustering import (DEFAULT_LONE_RATIO, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES, METHODS,
+from cluster_quality import clustering_quality
+from facetag.identity.clustering import (DEFAULT_LONE_RATIO, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES, METHODS,
                                 FaceClustering, build_neighbour_index, cluster_graph, default_search_k,
                                 load_neighbour_index, nearest_neighbours, neighbour_graph, neighbourhood_scales)
 from index import (DIM, exact_search, fit_identity_model, real_encodings, reset_peak_rss, resident_mb,
                    synthetic_gallery)
 
-#: (method, threshold, lone_ratio): see facetag.clustering.average_linkage.
+#: (method, threshold, lone_ratio): see facetag.identity.clustering.average_linkage.
 FACETAG_GRID = ([("average", t, lone) for lone in (None, 0.8, 0.85, 0.9) for t in (0.90, 0.925, 0.95, 0.975, 1.00)]
                 + [("components", t, None) for t in (0.75, 0.80, 0.85, 0.90)]
                 + [("whispers", t, None) for t in (0.80, 0.85, 0.90, 0.95)])
@@ -67,7 +67,7 @@ SEARCH_EFFORTS = (-1, 1_000, 4_000, 16_000, 64_000, 128_000)
 
 def people_sets(names):
     """Boolean row masks of the four sets of people (see the module docstring)."""
-    from facetag.evaluation import read_pairs
+    from facetag.learn.evaluation import read_pairs
 
     pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
     unseen_people = {p.split(os.sep)[-2] for pair in pairs for p in (pair.a, pair.b)}
@@ -302,7 +302,7 @@ def scale_report(args):
     lines = ["## Clustering at scale (synthetic faces)", "",
              f"- Synthetic 128-d faces from bench/index.py's generator (fitted to {len(real):,} real facetag-128 "
              f"encodings), {args.per_identity} per identity, each face its own photo; k = {DEFAULT_NEIGHBOURS}, "
-             f"{DEFAULT_TREES} trees, search_k from `facetag.clustering.default_search_k` (1.6 k n^0.6 nodes)",
+             f"{DEFAULT_TREES} trees, search_k from `facetag.identity.clustering.default_search_k` (1.6 k n^0.6 nodes)",
              f"- Queries split over {args.processes} worker processes (each a QueryNeighbours DoFn's work); each step "
              "in a fresh process, peak memory above its resident size before the step (the graph step's includes "
              "loading the neighbour arrays)", "",

@@ -1,11 +1,11 @@
 """The encodings bench/cluster.py clusters: every lfw_dev photo's main face, by facetag and by face_recognition.
 
 Not a benchmark itself (``bench/cluster.py`` imports it). Both are cached under ``~/.cache/facetag``:
-facetag's backbone encodings by ``facetag.filecache``; face_recognition's here, keyed like it
+facetag's backbone encodings by ``facetag.learn.filecache``; face_recognition's here, keyed like it
 (path, size, modification time), since dlib's encoder is the slow part of the benchmark.
 
 Protocol, the same for both tools: one face per photo, the detector's main face (large and near the
-centre, ``facetag.detection.main_face``'s rule); where a detector finds none, the photo's centre box
+centre, ``facetag.vision.detection.main_face``'s rule); where a detector finds none, the photo's centre box
 (LFW photos are face crops centred on the face), counted and reported.
 """
 
@@ -30,9 +30,9 @@ def lfw_photos():
 
 
 def facetag_encodings(paths, model="facetag-128"):
-    """(encodings, detected) of each photo's main face with facetag (backbone cached by facetag.filecache)."""
-    from facetag.filecache import FileEncoder
-    from facetag.models import load_model
+    """(encodings, detected) of each photo's main face with facetag (backbone cached by facetag.learn.filecache)."""
+    from facetag.learn.filecache import FileEncoder
+    from facetag.vision.models import load_model
 
     found = FileEncoder(margin=0.25).encode(paths, progress=_progress("facetag"))
     return load_model(model).project(found.encodings), found.detected
@@ -46,7 +46,7 @@ def _progress(what):
 
 
 def _dlib_cache_file():
-    from facetag.cachedir import default_cache_dir
+    from facetag.io.cachedir import default_cache_dir
 
     return os.path.join(default_cache_dir(), "bench-face_recognition-hog-main-centre.npz")
 
@@ -60,8 +60,8 @@ def _dlib_chunk(paths):
     """face_recognition (dlib HOG detector, 128-d ResNet encoder) on a chunk of photos."""
     import face_recognition
 
-    from facetag.alignment import centre_box
-    from facetag.detection import main_face
+    from facetag.vision.alignment import centre_box
+    from facetag.vision.detection import main_face
 
     class Box:  # main_face's rule needs only .box
         def __init__(self, box):

@@ -1,4 +1,4 @@
-"""Big photos decoded small: a full decode against facetag.photo's reduced JPEG decode, at 2, 12 and 24 MP.
+"""Big photos decoded small: a full decode against facetag.vision.photo's reduced JPEG decode, at 2, 12 and 24 MP.
 
     python bench/decode.py [--scenes 4] [--reps 3]
 
@@ -8,9 +8,9 @@ photos of 500 px) in a 4 x 3 grid, each scene the next 12 people, enlarged
 chroma, as cameras write them. Per photo, each way does what a facetag worker
 does: decode, search for faces, crop them (160 x 160):
 
-- full decode: facetag.images.decode_image, detect_framed on the whole photo
+- full decode: facetag.io.images.decode_image, detect_framed on the whole photo
   (the detector shrinks it to 1280 px), crop_face from the full decode;
-- reduced decode: facetag.photo.Photo (libjpeg's DCT scaling to the smallest
+- reduced decode: facetag.vision.photo.Photo (libjpeg's DCT scaling to the smallest
   of 1/2, 1/4, 1/8 still 1280 px long), its detect and crop.
 
 Reported: photos per second and milliseconds per step (medians of ``--reps``
@@ -30,12 +30,12 @@ import benchutil
 import numpy as np
 from PIL import Image
 
-from facetag.alignment import crop_face
-from facetag.detection import shared_detector
-from facetag.framing import detect_framed
-from facetag.images import decode_image
-from facetag.models import load_model
-from facetag.photo import Photo
+from facetag.vision.alignment import crop_face
+from facetag.vision.detection import shared_detector
+from facetag.vision.framing import detect_framed
+from facetag.io.images import decode_image
+from facetag.vision.models import load_model
+from facetag.vision.photo import Photo
 
 
 def scenes(data_dir, count, megapixels):

@@ -2,8 +2,8 @@
 
 The detectors, each called on RGB uint8 arrays decoded by facetag.load_image:
 
-* facetag: ``facetag.detection.FaceDetector().detect(image)`` (the mtcnn package's networks and
-  weights, the whole cascade one compiled TensorFlow function, see facetag.cascade; photos over
+* facetag: ``facetag.vision.detection.FaceDetector().detect(image)`` (the mtcnn package's networks and
+  weights, the whole cascade one compiled TensorFlow function, see facetag.vision.cascade; photos over
   DETECTION_MAX_SIDE pixels searched downscaled to it).
 * stock mtcnn: ``mtcnn.MTCNN().detect_faces(image, box_format="xyxy")``, the package called directly,
   faces with confidence >= 0.9 kept (facetag's default threshold; both look for faces from 20 px).
@@ -51,7 +51,7 @@ from mtcnn import MTCNN
 from PIL import Image
 
 import facetag
-from facetag.detection import DEFAULT_MIN_SCORE, FaceDetector
+from facetag.vision.detection import DEFAULT_MIN_SCORE, FaceDetector
 
 import benchutil
 

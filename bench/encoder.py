@@ -1,11 +1,11 @@
 """Benchmark of the face encoder: facetag-128 (FaceNet Inception-ResNet-v1 on LiteRT) against dlib's.
 
-What is measured, on the same real faces: the main face (facetag.detection.main_face) of each of the
+What is measured, on the same real faces: the main face (facetag.vision.detection.main_face) of each of the
 first photos of ../shared/data/lfw_dev in sorted order, found by facetag's detector; photos without a
 face are skipped. Without lfw_dev, the faces of facetag's sample photos, repeated to fill the count.
 
 * facetag: ``facetag.load_model("facetag-128").encode(crops)`` on uint8 (N, 160, 160, 3) crops
-  (facetag.alignment.crop_face, default margin), in faces/s, at each batch size: every face is
+  (facetag.vision.alignment.crop_face, default margin), in faces/s, at each batch size: every face is
   encoded once per repetition, in calls of that many crops. The backbone's ``batch_size`` is set to
   the batch size, so that each call is one network run (by default it splits inputs into runs of 8).
   Cropping is not timed; the projection head is.
@@ -39,9 +39,9 @@ import numpy as np
 import tensorflow as tf
 
 import facetag
-from facetag.alignment import DEFAULT_MARGIN, crop_face
-from facetag.backbone import graph_path
-from facetag.detection import main_face
+from facetag.vision.alignment import DEFAULT_MARGIN, crop_face
+from facetag.vision.backbone import graph_path
+from facetag.vision.detection import main_face
 
 import benchutil
 

@@ -6,14 +6,14 @@ and the colour validation pairs, of every variant of the same weights (facenet-o
 * tensorflow: the frozen graph run as facetag ran it before LiteRT (lib/facetag/backbone.py before the
   move): batch_free_graph, wrap_function + prune, TensorFlow's own thread pools (every core; oneDNN
   float32 kernels on x86).
-* litert-fp32: the flatbuffer facetag runs today (facetag.litert_models.model_path("facenet")).
+* litert-fp32: the flatbuffer facetag runs today (facetag.vision.runtime.model_path("facenet")).
 * litert-fp16: the converter's float16 weights (Optimize.DEFAULT, supported_types float16).
 * litert-int8-dynamic: dynamic-range int8 (Optimize.DEFAULT): int8 weights, activations quantised
   per call.
 * litert-int8-full: full-integer int8 (TFLITE_BUILTINS_INT8, float input and output), calibrated on
   CALIBRATION_FACES faces of people in no measured pair: lfw_dev people outside its pairs.txt and
   colour_faces training people (scripts/colour_sets.py), none of the colour validation people.
-* litert-int8-mixed: what facetag runs since 2026-12-04 (facetag.litert_models.model_path("facenet-int8")):
+* litert-int8-mixed: what facetag runs since 2026-12-04 (facetag.vision.runtime.model_path("facenet-int8")):
   litert-int8-dynamic with the layers of FACENET_FLOAT_LAYERS put back in float32.
 
 ``--layer-sweep`` says which layers to keep in float32 without looking at a measured pair: for each
@@ -22,12 +22,12 @@ faces of people in no measured pair (as for calibration), and the mean L2 distan
 from litert-fp32's is printed, smallest first.
 
 Every LiteRT variant runs on one interpreter with num_threads = every core and XNNPACK (the default
-delegate), its input resized when the batch size changes, as facetag.litert_models.Network does.
+delegate), its input resized when the batch size changes, as facetag.vision.runtime.Network does.
 Every variant's 512-d output is L2-normalised again (a no-op for the float ones; int8 outputs are
 not exactly unit length). oneDNN int8 is not measured (see ONEDNN_INT8 below).
 
-Faces: each photo's main face found by facetag's detector with the second search (facetag.framing),
-cropped as facetag.filecache.FileEncoder does for `facetag evaluate` (default margin and border, the
+Faces: each photo's main face found by facetag's detector with the second search (facetag.vision.framing),
+cropped as facetag.learn.filecache.FileEncoder does for `facetag evaluate` (default margin and border, the
 centre half of a photo without a detection). Crops are made once and cached in --work-dir (with the
 converted flatbuffers; never in the repository); every variant encodes the same crops.
 
@@ -37,7 +37,7 @@ converted flatbuffers; never in the repository); every variant encodes the same 
   (reading the graph or the flatbuffer; TensorFlow's import is reported apart). First call: the first
   batch of 8 after loading (TensorFlow's graph optimisation, the interpreter's allocation and XNNPACK's
   weight packing).
-* Accuracy: 5-fold accuracy as `facetag evaluate` computes it (facetag.evaluation, each fold's
+* Accuracy: 5-fold accuracy as `facetag evaluate` computes it (facetag.learn.evaluation, each fold's
   threshold from the other folds), ROC AUC and TAR at FAR 1e-3, for facetag-128 (its head applied to
   the variant's encodings) and facenet-512, on lfw_dev's 3,000 pairs (grey) and the 3,000 colour
   validation pairs of scripts/colour_sets.py (full-size colour_faces photos of 107 held-out people).
@@ -58,17 +58,17 @@ from typing import Callable
 
 import numpy as np
 
-from facetag.alignment import PREPROCESSING_VERSION, centre_box, crop_face, standardize
-from facetag.backbone import batch_free_graph, graph_path
-from facetag.cachedir import default_cache_dir
-from facetag.checksums import file_sha256
-from facetag.datasets import pair_people
-from facetag.detection import shared_detector
-from facetag.evaluation import read_pairs, verification_scores
-from facetag.framing import find_main_face
-from facetag.images import load_image
-from facetag.litert_models import int8_weights, model_path, with_float_layers
-from facetag.models import apply_head, load_head
+from facetag.vision.alignment import PREPROCESSING_VERSION, centre_box, crop_face, standardize
+from facetag.vision.backbone import batch_free_graph, graph_path
+from facetag.io.cachedir import default_cache_dir
+from facetag.io.checksums import file_sha256
+from facetag.io.datasets import pair_people
+from facetag.vision.detection import shared_detector
+from facetag.learn.evaluation import read_pairs, verification_scores
+from facetag.vision.framing import find_main_face
+from facetag.io.images import load_image
+from facetag.vision.runtime import int8_weights, model_path, with_float_layers
+from facetag.vision.models import apply_head, load_head
 
 import benchutil
 

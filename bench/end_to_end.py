@@ -62,9 +62,9 @@ import time
 
 import benchutil
 
-from facetag.evaluation import identification_split, score_identification
-from facetag.models import IDENTIFY_THRESHOLDS, DEFAULT_MODEL
-from facetag.store import ArchiveStore
+from facetag.learn.evaluation import identification_split, score_identification
+from facetag.vision.models import IDENTIFY_THRESHOLDS, DEFAULT_MODEL
+from facetag.archive.store import ArchiveStore
 
 VENV_BIN = os.path.dirname(sys.executable)
 

@@ -20,7 +20,7 @@ import time
 
 import benchutil
 
-from facetag.evaluation import identification_split
+from facetag.learn.evaluation import identification_split
 
 VENV_BIN = os.path.dirname(sys.executable)
 

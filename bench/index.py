@@ -2,7 +2,7 @@
 
 What is measured, for each gallery size N:
 
-* Annoy (``AnnoyIndex(128, "euclidean")``, built as ``facetag.gallery_index`` builds it, with
+* Annoy (``AnnoyIndex(128, "euclidean")``, built as ``facetag.identity.gallery_index`` builds it, with
   on_disk_build above ``ON_DISK_BUILD_ITEMS``) for each number of trees in ``TREES`` and each
   search_k in ``SEARCH_K_FACTORS`` times Annoy's default (trees x k): build time (add_item + build +
   save, in a fresh child process), index file size, the build's peak resident memory above the
@@ -47,7 +47,7 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from benchutil import machine_facts
-from facetag.gallery_index import ANNOY_FILE, build_index
+from facetag.identity.gallery_index import ANNOY_FILE, build_index
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LFW_DEV = os.path.join(REPO, "..", "shared", "data", "lfw_dev")
@@ -81,9 +81,9 @@ def real_encodings(real_path=None, names_path=None):
         return np.load(real_path).astype(np.float32), np.load(names_path, allow_pickle=True)
     if not os.path.isdir(LFW_DEV):
         sys.exit(f"no real encodings: {os.path.normpath(LFW_DEV)} is absent; pass --real ENC.npy --real-names NAMES.npy")
-    from facetag.evaluation import read_pairs
-    from facetag.filecache import FileEncoder
-    from facetag.models import load_model
+    from facetag.learn.evaluation import read_pairs
+    from facetag.learn.filecache import FileEncoder
+    from facetag.vision.models import load_model
 
     pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})

@@ -18,7 +18,7 @@ CASES = {
     "python + facetag imported": "import facetag",
     "detector loaded, one photo detected": (
         "import numpy as np, facetag\n"
-        "from facetag.detection import FaceDetector\n"
+        "from facetag.vision.detection import FaceDetector\n"
         "FaceDetector().detect(np.full((480, 640, 3), 128, np.uint8))"
     ),
     "encoder loaded (facetag-128), batch of 32 encoded": (
@@ -27,7 +27,7 @@ CASES = {
     ),
     "both loaded, photo analysed, batch of 32 encoded (one worker)": (
         "import numpy as np, facetag\n"
-        "from facetag.samples import fetch\n"
+        "from facetag.io.samples import fetch\n"
         "a = facetag.FaceAnalyzer()\n"
         "a.analyze(fetch() + '/photos/obama2.jpg')\n"
         "a.face_model.encode(np.zeros((32, 160, 160, 3), np.uint8))"

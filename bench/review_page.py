@@ -5,7 +5,7 @@
 The results are made up to the page's scale (people with 1 to 600 faces, clusters of 2 to 80 unknown faces,
 unknown faces in no cluster, photos without a face and failed ones); the thumbnails are real faces
 (lfw_dev's photos when ../shared/data is there, else the sample photos), hard-linked so that 100,000
-of them take seconds to lay out. The page is then built by facetag.review (data.js, assets; the
+of them take seconds to lay out. The page is then built by facetag.archive.review (data.js, assets; the
 thumbnails exist, so none is cropped) and opened three times in a fresh headless Chromium each:
 "ready" is the page's own time from navigation start to its first render (window.FACETAG_READY_MS),
 "open" the wall time from the browser's request to then.
@@ -26,8 +26,8 @@ sys.path[:0] = [os.path.join(REPO, "lib"), REPO]
 
 from benchutil import machine_facts, photo_paths, write_report  # noqa: E402
 
-from facetag.review import THUMB_SIZE, thumb_name, write_review  # noqa: E402
-from facetag.tagged import Photo, Results, TaggedFace  # noqa: E402
+from facetag.archive.review import THUMB_SIZE, thumb_name, write_review  # noqa: E402
+from facetag.archive.results import Photo, Results, TaggedFace  # noqa: E402
 from tests.browser import chromium, wait_ready  # noqa: E402
 
 

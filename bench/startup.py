@@ -43,10 +43,10 @@ import facetag
 photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
 imported = time.perf_counter()
 if sys.argv[2] == "detector":
-    from facetag.detection import shared_detector
+    from facetag.vision.detection import shared_detector
     shared_detector().detect(photo)
 else:
-    from facetag.models import load_model
+    from facetag.vision.models import load_model
     load_model().encode(np.zeros((1, 160, 160, 3), np.uint8))
 print(json.dumps({"first_call": time.perf_counter() - imported}), flush=True)
 os._exit(0)  # the measurement is taken; TensorFlow's teardown may abort (see bench/startup.py's tag runs)
@@ -56,8 +56,8 @@ os._exit(0)  # the measurement is taken; TensorFlow's teardown may abort (see be
 # command exits as that version's console script does (since this commit: without the interpreter's teardown).
 _TAG = """
 import json, sys, time
-from facetag.detection import FaceDetector
-from facetag.models import FaceModel
+from facetag.vision.detection import FaceDetector
+from facetag.vision.models import FaceModel
 import facetag.cli
 marks, marks_file = {}, sys.argv[1]
 def marked(name, function):
@@ -137,7 +137,7 @@ def main(argv=None):
                            capture_output=True)
             versions = {f"at {args.before}": before, **versions}
         try:
-            sample_photos = subprocess.run([sys.executable, "-m", "facetag.samples"], check=True,
+            sample_photos = subprocess.run([sys.executable, "-m", "facetag.io.samples"], check=True,
                                            capture_output=True, text=True).stdout.strip()
             indexes = {}  # each version enrols the gallery itself: their model ids may differ
             for name, path in versions.items():

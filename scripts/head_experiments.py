@@ -10,7 +10,7 @@ scored on their pairs, full size and as tight crops, which choose the head, and 
 sets of scripts/compare_colour.py (facetag's crops, no peer), which report it: a row per
 configuration, with the 512-d backbone and the current head for reference. ``--adopt`` trains the
 chosen configuration on every training person, selection people included. Views are cached (see
-facetag.filecache), so after the first run a configuration costs its training only.
+facetag.learn.filecache), so after the first run a configuration costs its training only.
 """
 
 import argparse
@@ -20,12 +20,12 @@ import sys
 
 import numpy as np
 
-from facetag.alignment import DEFAULT_MARGIN
-from facetag.datasets import pair_people, read_labelled
-from facetag.evaluation import verification_scores
-from facetag.filecache import FileEncoder
-from facetag.models import apply_head, load_head
-from facetag.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
+from facetag.vision.alignment import DEFAULT_MARGIN
+from facetag.io.datasets import pair_people, read_labelled
+from facetag.learn.evaluation import verification_scores
+from facetag.learn.filecache import FileEncoder
+from facetag.vision.models import apply_head, load_head
+from facetag.learn.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
 
 DATA = "../shared/data"
 COLOUR = "out/colour"
@@ -63,7 +63,7 @@ CONFIGS = {
     "lda s0.5+500": ("all", {"steps": 500, "init": "lda", "shrinkage": 0.5}),
     "lda s0.5 no-tight": ("no-tight", {"steps": 0, "init": "lda", "shrinkage": 0.5}),
 }
-#: facetag.training's views, and their mirror images for the "mirrored" configurations.
+#: facetag.learn.training's views, and their mirror images for the "mirrored" configurations.
 EXPERIMENT_VIEWS = VIEWS + (("colour mirrored", {"flip": True}), ("tight 112 mirrored", {"tight": 112, "flip": True}))
 VIEW_SETS = {"all": [n for n, _ in VIEWS], "no-tight": [n for n, _ in VIEWS if "tight" not in n], "colour": ["colour"],
              "mirrored": [n for n, _ in EXPERIMENT_VIEWS]}
@@ -119,7 +119,7 @@ def main(argv=None):
     parser.add_argument("--out", default="out/heads")
     parser.add_argument("--train-cache", help="cache folder for the training views (default: facetag's cache)")
     parser.add_argument("--adopt", metavar="CONFIG", choices=list(CONFIGS),
-                        help="train this configuration into --head-out with its record (facetag.training), and stop")
+                        help="train this configuration into --head-out with its record (facetag.learn.training), and stop")
     parser.add_argument("--head-out", default="weights/facetag-128.npz")
     parser.add_argument("--views-only", action="store_true", help="encode (cache) the training views and stop")
     args = parser.parse_args(argv)

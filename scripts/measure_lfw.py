@@ -11,8 +11,8 @@ import sys
 
 import numpy as np
 
-from facetag.evaluation import kfold_accuracy, read_pairs
-from facetag.filecache import FileEncoder
+from facetag.learn.evaluation import kfold_accuracy, read_pairs
+from facetag.learn.filecache import FileEncoder
 
 
 def main(argv=None):
@@ -56,10 +56,10 @@ def measure_variant(variant, data, margin):
     import cv2
     import tensorflow as tf
 
-    from facetag.alignment import CROP_SIZE, centre_box, crop_face, standardize
-    from facetag.backbone import load_backbone
-    from facetag.filecache import FileEncoder, cached_main_faces
-    from facetag.images import load_image
+    from facetag.vision.alignment import CROP_SIZE, centre_box, crop_face, standardize
+    from facetag.vision.backbone import load_backbone
+    from facetag.learn.filecache import FileEncoder, cached_main_faces
+    from facetag.io.images import load_image
 
     pairs = read_pairs(f"{data}/pairs.txt", f"{data}/images")
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})

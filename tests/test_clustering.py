@@ -1,4 +1,4 @@
-"""Clustering unknown faces into people: the library (facetag.clustering) and its Beam transform, on lfw_dev people."""
+"""Clustering unknown faces into people: the library (facetag.identity.clustering) and its Beam transform, on lfw_dev people."""
 
 import glob
 import json
@@ -10,7 +10,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from facetag.api import main_face_of
-from facetag.clustering import FaceClustering, centre_distances, match_cluster_ids, stable_cluster_ids
+from facetag.identity.clustering import FaceClustering, centre_distances, match_cluster_ids, stable_cluster_ids
 from facetag.pipeline.cluster import ClusterFaces
 
 # The first five people (alphabetically) of lfw_dev/pairs.txt (the facetag-128 head never saw them) with 6 to 8

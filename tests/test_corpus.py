@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from beam_jobs import enroll
-from facetag.faults import DIR_ENV, ENV, STALL_ENV
-from facetag.limits import Limits
+from facetag._testing.faults import DIR_ENV, ENV, STALL_ENV
+from facetag.io.limits import Limits
 from facetag.pipeline.encode import DetectFaces
 from facetag.pipeline.outcomes import FAILED, NO_FACE
-from facetag.store import ArchiveStore
+from facetag.archive.store import ArchiveStore
 from tests.corpus import CORPUS_MAX_FILE_MB, display, write_corpus
 from tests.jobrun import REPO, run_job
 from tests.test_archive_store import assert_same_store, tables
@@ -147,7 +147,7 @@ def test_files_and_folders_the_user_may_not_read_are_accounted_for(tmp_path):
     (tmp_path / "closed").mkdir()
     (tmp_path / "closed" / "a.jpg").write_bytes(b"\xff\xd8")
     (tmp_path / "closed").chmod(0)
-    script = ("import sys; from facetag.listing import list_paths; from facetag.images import load_image\n"
+    script = ("import sys; from facetag.io.listing import list_paths; from facetag.io.images import load_image\n"
               "from facetag.errors import ImageError\n"
               "for p in list_paths(sys.argv[1]):\n"
               "    try: print(p.path, '|', p.problem or load_image(p.path))\n"
@@ -173,7 +173,7 @@ def test_an_unexpected_error_is_named_with_a_hint_and_logged_once(caplog):
 
 def test_a_pipe_is_never_opened_even_when_named_directly(tmp_path):
     from facetag.errors import ImageError
-    from facetag.images import read_file
+    from facetag.io.images import read_file
 
     os.mkfifo(tmp_path / "pipe.jpg")
     with pytest.raises(ImageError, match="named pipe"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import facetag
-from facetag.detection import DEFAULT_MIN_SCORE, DETECTION_MAX_SIDE, LANDMARK_NAMES, FaceDetector
+from facetag.vision.detection import DEFAULT_MIN_SCORE, DETECTION_MAX_SIDE, LANDMARK_NAMES, FaceDetector
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_a_crowd_of_400_faces(lfw_dev, detector):
 def test_nms_keeps_what_the_package_keeps(method):
     from mtcnn.utils.bboxes import smart_nms_from_bboxes
 
-    from facetag.cascade import NMS_BLOCK, suppress
+    from facetag.vision.cascade import NMS_BLOCK, suppress
 
     rng = np.random.default_rng(1)
     count = 2 * NMS_BLOCK + 77  # three blocks, the last one partial

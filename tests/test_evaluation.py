@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from facetag.evaluation import accuracy_at, best_threshold, colour_split
+from facetag.learn.evaluation import accuracy_at, best_threshold, colour_split
 
 
 def _best_threshold_by_trying_each(distances, same):

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from facetag.gallery_index import build_index, default_settings, open_index
-from facetag.matching import UNKNOWN, pairwise_distances
+from facetag.identity.gallery_index import build_index, default_settings, open_index
+from facetag.identity.matching import UNKNOWN, pairwise_distances
 
 
 def normalised(x):

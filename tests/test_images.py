@@ -144,7 +144,7 @@ def test_phone_formats(fmt):
 
 
 def test_limits_are_enforced_before_decoding(tmp_path):
-    from facetag.limits import Limits
+    from facetag.io.limits import Limits
 
     with pytest.raises(ImageError, match="20000×1 pixels: too narrow to hold a face"):
         load_image(_encode(Image.new("L", (20000, 1)), "PNG"))

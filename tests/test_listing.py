@@ -1,9 +1,9 @@
-"""facetag.listing: every path an input names, accounted for, without opening anything."""
+"""facetag.io.listing: every path an input names, accounted for, without opening anything."""
 
 import os
 import socket
 
-from facetag.listing import list_paths
+from facetag.io.listing import list_paths
 
 
 def _listing(pattern, root):

@@ -1,4 +1,4 @@
-"""Big JPEGs decoded small (facetag.photo): the same faces, in full-size pixels, cropped sharp enough."""
+"""Big JPEGs decoded small (facetag.vision.photo): the same faces, in full-size pixels, cropped sharp enough."""
 
 import glob
 import io
@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 import pytest
-from facetag.alignment import crop_face
-from facetag.detection import DETECTION_MAX_SIDE, shared_detector
-from facetag.framing import detect_framed
-from facetag.images import decode_image, decode_reduced
-from facetag.models import load_model
-from facetag.photo import Photo
+from facetag.vision.alignment import crop_face
+from facetag.vision.detection import DETECTION_MAX_SIDE, shared_detector
+from facetag.vision.framing import detect_framed
+from facetag.io.images import decode_image, decode_reduced
+from facetag.vision.models import load_model
+from facetag.vision.photo import Photo
 from PIL import Image
 
 from tests.conftest import shared

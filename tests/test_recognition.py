@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import facetag
-from facetag.detection import LANDMARK_NAMES
+from facetag.vision.detection import LANDMARK_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_gallery_refuses_encodings_of_another_model(gallery):
 def test_a_large_photo_gives_boxes_in_its_own_pixels(samples):
     from PIL import Image
 
-    from facetag.detection import DETECTION_MAX_SIDE
+    from facetag.vision.detection import DETECTION_MAX_SIDE
 
     image = facetag.load_image(os.path.join(samples, "photos", "obama2.jpg"))
     big = np.asarray(Image.fromarray(image).resize((image.shape[1] * 4, image.shape[0] * 4)))

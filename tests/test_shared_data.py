@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import facetag
-from facetag.evaluation import read_pairs
+from facetag.learn.evaluation import read_pairs
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def fixed_pair_sample(lfw_dev):
 
 def test_lfw_pair_sample_at_the_default_threshold(lfw_dev):
     """At least 96% of a fixed 200-pair sample right, with detector misses counted, not dropped."""
-    from facetag.alignment import centre_box, crop_face
-    from facetag.detection import main_face
+    from facetag.vision.alignment import centre_box, crop_face
+    from facetag.vision.detection import main_face
 
     analyzer = facetag.FaceAnalyzer()
     model = analyzer.face_model

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from facetag.datasets import is_grey
-from facetag.training import VIEWS, HeadTrainer, training_views
+from facetag.io.datasets import is_grey
+from facetag.learn.training import VIEWS, HeadTrainer, training_views
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_lda_initialisation_ignores_the_loudest_within_person_direction():
 
 
 def test_training_record_names_each_photos_data_set(tmp_path):
-    from facetag.training import _source
+    from facetag.learn.training import _source
 
     for layout in ("flat/labels.csv", "flat/subject01.happy", "folders/s1/1.pgm", "lfw/images/Ada/Ada_0001.jpg"):
         (tmp_path / layout).parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facetag.triplet import batch_all_triplet_loss, batch_semi_hard_triplet_loss, semi_hard_triplets, triplet_loss
+from facetag.learn.triplet import batch_all_triplet_loss, batch_semi_hard_triplet_loss, semi_hard_triplets, triplet_loss
 
 
 def numpy_triplet_loss(a, p, n, alpha=0.2):

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from facetag.tagged import results_from_tables
-from facetag.xmp import sidecar_path, write_xmp
+from facetag.archive.results import results_from_tables
+from facetag.archive.xmp import sidecar_path, write_xmp
 
 
 def need_exiftool():

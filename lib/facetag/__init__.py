@@ -25,19 +25,19 @@ def _not_for_the_user(record):
 
 logging.getLogger().addFilter(_not_for_the_user)
 
-from facetag.analyzer import Face, FaceAnalyzer  # noqa: E402
+from facetag.vision.analyzer import Face, FaceAnalyzer  # noqa: E402
 from facetag.api import find_faces, identify, verify, verify_claim  # noqa: E402
 from facetag.errors import FaceTagError, ImageError, ModelMismatchError  # noqa: E402
-from facetag.gallery import Gallery  # noqa: E402
-from facetag.images import load_image  # noqa: E402
-from facetag.matching import UNKNOWN  # noqa: E402
-from facetag.models import DEFAULT_MODEL, available_models, load_model  # noqa: E402
+from facetag.identity.gallery import Gallery  # noqa: E402
+from facetag.io.images import load_image  # noqa: E402
+from facetag.identity.matching import UNKNOWN  # noqa: E402
+from facetag.vision.models import DEFAULT_MODEL, available_models, load_model  # noqa: E402
 
 
 def __getattr__(name):
     # The triplet loss needs TensorFlow; importing facetag alone should not load it.
     if name == "triplet_loss":
-        from facetag.triplet import triplet_loss
+        from facetag.learn.triplet import triplet_loss
 
         return triplet_loss
     raise AttributeError(f"module 'facetag' has no attribute {name!r}")

@@ -3,16 +3,16 @@
 Images may be a path, the file's bytes or an RGB uint8 array. Boxes are
 ``(left, top, right, bottom)`` pixels. Distances are L2 between normalised
 encodings (0 = identical, 2 = opposite); a pair at or below the model's
-threshold is the same person: facetag.models.THRESHOLDS for 1:1 verification,
+threshold is the same person: facetag.vision.models.THRESHOLDS for 1:1 verification,
 the stricter IDENTIFY_THRESHOLDS for 1:K identification (both measured on lfw_dev).
 """
 
 import numpy as np
 
-from facetag.analyzer import FaceAnalyzer
+from facetag.vision.analyzer import FaceAnalyzer
 from facetag.errors import FaceTagError
-from facetag.matching import verify_encodings
-from facetag.models import DEFAULT_MODEL
+from facetag.identity.matching import verify_encodings
+from facetag.vision.models import DEFAULT_MODEL
 
 _analyzers = {}
 

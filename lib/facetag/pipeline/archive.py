@@ -18,7 +18,7 @@ machine):
    since the store's last run, every stored face of a photo still present too.
 
 The outputs are the rows to write: photos (new, changed, failed, removed),
-faces (of new and changed photos) and matches. facetag.store commits them.
+faces (of new and changed photos) and matches. facetag.archive.store commits them.
 """
 
 import fnmatch
@@ -29,12 +29,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from facetag.errors import ImageError
-from facetag.images import read_file
-from facetag.listing import is_remote, list_paths
+from facetag.io.images import read_file
+from facetag.io.listing import is_remote, list_paths
 from facetag.pipeline.encode import PHOTOS, EncodePhotos
 from facetag.pipeline.progress import note
 from facetag.pipeline.records import face_id
-from facetag.store import FACES, FAILED, NO_FACE, REMOVED
+from facetag.archive.store import FACES, FAILED, NO_FACE, REMOVED
 
 #: ``photos`` columns the comparison and reuse steps read (not the run id).
 STORED_PHOTO_COLUMNS = ["path", "size", "mtime", "sha256", "outcome", "reason", "faces", "width", "height"]

@@ -1,4 +1,4 @@
-"""Faces -> clusters of one person each (facetag.clustering's steps as a Beam pipeline).
+"""Faces -> clusters of one person each (facetag.identity.clustering's steps as a Beam pipeline).
 
 The neighbour queries, the expensive part, run in parallel DoFns against one Annoy index that every
 worker memory-maps; the graph step runs once, in one place, on item numbers and neighbour arrays only
@@ -14,7 +14,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.clustering import (DEFAULT_LONE_RATIO, DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES,
+from facetag.identity.clustering import (DEFAULT_LONE_RATIO, DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES,
                                 UNCLUSTERED, build_neighbour_index, centre_distances, cluster_graph, load_neighbour_index,
                                 match_cluster_ids, nearest_neighbours, neighbour_graph, neighbourhood_scales)
 
@@ -149,7 +149,7 @@ class StableIds(beam.PTransform):
     """Cluster records -> the same with ``cluster_id`` mapped to the previous run's ids by overlap.
 
     ``previous``: a PCollection of ``{face_id, cluster_id}`` (the previous run's clustered faces).
-    See facetag.clustering.match_cluster_ids; overlaps are counted in parallel, matched in one place.
+    See facetag.identity.clustering.match_cluster_ids; overlaps are counted in parallel, matched in one place.
     """
 
     def __init__(self, previous, min_overlap=0.5):

@@ -8,7 +8,7 @@ every size, so one detector call takes one photo; the DoFn takes small batches
 of photos and runs them on a few threads, because one call on a small photo
 keeps only about 1.5 of 2 cores busy (measured on 250x250 photos: 150 photos/s
 on one thread, 190 on two). The detector is loaded once per process
-(facetag.detection.shared_detector).
+(facetag.vision.detection.shared_detector).
 """
 
 import collections
@@ -31,18 +31,18 @@ from apache_beam.ml.inference.base import (
 )
 from apache_beam.transforms.window import GlobalWindows
 
-from facetag.alignment import DEFAULT_MARGIN
-from facetag.detection import (
+from facetag.vision.alignment import DEFAULT_MARGIN
+from facetag.vision.detection import (
     DEFAULT_MIN_FACE_SIZE,
     DEFAULT_MIN_SCORE,
     main_face,
     shared_detector,
 )
 from facetag.errors import ImageError
-from facetag.faults import kill_point, maybe_fail, maybe_stall
-from facetag.limits import DEFAULT_LIMITS, too_small_for_faces
-from facetag.models import load_model
-from facetag.photo import Photo
+from facetag._testing.faults import kill_point, maybe_fail, maybe_stall
+from facetag.io.limits import DEFAULT_LIMITS, too_small_for_faces
+from facetag.vision.models import load_model
+from facetag.vision.photo import Photo
 from facetag.pipeline.options import limit_model_threads
 from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
 from facetag.pipeline.progress import note
@@ -59,7 +59,7 @@ logging.getLogger().addFilter(_drop_beam_memory_warning)
 
 
 class _LoadedOnFirstBatch:
-    """The encoder, loaded (once per process, facetag.models) when the first batch comes: RunInference loads
+    """The encoder, loaded (once per process, facetag.vision.models) when the first batch comes: RunInference loads
     its model in setup, and a re-run with no new face need not load it."""
 
     def __init__(self, model_name, model_threads):
@@ -139,7 +139,7 @@ class DetectFaces(beam.DoFn):
     """A batch of ``(source, bytes, identity[, info])`` -> ``(face record without encoding, crop)`` per face.
 
     Photos without a face (or too small to hold one) go to the ``no_face``
-    output and undecodable ones, or ones over a limit (facetag.limits), to
+    output and undecodable ones, or ones over a limit (facetag.io.limits), to
     ``failed``, each with its reason; every photo also gets a summary on the
     ``photos`` output (outcome, reason, faces, displayed size, content
     sha256, plus the optional ``info`` dict). A photo still being decoded and searched

@@ -1,11 +1,11 @@
-"""Labelled gallery faces -> an index folder (see facetag.gallery_index)."""
+"""Labelled gallery faces -> an index folder (see facetag.identity.gallery_index)."""
 
 import tempfile
 
 import apache_beam as beam
 import numpy as np
 
-from facetag.gallery_index import build_index, publish_index
+from facetag.identity.gallery_index import build_index, publish_index
 
 
 class WriteIndex(beam.DoFn):

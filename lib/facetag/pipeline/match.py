@@ -3,9 +3,9 @@
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from facetag.gallery_index import check_same_model, index_id, open_index, read_index_metadata
-from facetag.matching import UNKNOWN, apply_label, resolve_labels
-from facetag.models import IDENTIFY_THRESHOLDS
+from facetag.identity.gallery_index import check_same_model, index_id, open_index, read_index_metadata
+from facetag.identity.matching import UNKNOWN, apply_label, resolve_labels
+from facetag.vision.models import IDENTIFY_THRESHOLDS
 
 
 class MatchFaces(beam.DoFn):

@@ -8,11 +8,11 @@ import yaml
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from facetag.alignment import DEFAULT_MARGIN
-from facetag.detection import DEFAULT_MIN_SCORE
+from facetag.vision.alignment import DEFAULT_MARGIN
+from facetag.vision.detection import DEFAULT_MIN_SCORE
 from facetag.errors import FaceTagError
-from facetag.limits import MAX_ASPECT, MAX_FILE_BYTES, MAX_PIXELS, TIME_BUDGET_S, Limits
-from facetag.models import DEFAULT_MODEL, available_models
+from facetag.io.limits import MAX_ASPECT, MAX_FILE_BYTES, MAX_PIXELS, TIME_BUDGET_S, Limits
+from facetag.vision.models import DEFAULT_MODEL, available_models
 
 #: Beam's in-process runner. Named explicitly because Beam 2.77's DirectRunner
 #: first tries to download and start the Prism runner, which cannot work offline.
@@ -30,7 +30,7 @@ def add_model_arguments(parser):
                              "workers with --direct_num_workers; the detector searches one photo per detection "
                              "thread, one core each; --tf_threads is the earlier name)")
     parser.add_argument("--max_file_mb", type=float, default=MAX_FILE_BYTES / 1e6,
-                        help=f"largest file read, MB (default {MAX_FILE_BYTES / 1e6:g}; facetag.limits)")
+                        help=f"largest file read, MB (default {MAX_FILE_BYTES / 1e6:g}; facetag.io.limits)")
     parser.add_argument("--max_megapixels", type=float, default=MAX_PIXELS / 1e6,
                         help=f"largest image decoded, megapixels (default {MAX_PIXELS / 1e6:g})")
     parser.add_argument("--max_aspect", type=float, default=MAX_ASPECT,
@@ -40,7 +40,7 @@ def add_model_arguments(parser):
 
 
 def limits_from(args):
-    """The facetag.limits.Limits that the job options above ask for."""
+    """The facetag.io.limits.Limits that the job options above ask for."""
     return Limits(max_file_bytes=round(args.max_file_mb * 1e6), max_pixels=round(args.max_megapixels * 1e6),
                   max_aspect=args.max_aspect, time_budget_s=args.photo_time_budget)
 
@@ -109,7 +109,7 @@ def model_threads(options, requested=0):
 def limit_model_threads(threads):
     """Threads for this process's encoder network; call before it loads (0: every core)."""
     if threads:
-        from facetag.litert_models import set_threads
+        from facetag.vision.runtime import set_threads
 
         set_threads(threads)
 

@@ -4,7 +4,7 @@ import hashlib
 
 import pyarrow as pa
 
-from facetag.models import METRIC
+from facetag.vision.models import METRIC
 
 MODEL_ID_KEY = b"facetag.model_id"
 ENCODING_SIZE_KEY = b"facetag.encoding_size"

@@ -14,9 +14,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from facetag.errors import FaceTagError, ImageError
-from facetag.images import read_file
-from facetag.limits import MAX_FILE_BYTES
-from facetag.listing import list_paths
+from facetag.io.images import read_file
+from facetag.io.limits import MAX_FILE_BYTES
+from facetag.io.listing import list_paths
 from facetag.pipeline.encode import EncodePhotos
 from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
 
@@ -85,7 +85,7 @@ class ParseExamples(beam.DoFn):
 class ListPhotos(beam.PTransform):
     """Patterns -> outputs ``files`` (``{"path", "size", "mtime"}`` per regular file) and ``failed``.
 
-    Each pattern is listed on a worker (facetag.listing: every path accounted
+    Each pattern is listed on a worker (facetag.io.listing: every path accounted
     for); paths that are no photo file (broken links, pipes...) go to
     ``failed`` with the reason, and are never opened.
     """

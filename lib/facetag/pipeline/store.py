@@ -6,7 +6,7 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.store import new_run_id, schema_of
+from facetag.archive.store import new_run_id, schema_of
 
 
 def read_table(pipeline, store, name, columns=None):

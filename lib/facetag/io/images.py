@@ -21,11 +21,11 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from facetag.errors import ImageError
-from facetag.limits import DEFAULT_LIMITS, shape_problem
-from facetag.listing import classify, is_remote
+from facetag.io.limits import DEFAULT_LIMITS, shape_problem
+from facetag.io.listing import classify, is_remote
 
 pillow_heif.register_heif_opener()
-# facetag checks every image's size against its own limit (facetag.limits) from the header, before
+# facetag checks every image's size against its own limit (facetag.io.limits) from the header, before
 # decoding; Pillow's own check would refuse some of those with another figure, or warn on stderr.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -35,7 +35,7 @@ RAW_SUFFIXES = frozenset(
     ".rw2 .rwl .sr2 .srf .srw .x3f".split())
 
 #: A RAW file's embedded JPEG preview is used when its longer side is at least this (the size photos are searched
-#: at for faces, facetag.detection.DETECTION_MAX_SIDE); smaller ones are demosaiced at half size instead.
+#: at for faces, facetag.vision.detection.DETECTION_MAX_SIDE); smaller ones are demosaiced at half size instead.
 RAW_PREVIEW_MIN_SIDE = 1280
 
 # What Pillow and its plugins raise for a corrupt file; anything else is a bug, reported as unexpected.
@@ -54,7 +54,7 @@ def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
     applied; grey, palette, alpha, CMYK and 16-bit images are converted
     (transparent areas become white). Raises :class:`ImageError` naming the
     file and the reason for an empty, truncated, corrupt or non-image file, or
-    one over a limit (facetag.limits: file size, pixels, aspect ratio;
+    one over a limit (facetag.io.limits: file size, pixels, aspect ratio;
     ``max_pixels`` overrides the limits' pixel count).
     """
     if max_pixels is not None:

@@ -8,7 +8,7 @@ its import spec instead.
 The frozen graph was exported for a batch of one: its input placeholder and two
 reshape constants say ``1``. :func:`batch_free_graph` rewrites those three nodes
 so any batch size runs through one call. facetag runs the graph converted to a
-LiteRT flatbuffer (facetag.litert_models), without TensorFlow's seconds of
+LiteRT flatbuffer (facetag.vision.runtime), without TensorFlow's seconds of
 start-up: in int8 by default (:data:`DEFAULT_PRECISION`), or in float32, which
 encodes as the graph does (tests/test_backbone.py).
 """
@@ -20,15 +20,15 @@ from importlib import resources
 
 import numpy as np
 
-from facetag.alignment import CROP_SIZE, standardize, to_channels_last
-from facetag.checksums import file_sha256
+from facetag.vision.alignment import CROP_SIZE, standardize, to_channels_last
+from facetag.io.checksums import file_sha256
 
 EMBEDDING_SIZE = 512
 _INPUT = "input:0"
 _OUTPUT = "embeddings:0"
 #: The encoder's arithmetic. "int8": the weights in int8 and each layer's input quantised to int8 per
 #: face as it runs (dynamic-range quantisation), but for one layer kept in float32
-#: (facetag.litert_models.FACENET_FLOAT_LAYERS); 2.7x the float32 encodings per second on a CPU with
+#: (facetag.vision.runtime.FACENET_FLOAT_LAYERS); 2.7x the float32 encodings per second on a CPU with
 #: AVX-512 VNNI, about as fast as float32 on one with AVX2 only (measured there without the float32
 #: layer), and within 0.1 point of float32's accuracy
 #: on the lfw_dev and colour validation pairs (weights/README.md, "Encoder precision"). "fp32": the
@@ -79,7 +79,7 @@ def batch_free_graph(graph_def):
 
 def graph_function():
     """``(wrapped, encode)``: FaceNet's frozen graph as a TensorFlow function of a standardised
-    (N, 160, 160, 3) batch (what facetag.litert_models converts); ``wrapped`` owns its variables."""
+    (N, 160, 160, 3) batch (what facetag.vision.runtime converts); ``wrapped`` owns its variables."""
     import tensorflow as tf
 
     graph_def = tf.compat.v1.GraphDef()
@@ -98,7 +98,7 @@ def backbone_id(precision=DEFAULT_PRECISION):
 
 
 class Backbone:
-    """The 512-d FaceNet encoder on LiteRT (facetag.litert_models), in ``precision`` (PRECISIONS). Use
+    """The 512-d FaceNet encoder on LiteRT (facetag.vision.runtime), in ``precision`` (PRECISIONS). Use
     :func:`load_backbone` to share one.
 
     Crops go through the network ``batch_size`` at a time: on two cores batches of 8 encode a fifth more
@@ -106,7 +106,7 @@ class Backbone:
     """
 
     def __init__(self, precision=DEFAULT_PRECISION, batch_size=8):
-        from facetag.litert_models import Network
+        from facetag.vision.runtime import Network
 
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")

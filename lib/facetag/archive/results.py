@@ -8,7 +8,7 @@ cluster_id for a face in no cluster).
 from dataclasses import dataclass, field
 
 from facetag.errors import FaceTagError
-from facetag.models import IDENTIFY_THRESHOLDS
+from facetag.vision.models import IDENTIFY_THRESHOLDS
 
 UNKNOWN = "unknown"
 
@@ -62,7 +62,7 @@ class Results:
 
 def open_store(path):
     """The archive store at ``path``; raises FaceTagError naming the folder when it holds none."""
-    from facetag.store import ArchiveStore
+    from facetag.archive.store import ArchiveStore
 
     store = ArchiveStore(path)
     if not store.exists():

@@ -4,26 +4,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facetag.alignment import DEFAULT_MARGIN, crop_face
-from facetag.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
-from facetag.framing import detect_framed
-from facetag.images import image_source
-from facetag.models import DEFAULT_MODEL, load_model
-from facetag.photo import Photo
+from facetag.vision.alignment import DEFAULT_MARGIN, crop_face
+from facetag.vision.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
+from facetag.vision.framing import detect_framed
+from facetag.io.images import image_source
+from facetag.vision.models import DEFAULT_MODEL, load_model
+from facetag.vision.photo import Photo
 
 
 @dataclass
 class Face:
     box: tuple  # (left, top, right, bottom) pixels
     score: float  # detector confidence
-    landmarks: tuple  # five (x, y), see facetag.detection.LANDMARK_NAMES
+    landmarks: tuple  # five (x, y), see facetag.vision.detection.LANDMARK_NAMES
     encoding: np.ndarray  # float32, L2-normalised
 
 
 class FaceAnalyzer:
     """Find and encode every face in a photo.
 
-    ``model`` names the encoding model (see :mod:`facetag.models`),
+    ``model`` names the encoding model (see :mod:`facetag.vision.models`),
     ``min_score`` the detector confidence a face needs, ``margin`` the context
     kept around each box. Models load on first use, once per process.
     """
@@ -38,18 +38,18 @@ class FaceAnalyzer:
         return load_model(self.model)
 
     def detect(self, image):
-        """MTCNN's faces; for a photo where it finds none, a second search inside a border (facetag.framing)."""
+        """MTCNN's faces; for a photo where it finds none, a second search inside a border (facetag.vision.framing)."""
         return detect_framed(shared_detector(self.min_score), image)
 
     def analyze(self, image):
         """Faces in an RGB uint8 array, a path or image bytes; highest score first.
 
-        A path or bytes is decoded as the Beam jobs do (facetag.photo: a large JPEG at a reduced size).
+        A path or bytes is decoded as the Beam jobs do (facetag.vision.photo: a large JPEG at a reduced size).
         """
         return self._analyzed(image)[0]
 
     def main_face(self, image):
-        """The face a portrait is about (facetag.detection.main_face), or None."""
+        """The face a portrait is about (facetag.vision.detection.main_face), or None."""
         faces, shape = self._analyzed(image)
         return main_face(faces, shape)
 

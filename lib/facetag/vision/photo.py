@@ -1,7 +1,7 @@
 """A photo decoded for its faces: small enough to search quickly, sharp enough to crop faces from.
 
 A camera JPEG is decoded at the smallest of 1/1, 1/2, 1/4 and 1/8 of its size
-that the detector still searches at full detail (facetag.images.decode_reduced,
+that the detector still searches at full detail (facetag.io.images.decode_reduced,
 DETECTION_MAX_SIDE). Each face is then cropped from that decode when the crop
 spans at least the encoder's CROP_SIZE pixels there, so it is only ever shrunk
 to the encoder's input as a full-size crop would be; a smaller face is
@@ -12,11 +12,11 @@ photo, as everywhere in facetag.
 
 import math
 
-from facetag.alignment import CROP_SIZE, DEFAULT_MARGIN, crop_face, crop_region
-from facetag.detection import DETECTION_MAX_SIDE, Detection
-from facetag.framing import detect_framed
-from facetag.images import decode_reduced
-from facetag.limits import DEFAULT_LIMITS
+from facetag.vision.alignment import CROP_SIZE, DEFAULT_MARGIN, crop_face, crop_region
+from facetag.vision.detection import DETECTION_MAX_SIDE, Detection
+from facetag.vision.framing import detect_framed
+from facetag.io.images import decode_reduced
+from facetag.io.limits import DEFAULT_LIMITS
 
 
 class Photo:
@@ -33,7 +33,7 @@ class Photo:
         self._decodes = {decoded.scale: decoded}  # decodes made so far, by scale
 
     def detect(self, detector):
-        """The faces :func:`facetag.framing.detect_framed` finds, in full-size pixels."""
+        """The faces :func:`facetag.vision.framing.detect_framed` finds, in full-size pixels."""
         found = detect_framed(detector, self.image)
         if self.scale == 1:
             return found
@@ -41,7 +41,7 @@ class Photo:
                           tuple((x * self.scale, y * self.scale) for x, y in d.landmarks)) for d in found]
 
     def crop(self, box, margin=DEFAULT_MARGIN):
-        """:func:`facetag.alignment.crop_face` of the full-size photo's ``box``, from the smallest decode
+        """:func:`facetag.vision.alignment.crop_face` of the full-size photo's ``box``, from the smallest decode
         in which the margined crop is at least CROP_SIZE pixels across."""
         left, top, right, bottom = crop_region(box, margin)
         side = max(right - left, bottom - top)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facetag.cascade import Cascade, pyramid_scales
+from facetag.vision.cascade import Cascade, pyramid_scales
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 

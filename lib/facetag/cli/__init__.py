@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 
-from facetag.alignment import DEFAULT_MARGIN
+from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.errors import FaceTagError
-from facetag.models import DEFAULT_MODEL, available_models
+from facetag.vision.models import DEFAULT_MODEL, available_models
 
 
 def _add_model_options(parser):
@@ -41,8 +41,8 @@ def cmd_faces(args):
 
 
 def _load_gallery(args):
-    from facetag.analyzer import FaceAnalyzer
-    from facetag.gallery import Gallery
+    from facetag.vision.analyzer import FaceAnalyzer
+    from facetag.identity.gallery import Gallery
 
     gallery = Gallery.from_folder(args.gallery, FaceAnalyzer(model=args.model), threshold=args.threshold)
     for path, reason in gallery.skipped_:
@@ -91,8 +91,8 @@ def _progress(label):
 
 
 def cmd_evaluate(args):
-    from facetag.evaluation import evaluate_pairs, plot_roc, read_pairs
-    from facetag.models import load_model
+    from facetag.learn.evaluation import evaluate_pairs, plot_roc, read_pairs
+    from facetag.vision.models import load_model
 
     pairs = read_pairs(args.pairs, args.images)
     report = evaluate_pairs(pairs, load_model(args.model), args.margin, args.on_miss, _progress("detect + encode"))
@@ -123,8 +123,8 @@ def cmd_evaluate(args):
 
 
 def cmd_calibrate(args):
-    from facetag.evaluation import evaluate_pairs, read_pairs, threshold_at_far
-    from facetag.models import load_model
+    from facetag.learn.evaluation import evaluate_pairs, read_pairs, threshold_at_far
+    from facetag.vision.models import load_model
 
     pairs = read_pairs(args.pairs, args.images)
     report = evaluate_pairs(pairs, load_model(args.model), args.margin, args.on_miss, _progress("detect + encode"))
@@ -136,8 +136,8 @@ def cmd_calibrate(args):
 
 
 def cmd_train(args):
-    from facetag.datasets import pair_people, read_labelled
-    from facetag.training import train_head_from_photos
+    from facetag.io.datasets import pair_people, read_labelled
+    from facetag.learn.training import train_head_from_photos
 
     excluded = set()
     for pairs_file in args.exclude_pairs:
@@ -161,7 +161,7 @@ def cmd_enroll(args):
 
 def cmd_tag(args):
     from beam_jobs import tag
-    from facetag.store import MATCHES_CSV, ArchiveStore
+    from facetag.archive.store import MATCHES_CSV, ArchiveStore
 
     summary = tag.run(["--input", args.photos, "--index", args.index, "--store", args.out, "--model", args.model,
                        *(["--progress"] if args.progress else []), *args.beam_args])
@@ -191,8 +191,8 @@ def cmd_cluster(args):
 
 
 def cmd_name(args):
-    from facetag.naming import Word, name_faces, read_names_csv
-    from facetag.store import IS, IS_NOT
+    from facetag.archive.naming import Word, name_faces, read_names_csv
+    from facetag.archive.store import IS, IS_NOT
 
     if args.from_csv:
         if args.cluster is not None or args.face or args.name or args.not_name:
@@ -216,13 +216,13 @@ def cmd_name(args):
     lines.append("the next 'facetag tag' applies this to every face of the archive")
     _emit(args, summary, lines)
 def _store_results(args):
-    from facetag.tagged import open_store, read_results
+    from facetag.archive.results import open_store, read_results
 
     return read_results(open_store(args.store))
 
 
 def cmd_review(args):
-    from facetag.review import write_review
+    from facetag.archive.review import write_review
 
     results = _store_results(args)
     threshold = args.threshold if args.threshold is not None else results.identify_threshold()
@@ -238,7 +238,7 @@ def cmd_review(args):
 
 
 def cmd_xmp(args):
-    from facetag.xmp import write_xmp
+    from facetag.archive.xmp import write_xmp
 
     if args.embed and args.out:
         raise UsageError("--embed writes into the photos and --out is for sidecars: give one of them")

@@ -6,12 +6,12 @@ Annoy index of the same encodings.
 
 import numpy as np
 
-from facetag.analyzer import FaceAnalyzer
-from facetag.datasets import read_labelled
-from facetag.detection import main_face
+from facetag.vision.analyzer import FaceAnalyzer
+from facetag.io.datasets import read_labelled
+from facetag.vision.detection import main_face
 from facetag.errors import FaceTagError, ImageError, ModelMismatchError
-from facetag.images import load_image
-from facetag.matching import UNKNOWN, Match, pairwise_distances
+from facetag.io.images import load_image
+from facetag.identity.matching import UNKNOWN, Match, pairwise_distances
 
 class Gallery:
     """Known faces and their identities; ``identify`` names the nearest one or says unknown.
@@ -73,12 +73,12 @@ class Gallery:
     def _threshold(self):
         if self.threshold is not None:
             return self.threshold
-        from facetag.models import IDENTIFY_THRESHOLDS
+        from facetag.vision.models import IDENTIFY_THRESHOLDS
 
         return IDENTIFY_THRESHOLDS[self.model_id_.split(":")[0]]
 
     def check_model(self, model_id):
-        from facetag.models import model_advice
+        from facetag.vision.models import model_advice
 
         if model_id != self.model_id_:
             raise ModelMismatchError(

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from facetag.errors import FaceTagError, ModelMismatchError
-from facetag.gallery_index import build_index, gallery_items, publish_index, read_index_metadata
-from facetag.matching import resolve_labels
-from facetag.store import IS, LABELS_SCHEMA, ArchiveStore, new_run_id
+from facetag.identity.gallery_index import build_index, gallery_items, publish_index, read_index_metadata
+from facetag.identity.matching import resolve_labels
+from facetag.archive.store import IS, LABELS_SCHEMA, ArchiveStore, new_run_id
 
 
 @dataclass(frozen=True)

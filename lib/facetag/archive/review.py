@@ -21,7 +21,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from facetag.errors import FaceTagError, ImageError
-from facetag.images import load_image
+from facetag.io.images import load_image
 
 THUMB_SIZE = 112  # pixels a side; shown at 96 CSS pixels, sharp on most high-density screens
 THUMB_MARGIN = 0.25  # context kept around the box, as a fraction of its size
@@ -34,7 +34,7 @@ def thumb_name(face_id):
 
 
 def write_review(results, out_dir, store_arg, threshold, progress=None):
-    """Write the review site for :class:`facetag.tagged.Results` into ``out_dir``; returns a summary dict.
+    """Write the review site for :class:`facetag.archive.results.Results` into ``out_dir``; returns a summary dict.
 
     ``store_arg`` is how the page's ``facetag name`` commands name the store;
     ``threshold`` the identification threshold the distances are judged against.
@@ -44,7 +44,7 @@ def write_review(results, out_dir, store_arg, threshold, progress=None):
     data = page_data(results, out_dir, store_arg, threshold)
     data["summary"]["thumbnails_written"] = made
     for name in ASSETS:
-        with resources.files("facetag").joinpath("review_assets", name).open("rb") as src, \
+        with resources.files("facetag.archive").joinpath("review_assets", name).open("rb") as src, \
                 open(os.path.join(out_dir, name), "wb") as dst:
             shutil.copyfileobj(src, dst)
     _write_atomically(os.path.join(out_dir, "data.js"),

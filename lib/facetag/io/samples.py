@@ -3,7 +3,7 @@
 No photo is committed to the repository: ``face_recognition==1.3.0``'s source
 distribution (MIT) carries test photos of Obama and Biden, and the
 ``scikit-image==0.25.2`` wheel carries ``astronaut.png`` (public domain, NASA).
-``python -m facetag.samples`` downloads both with the ordinary pip client into
+``python -m facetag.io.samples`` downloads both with the ordinary pip client into
 the cache folder, extracts the photos and verifies their SHA-256.
 
 Layout under ``<cache>/samples``: ``gallery/<Name>/*.jpg`` (people to enrol)
@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 import zipfile
 
-from facetag.cachedir import default_cache_dir
+from facetag.io.cachedir import default_cache_dir
 
 # file in the archive -> (where it goes under samples/, sha256)
 _FACE_RECOGNITION = (

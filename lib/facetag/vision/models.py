@@ -3,12 +3,12 @@
 ``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
 512 -> 128 projection this project trained with the triplet loss
 (weights/README.md). ``facenet-512`` is the backbone alone. Both run the
-backbone in int8 (facetag.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
+backbone in int8 (facetag.vision.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
 ``facenet-512-fp32`` run it in float32, as facetag did before 2026-12-04, so
 that stores and galleries encoded then can go on growing.
 
 A model id is ``name:backbone:head-sha:preprocessing``, ``backbone`` being the
-graph's SHA-256 with ``-int8`` for the int8 network (facetag.backbone.backbone_id):
+graph's SHA-256 with ``-int8`` for the int8 network (facetag.vision.backbone.backbone_id):
 the ``-fp32`` models keep the ids of the float32 encoder. Encodings and
 indexes store it, and facetag refuses to compare encodings whose ids differ.
 """
@@ -22,8 +22,8 @@ from importlib import resources
 
 import numpy as np
 
-from facetag.alignment import PREPROCESSING_VERSION
-from facetag.backbone import backbone_id, load_backbone
+from facetag.vision.alignment import PREPROCESSING_VERSION
+from facetag.vision.backbone import backbone_id, load_backbone
 
 DEFAULT_MODEL = "facetag-128"
 METRIC = "euclidean"  # between L2-normalised encodings

@@ -8,7 +8,7 @@ more inside a border of its mean colour, so the face no longer fills the frame
 
 import numpy as np
 
-from facetag.detection import Detection, main_face
+from facetag.vision.detection import Detection, main_face
 
 #: Width of the border added for the second search, as a fraction of the photo's side on each side.
 RETRY_BORDER = 0.25
@@ -44,5 +44,5 @@ def detect_framed(detector, image):
 
 
 def find_main_face(detector, image):
-    """The main face (facetag.detection.main_face) of ``image``, searched as :func:`detect_framed` does."""
+    """The main face (facetag.vision.detection.main_face) of ``image``, searched as :func:`detect_framed` does."""
     return main_face(detect_framed(detector, image), image.shape)

@@ -17,12 +17,12 @@ import numpy as np
 
 from PIL import Image
 
-from facetag.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
-from facetag.backbone import DEFAULT_PRECISION, load_backbone
-from facetag.cachedir import default_cache_dir
-from facetag.detection import DEFAULT_MIN_SCORE, shared_detector
-from facetag.framing import find_main_face
-from facetag.images import load_image
+from facetag.vision.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
+from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
+from facetag.io.cachedir import default_cache_dir
+from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
+from facetag.vision.framing import find_main_face
+from facetag.io.images import load_image
 
 
 def _file_key(path):
@@ -42,17 +42,17 @@ class FileEncodings:
 class FileEncoder:
     """Backbone encodings of the main face of each file, with the centre fallback for misses.
 
-    The main face is searched as facetag.framing does (a second search inside a
+    The main face is searched as facetag.vision.framing does (a second search inside a
     border when the first finds nothing). ``fallback``: what to do when neither
     finds a face. ``"centre"`` crops the centre of the image
     (``centre_fraction`` of its shorter side: right for photos that are
     already face crops, such as LFW); ``"none"`` leaves a zero encoding and
     ``detected`` False, for the caller to count as a failure. ``border``: see
-    facetag.alignment.DEFAULT_BORDER. Other views of a face, for training:
+    facetag.vision.alignment.DEFAULT_BORDER. Other views of a face, for training:
     ``flip`` encodes the mirror image of each crop, ``grey`` its grey copy,
     and ``tight`` (a size in pixels) the face as a tool that exports tight
     crops would: the bare box resized to tight x tight, then cropped as usual. ``precision``: the
-    backbone's (facetag.backbone.PRECISIONS).
+    backbone's (facetag.vision.backbone.PRECISIONS).
     """
 
     def __init__(self, margin, min_score=DEFAULT_MIN_SCORE, fallback="centre", flip=False, cache_dir=None,

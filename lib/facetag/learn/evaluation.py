@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facetag.datasets import is_grey
+from facetag.io.datasets import is_grey
 from facetag.errors import FaceTagError
 
 
@@ -121,13 +121,13 @@ def verification_scores(distances, same, folds):
 def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_dir=None, **encoder_options):
     """Verification report of ``model`` (a FaceModel) on LFW-format ``pairs``.
 
-    Every photo is detected and encoded (cached, see facetag.filecache). A
+    Every photo is detected and encoded (cached, see facetag.learn.filecache). A
     photo where the detector finds no face is handled by ``on_miss``:
     ``"centre"`` encodes the centre of the photo (the faces of LFW-style
     crops are centred), ``"fail"`` counts each pair it is in as answered
     "different". Misses are always counted in the report, never dropped.
     """
-    from facetag.filecache import FileEncoder
+    from facetag.learn.filecache import FileEncoder
 
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
     missing = [p for p in paths if not os.path.exists(p)]

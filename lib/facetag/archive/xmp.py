@@ -49,7 +49,7 @@ class Region:
 
 
 def regions_of(photo, unknown_regions=False):
-    """The MWG regions for a :class:`facetag.tagged.Photo`: its named faces (and unknown ones if asked)."""
+    """The MWG regions for a :class:`facetag.archive.results.Photo`: its named faces (and unknown ones if asked)."""
     regions = []
     for face in photo.faces:
         if not face.known and not unknown_regions:
@@ -222,7 +222,7 @@ def embed(photo_path, width, height, regions):
 
 
 def write_xmp(results, out_dir=None, embed_in_photo=False, unknown_regions=False, on_error=None):
-    """XMP for every photo of :class:`facetag.tagged.Results` with faces; returns a summary dict.
+    """XMP for every photo of :class:`facetag.archive.results.Results` with faces; returns a summary dict.
 
     ``on_error(path, message)`` is told of each photo whose XMP could not be
     written (default: raise); the others are still written.

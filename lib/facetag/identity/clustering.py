@@ -28,7 +28,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from facetag.models import METRIC
+from facetag.vision.models import METRIC
 
 UNCLUSTERED = -1
 METHODS = ("average", "components", "whispers")

@@ -1,7 +1,7 @@
 """Train the 512 -> 128 projection head on frozen backbone encodings with the triplet loss.
 
 The backbone is frozen, so every training face is encoded once (and cached,
-see facetag.filecache) under a few views: crops with different margins and
+see facetag.learn.filecache) under a few views: crops with different margins and
 their mirror images. Training then only moves 512-d vectors through a small
 network and takes minutes on two CPU cores. People with a single photo still
 teach the head: their views are each other's positives, and they are
@@ -14,8 +14,8 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-from facetag.models import apply_head
-from facetag.triplet import ALPHA, batch_all_triplet_loss, batch_semi_hard_triplet_loss
+from facetag.vision.models import apply_head
+from facetag.learn.triplet import ALPHA, batch_all_triplet_loss, batch_semi_hard_triplet_loss
 
 
 class HeadTrainer:
@@ -84,7 +84,7 @@ class HeadTrainer:
         dense = tf.keras.layers.Dense(self.dim, name="out")
         out = tf.keras.layers.UnitNormalization()(dense(cat))
         model = tf.keras.Model(x, out)
-        if isinstance(self.init, dict):  # fine-tune an existing linear head (facetag.models.load_head)
+        if isinstance(self.init, dict):  # fine-tune an existing linear head (facetag.vision.models.load_head)
             dense.set_weights([self.init["w_out"], self.init["b_out"]])
         elif self.init in ("pca", "whiten", "lda"):
             # Start from a projection centred on the training photos' mean: the backbone never saw
@@ -165,8 +165,8 @@ def training_views(paths, margins, views=VIEWS, progress=None, cache_dir=None):
 
     A grey photo's grey-copy views are its plain views (not encoded twice).
     """
-    from facetag.datasets import is_grey
-    from facetag.filecache import FileEncoder
+    from facetag.io.datasets import is_grey
+    from facetag.learn.filecache import FileEncoder
 
     grey = np.array([is_grey(p) for p in paths], bool)
     colour_paths = [p for p, g in zip(paths, grey) if not g]
@@ -203,7 +203,7 @@ def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, 
     """Encode ``[(path, identity), ...]``, train a head, write it to ``out_path``; returns the record."""
     import json
 
-    from facetag.alignment import DEFAULT_MARGIN
+    from facetag.vision.alignment import DEFAULT_MARGIN
 
     margins = margins or [DEFAULT_MARGIN]
     paths = [p for p, _ in photos]
@@ -212,7 +212,7 @@ def train_head_from_photos(photos, out_path, steps=500, margins=None, log=None, 
     trainer = HeadTrainer(steps=steps, **settings).fit(encodings, labels, log=log)
     np.savez(out_path, **{k: v.astype(np.float32) for k, v in trainer.head_.items()})
     counts = {who: int((labels == who).sum()) for who in np.unique(labels)}
-    from facetag.datasets import is_grey
+    from facetag.io.datasets import is_grey
 
     sources = {}
     for path, who in photos:

@@ -13,7 +13,7 @@ Each network is converted with one output tensor (its outputs concatenated),
 so nothing depends on the order in which the converter lists outputs.
 
 FaceNet is also converted to int8 (``facenet-int8``, the default encoder, see
-facetag.backbone.PRECISIONS): TensorFlow's dynamic-range quantisation, then the
+facetag.vision.backbone.PRECISIONS): TensorFlow's dynamic-range quantisation, then the
 layers of :data:`FACENET_FLOAT_LAYERS` given back their float32 weights.
 """
 
@@ -33,7 +33,7 @@ from importlib import metadata
 
 import numpy as np
 
-from facetag.cachedir import default_cache_dir
+from facetag.io.cachedir import default_cache_dir
 
 #: Bumped when the conversion below changes, so that cached files are converted again.
 CONVERSION_VERSION = 2
@@ -172,8 +172,8 @@ def _quiet_stderr():
 def _source_key(network):
     """What the flatbuffer is made from: the weights' package (or graph file) and the conversion."""
     if network.startswith("facenet"):
-        from facetag.backbone import graph_path
-        from facetag.checksums import file_sha256
+        from facetag.vision.backbone import graph_path
+        from facetag.io.checksums import file_sha256
 
         source = file_sha256(graph_path()) + ("|" + ",".join(FACENET_FLOAT_LAYERS) if network == "facenet-int8" else "")
     else:
@@ -193,7 +193,7 @@ def _convert(function):
 def _convert_facenet():
     import tensorflow as tf
 
-    from facetag.backbone import graph_function
+    from facetag.vision.backbone import graph_function
 
     wrapped, encode = graph_function()
     return tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped).convert()
@@ -204,7 +204,7 @@ def _convert_facenet_int8():
     quantisation), but for FACENET_FLOAT_LAYERS, kept in float32."""
     import tensorflow as tf
 
-    from facetag.backbone import graph_function
+    from facetag.vision.backbone import graph_function
 
     wrapped, encode = graph_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped)

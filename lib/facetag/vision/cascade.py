@@ -1,7 +1,7 @@
 """MTCNN's three-network cascade: the networks on LiteRT, the glue in NumPy and OpenCV.
 
 The ``mtcnn`` package supplies the networks and their weights
-(facetag.litert_models converts them); its own ``MTCNN.detect_faces`` runs
+(facetag.vision.runtime converts them); its own ``MTCNN.detect_faces`` runs
 them eagerly in TensorFlow with NumPy between the stages. Here the same
 stages run without TensorFlow, which a process would otherwise spend seconds
 importing before its first photo:
@@ -24,7 +24,7 @@ linear memory (the package holds all pairs at once).
 
 import numpy as np
 
-from facetag.litert_models import Network
+from facetag.vision.runtime import Network
 
 #: The package's defaults: pyramid step, smallest PNet input, per-stage score
 #: thresholds and NMS overlaps.

@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facetag.checksums import file_sha256
+from facetag.io.checksums import file_sha256
 from facetag.errors import FaceTagError, ModelMismatchError
-from facetag.matching import UNKNOWN, Match
-from facetag.models import METRIC, model_advice
+from facetag.identity.matching import UNKNOWN, Match
+from facetag.vision.models import METRIC, model_advice
 
 ANNOY_FILE = "faces.annoy"
 ITEMS_FILE = "items.parquet"
@@ -177,7 +177,7 @@ class GalleryIndex:
                                      .column("identity").to_pylist(), dtype=object)
 
     def identify(self, encoding, threshold, k=5):
-        """A :class:`facetag.matching.Match` for one encoding: nearest identity or unknown, top-k identities."""
+        """A :class:`facetag.identity.matching.Match` for one encoding: nearest identity or unknown, top-k identities."""
         items, dists = self.annoy.get_nns_by_vector(np.asarray(encoding, np.float32), 8 * k,
                                                     search_k=self.search_k, include_distances=True)
         candidates, seen = [], set()

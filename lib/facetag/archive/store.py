@@ -33,7 +33,7 @@ import secrets
 import pyarrow as pa
 
 from facetag.errors import FaceTagError, ModelMismatchError
-from facetag.faults import kill_point
+from facetag._testing.faults import kill_point
 
 MANIFEST = "store.json"
 STAGING = "_staging"
@@ -182,7 +182,7 @@ class ArchiveStore:
         return [] if table is None else table.file_uris()
 
     def check_model(self, model_id):
-        from facetag.models import model_advice
+        from facetag.vision.models import model_advice
 
         manifest = self.manifest()
         if manifest is not None and manifest["model_id"] != model_id:

@@ -1,0 +1,3 @@
+from facetag.cli import console
+
+console()
