@@ -55,7 +55,7 @@ lfw-eval: setup
 
 # Open-set identification on lfw_dev with the Beam jobs (needs ../shared/data; about 2 minutes).
 lfw-identify: setup
-	$(PY) -m beam_jobs.evaluate_identification
+	$(PY) scripts/evaluate_identification.py
 
 # The peer the benchmarks compare with: face_recognition on dlib-bin (a prebuilt dlib; --no-deps stops
 # pip from building dlib from source; face_recognition_models needs pkg_resources, gone in setuptools 81).

@@ -3,7 +3,7 @@
     python bench/end_to_end.py [--people 150] [--strangers 150] [--reps 2]
     python bench/end_to_end.py --photos colour [--people 60] [--strangers 60] [--reps 2]
 
-The labelled set is the open-set protocol of beam_jobs.evaluate_identification
+The labelled set is the open-set protocol of scripts/evaluate_identification.py
 on ../shared/data/lfw_dev: the first N people with >= 4 photos enrol their
 first 2 photos, their other photos are tagged, plus one-photo strangers.
 

@@ -69,7 +69,7 @@ def test_lfw_open_set_identification_with_the_beam_jobs(lfw_dev, tmp_path):
     The first 25 people with >= 4 photos (first 2 enrolled, the rest tagged) and 50 one-photo
     strangers, at the default 1:K threshold.
     """
-    from beam_jobs.evaluate_identification import run_protocol
+    from scripts.evaluate_identification import run_protocol
 
     report = run_protocol(os.path.join(lfw_dev, "images"), str(tmp_path), people=25, strangers=50)
     assert report["people"] == 25 and report["gallery_photos"] == 50 and report["strangers"] == 50

@@ -1,6 +1,6 @@
 """Open-set identification on lfw_dev with the Beam jobs: enroll, then tag.
 
-    python -m beam_jobs.evaluate_identification [--images ../shared/data/lfw_dev/images] [--people N] [Beam options]
+    python scripts/evaluate_identification.py [--images ../shared/data/lfw_dev/images] [--people N] [Beam options]
 
 People with >= 4 photos: the first 2 are enrolled, the rest are tagged; 300
 one-photo people are tagged as strangers. Prints rank-1 accuracy of the known,
