@@ -68,7 +68,7 @@ setup(
     # a certifi release not yet on the registry). "bench": the peer of scripts/compare_colour.py and bench/
     # (`make bench-setup`); face_recognition==1.3.0 itself goes in with --no-deps (it requires a dlib built
     # from source).
-    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0"],
+    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0", "import-linter==2.16"],
                     "bench": ["dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0", "Click==8.5.1",
                               "setuptools<81"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:console"]},

@@ -1,3 +1,5 @@
 """facetag's Beam pipelines; each module has run(argv, test_pipeline=None) and --help."""
 
-import facetag  # noqa: F401 - first: its logging filter must be in place before Beam is imported
+from facetag.pipeline.notices import hide_beam_notices
+
+hide_beam_notices()  # first: Beam logs a notice not for facetag's users when it is imported

@@ -20,7 +20,8 @@ from facetag.identity.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.archive.store import CLUSTERS_CSV, ArchiveStore
+from facetag.archive.exports import CLUSTERS_CSV
+from facetag.archive.store import ArchiveStore
 
 
 def parse_known_args(argv):

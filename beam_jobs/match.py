@@ -45,7 +45,7 @@ def run(argv=None, test_pipeline=None):
             stage_rows(matches, staging, "matches", model_id)
         staged = {"photos": [], "faces": [], "matches": staged_files(staging, "matches")}
         c = counters(pipeline.result)
-        store.commit(run_id, model_id, current_index, staged, rematched_all=True,
+        store.commit(run_id=run_id, model_id=model_id, index_id=current_index, staged=staged, rematched_all=True,
                      labels_version=store.version("labels"))
     line = (f"facetag: {c.get('faces_identified', 0) + c.get('faces_unknown', 0)} faces matched against "
             f"{args.index}: {c.get('faces_identified', 0)} identified, {c.get('faces_unknown', 0)} unknown; "

@@ -28,6 +28,7 @@ from facetag.pipeline.progress import ProgressReporter
 from facetag.pipeline.sources import check_patterns_match
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
 from facetag.archive.store import ArchiveStore
+from facetag.io.files import is_remote
 
 
 def parse_known_args(argv):
@@ -72,8 +73,9 @@ def run(argv=None, test_pipeline=None):
         staged = {name: staged_files(staging, name) for name in ("photos", "faces", "matches")}
         summary["seconds"] = round(time.perf_counter() - started, 1)
         committing = time.perf_counter()
-        store.commit(run_id, model_id, current_index, staged, rematch_all, summary, labels_version,
-                     index_dir=args.index if "://" in args.index else os.path.abspath(args.index))
+        store.commit(run_id=run_id, model_id=model_id, index_id=current_index, staged=staged,
+                     rematched_all=rematch_all, stats=summary, labels_version=labels_version,
+                     index_dir=args.index if is_remote(args.index) else os.path.abspath(args.index))
     summary["commit_seconds"] = round(time.perf_counter() - committing, 2)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(summary_line(summary))

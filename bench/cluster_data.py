@@ -108,7 +108,11 @@ def _save(cache_file, cached):
     os.replace(cache_file + ".tmp.npz", cache_file)
 
 
-if __name__ == "__main__":  # fill both caches
+if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description="Fill both encoding caches (facetag's and face_recognition's) for every "
+                                        "lfw_dev photo; bench/cluster.py then starts from them.").parse_args()
     photos, _ = lfw_photos()
     print("facetag", facetag_encodings(photos)[1].sum(), "detected", file=sys.stderr)
     print("face_recognition", dlib_encodings(photos)[1].sum(), "detected", file=sys.stderr)

@@ -40,7 +40,7 @@ import tensorflow as tf
 
 import facetag
 from facetag.vision.alignment import DEFAULT_MARGIN, crop_face
-from facetag.vision.backbone import graph_path
+from facetag.vision.weight_files import graph_path
 from facetag.vision.detection import main_face
 
 import benchutil

@@ -59,7 +59,8 @@ from typing import Callable
 import numpy as np
 
 from facetag.vision.alignment import PREPROCESSING_VERSION, centre_box, crop_face, standardize
-from facetag.vision.backbone import batch_free_graph, graph_path
+from facetag.vision.conversion import batch_free_graph, with_float_layers
+from facetag.vision.weight_files import graph_path
 from facetag.io.cachedir import default_cache_dir
 from facetag.io.checksums import file_sha256
 from facetag.io.datasets import pair_people
@@ -67,7 +68,7 @@ from facetag.vision.detection import shared_detector
 from facetag.learn.evaluation import read_pairs, verification_scores
 from facetag.vision.framing import find_main_face
 from facetag.io.images import load_image
-from facetag.vision.runtime import int8_weights, model_path, with_float_layers
+from facetag.vision.runtime import model_path
 from facetag.vision.models import apply_head, load_head
 
 import benchutil
@@ -290,6 +291,16 @@ def accuracy(encodings, head, sets, index):
     models = {"facetag-128": lambda x: apply_head(head, x.astype(np.float32)), "facenet-512": lambda x: x}
     return {(name, model): scores(project(encodings), pairs, index)
             for name, pairs in sets for model, project in models.items()}
+
+
+def int8_weights(quantised):
+    """Names of the int8 weight tensors of the flatbuffer ``quantised``: the layers with_float_layers can put
+    back in float32."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(quantised)
+    return [t.name.decode() for t in model.subgraphs[0].tensors if t.type == schema.TensorType.INT8]
 
 
 def layer_sweep(work_dir, crops):

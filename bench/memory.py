@@ -8,6 +8,7 @@ the work: this is what one Beam worker process needs. The README's "Memory"
 section quotes the table.
 """
 
+import argparse
 import json
 import os
 import platform
@@ -64,4 +65,6 @@ def main(names=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])  # optional: words picking the cases to run
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("words", nargs="*", metavar="WORD", help="run only the cases whose name holds a WORD")
+    main(parser.parse_args().words)

@@ -14,7 +14,6 @@ thumbnails exist, so none is cropped) and opened three times in a fresh headless
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ sys.path[:0] = [os.path.join(REPO, "lib"), REPO]
 from benchutil import machine_facts, photo_paths, write_report  # noqa: E402
 
 from facetag.archive.review import THUMB_SIZE, thumb_name, write_review  # noqa: E402
-from facetag.archive.results import Photo, Results, TaggedFace  # noqa: E402
+from facetag.archive.results import Results, TaggedFace, TaggedPhoto  # noqa: E402
 from tests.browser import chromium, wait_ready  # noqa: E402
 
 
@@ -43,15 +42,15 @@ def made_up_results(n_faces, seed=0):
     rng.shuffle(plan)
     for start in range(0, len(plan), 2):
         path = f"/archive/{start // 2000:03d}/IMG_{start:07d}.jpg"
-        photo = Photo(path, "faces", "", 4000, 3000)
+        photo = TaggedPhoto(path, "faces", "", 4000, 3000)
         for index, (identity, cluster) in enumerate(plan[start:start + 2]):
             photo.faces.append(TaggedFace(f"{faces:016x}", path, index, (1000 + 900 * index, 800, 1400 + 900 * index,
                                                                          1300), identity, rng.uniform(0.3, 1.4),
                                           cluster or ""))
             faces += 1
         photos.append(photo)
-    photos += [Photo(f"/archive/none/{i:06d}.jpg", "no_face", "no face found", 4000, 3000) for i in range(n_faces // 50)]
-    photos += [Photo(f"/archive/bad/{i:06d}.jpg", "failed", "corrupt or truncated image data", None, None)
+    photos += [TaggedPhoto(f"/archive/none/{i:06d}.jpg", "no_face", "no face found", 4000, 3000) for i in range(n_faces // 50)]
+    photos += [TaggedPhoto(f"/archive/bad/{i:06d}.jpg", "failed", "corrupt or truncated image data", None, None)
                for i in range(n_faces // 500)]
     return Results(photos, "facetag-128:bench", True)
 

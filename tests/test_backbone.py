@@ -95,7 +95,7 @@ def test_int8_encodes_close_to_float32(sample_faces):
 def test_the_litert_network_encodes_as_facenets_tensorflow_graph(crops):
     """The flatbuffer facetag runs (facetag.vision.runtime) against the frozen graph it was converted from."""
     import tensorflow as tf
-    from facetag.vision.backbone import graph_function
+    from facetag.vision.conversion import graph_function
 
     _, encode = graph_function()
     reference = encode(tf.constant(standardize(crops))).numpy()

@@ -10,28 +10,13 @@ The flat API::
     facetag.triplet_loss(None, (anchor, positive, negative))  # FaceNet's loss (TensorFlow)
 """
 
-import logging
-import os
-
-# Before TensorFlow loads (training the head, converting the networks once per machine): its C++ notices
-# (oneDNN banners) are not for the user. TF_CPP_MIN_LOG_LEVEL=0 shows them again.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _not_for_the_user(record):
-    # Beam warns at import time that Google's BigQuery client is missing; facetag never uses BigQuery.
-    return not record.getMessage().startswith("apitools not found")
-
-
-logging.getLogger().addFilter(_not_for_the_user)
-
-from facetag.vision.analyzer import Face, FaceAnalyzer  # noqa: E402
-from facetag.api import find_faces, identify, verify, verify_claim  # noqa: E402
-from facetag.errors import FaceTagError, ImageError, ModelMismatchError  # noqa: E402
-from facetag.identity.gallery import Gallery  # noqa: E402
-from facetag.io.images import load_image  # noqa: E402
-from facetag.identity.matching import UNKNOWN  # noqa: E402
-from facetag.vision.models import DEFAULT_MODEL, available_models, load_model  # noqa: E402
+from facetag.vision.analyzer import Face, FaceAnalyzer
+from facetag.api import find_faces, identify, verify, verify_claim
+from facetag.errors import FaceTagError, ImageError, ModelMismatchError
+from facetag.identity.gallery import Gallery
+from facetag.io.images import load_image
+from facetag.identity.matching import UNKNOWN
+from facetag.vision.models import DEFAULT_MODEL, available_models, load_model
 
 
 def __getattr__(name):

@@ -14,10 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from facetag.errors import FaceTagError, ModelMismatchError
+from facetag.errors import FaceTagError
 from facetag.identity.gallery_index import build_index, gallery_items, publish_index, read_index_metadata
 from facetag.identity.matching import resolve_labels
-from facetag.archive.store import IS, LABELS_SCHEMA, ArchiveStore, new_run_id
+from facetag.vision.models import check_same_model
+from facetag.archive.store import ArchiveStore, new_run_id
+from facetag.archive.tables import IS, LABELS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,8 @@ def enrol_named_faces(store, index_dir):
     (they come back with their latest name, or not at all).
     """
     meta = read_index_metadata(index_dir)
-    if meta["model_id"] != store.model_id:
-        raise ModelMismatchError(f"the gallery {index_dir} was built with model {meta['model_id']}, the store "
-                                 f"{store.path} with {store.model_id}: name faces into a gallery of the same model")
+    check_same_model(meta["model_id"], store.model_id, holder=f"the gallery {index_dir}", user=f"the store {store.path}",
+                     remedy="name faces into a gallery of the store's model")
     named, spoken_of = named_faces(store)
     encodings, face_ids, identities, sources = gallery_items(index_dir)
     keep = [i for i, f in enumerate(face_ids) if f not in spoken_of]

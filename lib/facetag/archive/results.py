@@ -8,9 +8,8 @@ cluster_id for a face in no cluster).
 from dataclasses import dataclass, field
 
 from facetag.errors import FaceTagError
-from facetag.vision.models import IDENTIFY_THRESHOLDS
-
-UNKNOWN = "unknown"
+from facetag.identity.matching import UNKNOWN
+from facetag.vision.models import identify_threshold_of
 
 PHOTO_COLUMNS = ["path", "outcome", "reason", "faces", "width", "height"]
 MATCH_COLUMNS = ["face_id", "path", "face_index", "box", "identity", "distance"]
@@ -33,7 +32,7 @@ class TaggedFace:
 
 
 @dataclass
-class Photo:
+class TaggedPhoto:
     path: str
     outcome: str  # faces | no_face | failed
     reason: str
@@ -44,7 +43,7 @@ class Photo:
 
 @dataclass
 class Results:
-    photos: list  # [Photo], sorted by path; removed photos left out
+    photos: list  # [TaggedPhoto], sorted by path; removed photos left out
     model_id: str
     has_clusters: bool
 
@@ -53,11 +52,8 @@ class Results:
         return [f for p in self.photos for f in p.faces]
 
     def identify_threshold(self):
-        """The default 1:K threshold of the store's model (its id starts with the model's name)."""
-        name = self.model_id.split(":", 1)[0]
-        if name not in IDENTIFY_THRESHOLDS:
-            raise FaceTagError(f"the store's model {self.model_id} has no known threshold: pass --threshold")
-        return IDENTIFY_THRESHOLDS[name]
+        """The default 1:K threshold of the store's model."""
+        return identify_threshold_of(self.model_id)
 
 
 def open_store(path):
@@ -99,7 +95,7 @@ def results_from_tables(photos, matches, model_id, clusters=None):
     for row in photos.to_pylist():
         if row["outcome"] == "removed":
             continue
-        by_path[row["path"]] = Photo(row["path"], row["outcome"], row["reason"] or "", row["width"], row["height"])
+        by_path[row["path"]] = TaggedPhoto(row["path"], row["outcome"], row["reason"] or "", row["width"], row["height"])
     for row in matches.to_pylist():
         photo = by_path.get(row["path"])
         if photo is None:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from facetag.errors import FaceTagError, ImageError
+from facetag.io.files import is_remote, replaced_atomically, write_atomically
 from facetag.io.images import load_image
 
 THUMB_SIZE = 112  # pixels a side; shown at 96 CSS pixels, sharp on most high-density screens
@@ -47,8 +48,11 @@ def write_review(results, out_dir, store_arg, threshold, progress=None):
         with resources.files("facetag.archive").joinpath("review_assets", name).open("rb") as src, \
                 open(os.path.join(out_dir, name), "wb") as dst:
             shutil.copyfileobj(src, dst)
-    _write_atomically(os.path.join(out_dir, "data.js"),
-                      "window.FACETAG_REVIEW = " + json.dumps(data, separators=(",", ":")) + ";\n")
+    data_js = os.path.join(out_dir, "data.js")
+    try:
+        write_atomically(data_js, "window.FACETAG_REVIEW = " + json.dumps(data, separators=(",", ":")) + ";\n")
+    except OSError as e:
+        raise FaceTagError(f"cannot write {data_js}: {e.strerror or e}") from e
     return {**data["summary"], "page": os.path.join(out_dir, "index.html"), "thumbnails_unreadable": unreadable}
 
 
@@ -70,9 +74,8 @@ def write_thumbnails(results, out_dir, progress=None):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             crop = image.crop(_square_around(face.box, image.size))
             crop.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
-            tmp = target + ".tmp"
-            crop.save(tmp, "JPEG", quality=82)
-            os.replace(tmp, target)
+            with replaced_atomically(target) as tmp:
+                crop.save(tmp, "JPEG", quality=82)
             written += 1
         if progress:
             progress(done, len(todo))
@@ -137,16 +140,7 @@ def page_data(results, out_dir, store_arg, threshold):
 
 def _href(path, out_dir):
     """A link to the photo that still works when the review folder and the archive move together."""
-    if "://" in path:
+    if is_remote(path):
         return path
     return quote(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir)).replace(os.sep, "/"))
 
-
-def _write_atomically(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise FaceTagError(f"cannot write {path}: {e.strerror or e}") from e

@@ -1,151 +1,77 @@
 """The archive store: what facetag knows about an archive, as Delta Lake tables.
 
 A store is a folder (local, or any path delta-rs writes: ``gs://``, ``s3://``)
-holding three Delta tables and one pointer file::
+holding Delta tables (facetag.archive.tables) and one pointer file::
 
     STORE/photos/    one row per photo ever listed: path, size, mtime, sha256, outcome, reason, ...
     STORE/faces/     one row per face found: encoding, box, landmarks, the photo's path and sha256
     STORE/matches/   the current identity of every face of a photo still present, under one gallery index
+    STORE/clusters/, STORE/labels/   facetag cluster's groups; people's words on faces (facetag name)
     STORE/store.json the store's current version: each table's Delta version, the model, the index id
-    STORE/matches.csv  the current matches for people (rewritten at every commit)
+    STORE/matches.csv, clusters.csv  exports for people (facetag.archive.exports)
 
-Each table is readable without facetag (Spark, DuckDB, Polars, pandas via
-``deltalake``), and its history says what every run changed. A run changes
-several tables, and Delta commits are atomic per table only, so ``store.json``
-is the store's own commit point: facetag reads every table at the version it
-names and writes it last, by an atomic rename. A run killed before that rename
-leaves the store at its previous version; the next run first restores any table
-that got ahead of ``store.json`` (a Delta RESTORE commit), so other readers see
-the previous version again too.
-
-Only one run may write a store at a time: a local store is locked with
-``flock`` for the whole run (the lock dies with its process, so a killed run
-never blocks the next one).
+Each table's history says what every run changed. A run changes several
+tables, and Delta commits are atomic per table only, so ``store.json`` is the
+store's own commit point: facetag reads every table at the version it names and
+writes it last, atomically (facetag.io.files.write_atomically). A run killed
+before that leaves the store at its previous version; the next run first
+restores any table that got ahead of ``store.json`` (a Delta RESTORE commit), so
+other readers see the previous version again too. Only one run may write a
+store at a time (facetag.archive.lock).
 """
 
-import csv
 import datetime
-import io
 import json
-import os
 import secrets
 
 import pyarrow as pa
 
-from facetag.errors import FaceTagError, ModelMismatchError
 from facetag._testing.faults import kill_point
+from facetag.archive.exports import CLUSTERS_CSV, MATCHES_CSV, write_clusters_csv, write_matches_csv
+from facetag.archive.lock import StoreLock
+from facetag.archive.tables import PHOTOS_SCHEMA, REMOVED, TABLES, schema_of
+from facetag.errors import FaceTagError
+from facetag.io.files import delete_tree, read_bytes, write_atomically
+from facetag.vision.models import check_same_model, model_advice
 
 MANIFEST = "store.json"
 STAGING = "_staging"
-LOCK_FILE = ".lock"
-TABLES = ("photos", "faces", "matches", "clusters", "labels")
-
-#: ``photos.outcome`` values: a photo ends in exactly one.
-FACES, NO_FACE, FAILED, REMOVED = "faces", "no_face", "failed", "removed"
-
-#: Schema metadata key on ``faces.encoding`` naming the model that made the encodings.
-MODEL_ID_FIELD_KEY = "facetag.model_id"
-
-PHOTOS_SCHEMA = pa.schema([
-    ("path", pa.string()),
-    ("size", pa.int64()),  # bytes; null when the path could not be read at all
-    ("mtime", pa.float64()),  # seconds since the epoch, as the file system reports it
-    ("sha256", pa.string()),  # of the file's bytes; faces are reused for any path with the same content
-    ("outcome", pa.string()),  # faces | no_face | failed | removed
-    ("reason", pa.string()),  # why no_face or failed
-    ("faces", pa.int32()),
-    ("width", pa.int32()),  # displayed size (EXIF orientation applied)
-    ("height", pa.int32()),
-    ("run_id", pa.string()),  # the run that last read this photo (or found it gone)
-])
-
-CANDIDATE = pa.struct([("identity", pa.string()), ("distance", pa.float32())])
-
-MATCHES_SCHEMA = pa.schema([
-    ("face_id", pa.string()),
-    ("path", pa.string()),
-    ("face_index", pa.int32()),
-    ("box", pa.list_(pa.int32())),  # left, top, right, bottom
-    ("identity", pa.string()),  # or "unknown"
-    ("distance", pa.float32()),
-    ("candidates", pa.list_(CANDIDATE)),
-    ("index_id", pa.string()),  # the gallery index the match was made with
-])
 
 
-CLUSTERS_SCHEMA = pa.schema([
-    ("face_id", pa.string()),
-    ("cluster_id", pa.int64()),  # null: in no cluster (alone, or only like faces of its own photo)
-    ("cluster_size", pa.int32()),
-    ("distance", pa.float32()),  # to the cluster's centre
-])
-
-LABELS_SCHEMA = pa.schema([
-    ("face_id", pa.string()),
-    ("name", pa.string()),
-    ("verdict", pa.string()),  # "is": the face is this person; "not": it is not
-    ("via", pa.string()),  # how it was given: "cluster 12", "face"
-    ("labelled_at", pa.string()),  # UTC, ISO 8601
-])
-
-#: Label verdicts.
-IS, IS_NOT = "is", "not"
-
-
-def faces_schema(model_id):
-    return pa.schema([
-        ("face_id", pa.string()),
-        ("path", pa.string()),
-        ("photo_sha256", pa.string()),
-        ("face_index", pa.int32()),
-        ("box", pa.list_(pa.int32())),  # left, top, right, bottom, in the displayed photo's pixels
-        ("landmarks", pa.list_(pa.float32())),  # x, y of eyes, nose, mouth corners
-        ("score", pa.float32()),
-        pa.field("encoding", pa.list_(pa.float32()), metadata={MODEL_ID_FIELD_KEY: model_id}),
-    ])
-
-
-def schema_of(name, model_id):
-    return {"photos": PHOTOS_SCHEMA, "faces": faces_schema(model_id), "matches": MATCHES_SCHEMA,
-            "clusters": CLUSTERS_SCHEMA, "labels": LABELS_SCHEMA}[name]
-
-
-class StoreBusyError(FaceTagError):
-    """Another run is writing the store."""
-
-
-def new_run_id():
+def new_run_id() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
 class ArchiveStore:
     """An archive store at ``path``; see the module docstring. Reading never needs the lock."""
 
-    def __init__(self, path):
+    def __init__(self, path: str):
         self.path = path.rstrip("/")
         self._manifest = None
 
-    def join(self, *parts):
+    def join(self, *parts: str) -> str:
         return "/".join([self.path, *parts])
 
-    def exists(self):
+    # Reading.
+
+    def exists(self) -> bool:
         return self.manifest() is not None
 
-    def manifest(self, reload=False):
+    def manifest(self, reload: bool = False) -> dict | None:
         """The store's commit record (``store.json``), or None for a store no run has committed yet."""
         if self._manifest is None or reload:
             try:
-                self._manifest = json.loads(_read_bytes(self.join(MANIFEST)))
+                self._manifest = json.loads(read_bytes(self.join(MANIFEST)))
             except FileNotFoundError:
                 self._manifest = None
         return self._manifest
 
     @property
-    def model_id(self):
+    def model_id(self) -> str:
         return self._require()["model_id"]
 
     @property
-    def index_id(self):
+    def index_id(self) -> str | None:
         return self._require().get("index_id")
 
     def _require(self):
@@ -155,52 +81,49 @@ class ArchiveStore:
                                "create one with 'facetag tag PHOTOS --index INDEX --out STORE'")
         return manifest
 
-    def version(self, name):
+    def version(self, name: str) -> int | None:
         """The table's version in the store's current version, or None if the store has no such table yet."""
         manifest = self.manifest()
         return None if manifest is None else manifest["versions"].get(name)
 
-    def table(self, name):
+    def table(self, name: str):
         """The ``deltalake.DeltaTable`` at the store's current version (None if the table does not exist yet)."""
         from deltalake import DeltaTable
 
         version = self.version(name)
         return None if version is None else DeltaTable(self.join(name), version=version)
 
-    def read(self, name, columns=None, filter=None):
+    def read(self, name: str, columns: list[str] | None = None, filter=None) -> pa.Table:
         """The table as a ``pyarrow.Table`` at the store's current version."""
         self._require()
         table = self.table(name)
         if table is None:
-            schema = schema_of(name, self.model_id)
-            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+            empty = schema_of(name, self.model_id).empty_table()
+            return empty if columns is None else empty.select(columns)
         return table.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
 
-    def files(self, name):
+    def files(self, name: str) -> list[str]:
         """The Parquet files of the table's current version (for a pipeline to read in parallel)."""
         table = self.table(name)
         return [] if table is None else table.file_uris()
 
-    def check_model(self, model_id):
-        from facetag.vision.models import model_advice
-
+    def check_model(self, model_id: str) -> None:
+        """Raise ModelMismatchError when the store holds encodings of another model than ``model_id``."""
         manifest = self.manifest()
-        if manifest is not None and manifest["model_id"] != model_id:
-            raise ModelMismatchError(
-                f"the store {self.path} holds encodings of model {manifest['model_id']}, but this run uses "
-                f"{model_id}: encodings of different models cannot be mixed; {model_advice(manifest['model_id'])}, "
-                "or tag into a new --out folder")
+        if manifest is not None:
+            check_same_model(manifest["model_id"], model_id, holder=f"the store {self.path}", user="this run",
+                             remedy=f"{model_advice(manifest['model_id'])}, or tag into a new --out folder")
 
     # Writing: one run at a time.
 
-    def lock(self):
+    def lock(self) -> StoreLock:
         """Hold the store's write lock (a context manager); raises StoreBusyError if another run holds it."""
-        return _StoreLock(self)
+        return StoreLock(self.path)
 
-    def staging_dir(self, run_id):
+    def staging_dir(self, run_id: str) -> str:
         return self.join(STAGING, run_id)
 
-    def recover(self):
+    def recover(self) -> list[str]:
         """Undo what a killed run left: tables ahead of ``store.json`` are restored, staged files deleted.
 
         Call with the lock held. Returns the names of the tables restored.
@@ -216,16 +139,17 @@ class ArchiveStore:
             latest = DeltaTable(path)
             if committed is None:
                 # Created by a run that never committed: nothing of it is the store's yet.
-                _delete_tree(path)
+                delete_tree(path)
                 restored.append(name)
             elif latest.version() > committed:
                 latest.restore(committed)
                 restored.append(name)
-        _delete_tree(self.join(STAGING))
+        delete_tree(self.join(STAGING))
         return restored
 
-    def commit(self, run_id, model_id, index_id, staged, rematched_all, stats=None, labels_version=None,
-               index_dir=None):
+    def commit(self, *, run_id: str, model_id: str, index_id: str, staged: dict[str, list[str]],
+               rematched_all: bool, stats: dict | None = None, labels_version: int | None = None,
+               index_dir: str | None = None) -> dict:
         """Apply a tagging run's staged Parquet files to the tables, then move ``store.json`` to them.
 
         ``staged``: ``{"photos": [files], "faces": [files], "matches": [files]}``: the photos rows the
@@ -234,56 +158,82 @@ class ArchiveStore:
         ``labels_version``: the version of ``labels`` the matches were made with. Returns the new manifest.
         """
         import pyarrow.dataset as ds
-        from deltalake import DeltaTable, write_deltalake
 
         props = _props(run_id)
         photos = _dataset(staged["photos"], PHOTOS_SCHEMA)
         touched = photos.to_table(columns=["path", "outcome"])
-        replaced = touched.filter(ds.field("outcome") != REMOVED).select(["path"])  # faces redone for these
+        redone = touched.filter(ds.field("outcome") != REMOVED).select(["path"])  # their faces were found again
         versions = {}
-        for name, delete_paths in (("photos", None), ("faces", replaced), ("matches", touched.select(["path"]))):
-            data = _dataset(staged[name], schema_of(name, model_id))
-            path = self.join(name)
-            if not DeltaTable.is_deltatable(path):
-                _create(path, name, data, props)
-            elif name == "photos":
-                if touched.num_rows:
-                    (DeltaTable(path).merge(photos.to_table(), "t.path = s.path", source_alias="s",
-                                            target_alias="t", commit_properties=props)
-                     .when_matched_update_all().when_not_matched_insert_all().execute())
-            elif name == "matches" and rematched_all:
-                write_deltalake(path, data.scanner().to_reader(), mode="overwrite", commit_properties=props)
-            else:
-                if delete_paths.num_rows:
-                    (DeltaTable(path).merge(delete_paths, "t.path = s.path", source_alias="s", target_alias="t",
-                                            commit_properties=props)
-                     .when_matched_delete().execute())
-                if data.count_rows():
-                    write_deltalake(path, data.scanner().to_reader(), mode="append", commit_properties=props)
-            kill_point(f"commit-{name}")
-            versions[name] = DeltaTable(path).version()
+        self._merge_photos(photos, touched.num_rows, props)
+        versions["photos"] = self._after("photos")
+        self._replace_rows("faces", _dataset(staged["faces"], schema_of("faces", model_id)), redone, props)
+        versions["faces"] = self._after("faces")
+        matches = _dataset(staged["matches"], schema_of("matches", model_id))
+        if rematched_all and self._exists("matches"):
+            _write(self.join("matches"), matches, "overwrite", props)
+        else:
+            self._replace_rows("matches", matches, touched.select(["path"]), props)
+        versions["matches"] = self._after("matches")
         fields = {"model_id": model_id, "index_id": index_id, "labels_matched": labels_version,
                   "last_run": stats or {}}
         if index_dir:
             fields["index_dir"] = index_dir  # the gallery that `facetag name` grows
         return self._publish(run_id, versions, fields)
 
-    def replace_table(self, run_id, name, files):
+    def replace_table(self, run_id: str, name: str, files: list[str]) -> dict:
         """Replace table ``name`` (``clusters``) with a run's staged files, and publish it."""
         return self._write_whole(run_id, name, _dataset(files, schema_of(name, self.model_id)), "overwrite")
 
-    def append_rows(self, run_id, name, rows):
+    def append_rows(self, run_id: str, name: str, rows: pa.Table) -> dict:
         """Append ``rows`` (a pyarrow Table of the table's schema) to table ``name`` (``labels``), and publish."""
         import pyarrow.dataset as ds
 
         return self._write_whole(run_id, name, ds.dataset(rows.cast(schema_of(name, self.model_id))), "append")
 
-    def _write_whole(self, run_id, name, data, mode):
-        from deltalake import DeltaTable, write_deltalake
+    def _exists(self, name):
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(self.join(name))
+
+    def _after(self, name):
+        """The table's newest version, once this run's commit to it is done."""
+        from deltalake import DeltaTable
+
+        kill_point(f"commit-{name}")
+        return DeltaTable(self.join(name)).version()
+
+    def _merge_photos(self, photos, touched, props):
+        """Upsert the run's photos rows by path."""
+        from deltalake import DeltaTable
+
+        if not self._exists("photos"):
+            _create(self.join("photos"), "photos", photos, props)
+        elif touched:
+            (DeltaTable(self.join("photos")).merge(photos.to_table(), "t.path = s.path", source_alias="s",
+                                                   target_alias="t", commit_properties=props)
+             .when_matched_update_all().when_not_matched_insert_all().execute())
+
+    def _replace_rows(self, name, data, paths, props):
+        """Delete the rows of table ``name`` for ``paths`` (a one-column pyarrow table), then append ``data``."""
+        from deltalake import DeltaTable
 
         path = self.join(name)
-        if DeltaTable.is_deltatable(path) and self.version(name) is not None:
-            write_deltalake(path, data.scanner().to_reader(), mode=mode, commit_properties=_props(run_id))
+        if not self._exists(name):
+            _create(path, name, data, props)
+            return
+        if paths.num_rows:
+            (DeltaTable(path).merge(paths, "t.path = s.path", source_alias="s", target_alias="t",
+                                    commit_properties=props)
+             .when_matched_delete().execute())
+        if data.count_rows():
+            _write(path, data, "append", props)
+
+    def _write_whole(self, run_id, name, data, mode):
+        from deltalake import DeltaTable
+
+        path = self.join(name)
+        if self._exists(name) and self.version(name) is not None:
+            _write(path, data, mode, _props(run_id))
         else:
             _create(path, name, data, _props(run_id))
         return self._publish(run_id, {name: DeltaTable(path).version()}, {})
@@ -296,38 +246,24 @@ class ArchiveStore:
         manifest["committed_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self._write_exports(manifest, versions)
         kill_point("commit-manifest")
-        _write_atomically(self.join(MANIFEST), json.dumps(manifest, indent=2).encode())
+        write_atomically(self.join(MANIFEST), json.dumps(manifest, indent=2))
         self._manifest = manifest
-        _delete_tree(self.join(STAGING))  # this run's, and nothing else: the lock is held
+        delete_tree(self.join(STAGING))  # this run's, and nothing else: the lock is held
         return manifest
 
     def _write_exports(self, manifest, changed):
-        """The CSV exports of the tables that changed: ``matches.csv`` and ``clusters.csv``, sorted by photo."""
+        """The CSV exports of the tables that changed."""
         from deltalake import DeltaTable
 
         def at(name, columns):
             return DeltaTable(self.join(name), version=manifest["versions"][name]).to_pyarrow_table(columns=columns)
 
         if "matches" in changed:
-            matches = at("matches", ["path", "face_index", "box", "identity", "distance"])
-            _write_csv(self.join(MATCHES_CSV), MATCHES_CSV_HEADER, (
-                [r["path"], r["face_index"], " ".join(map(str, r["box"])), r["identity"], f"{r['distance']:.4f}"]
-                for r in _by_photo(matches)))
+            write_matches_csv(self.join(MATCHES_CSV), at("matches", ["path", "face_index", "box", "identity",
+                                                                      "distance"]))
         if "clusters" in changed:
-            clusters = at("clusters", ["face_id", "cluster_id", "cluster_size"]).to_pydict()
-            cluster_of = dict(zip(clusters["face_id"], zip(clusters["cluster_id"], clusters["cluster_size"])))
-            faces = at("matches", ["face_id", "path", "face_index", "box"])
-            _write_csv(self.join(CLUSTERS_CSV), CLUSTERS_CSV_HEADER, (
-                [r["path"], r["face_index"], " ".join(map(str, r["box"])),
-                 "" if cluster_of[r["face_id"]][0] is None else cluster_of[r["face_id"]][0],
-                 cluster_of[r["face_id"]][1] or 1]
-                for r in _by_photo(faces) if r["face_id"] in cluster_of))
-
-
-MATCHES_CSV = "matches.csv"
-MATCHES_CSV_HEADER = ["source", "face", "box", "identity", "distance"]
-CLUSTERS_CSV = "clusters.csv"
-CLUSTERS_CSV_HEADER = ["source", "face", "box", "cluster", "size"]
+            write_clusters_csv(self.join(CLUSTERS_CSV), at("clusters", ["face_id", "cluster_id", "cluster_size"]),
+                               at("matches", ["face_id", "path", "face_index", "box"]))
 
 
 def _props(run_id):
@@ -343,18 +279,10 @@ def _create(path, name, data, props):
                     mode="overwrite", commit_properties=props)
 
 
-def _by_photo(table):
-    return table.sort_by([("path", "ascending"), ("face_index", "ascending")]).to_pylist()
+def _write(path, data, mode, props):
+    from deltalake import write_deltalake
 
-
-def _write_csv(path, header, rows):
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    # Written just before store.json: a crash in between leaves a newer CSV beside the older store, which
-    # the next run rewrites; the CSVs are exports, the tables are the record.
-    _write_atomically(path, buf.getvalue().encode())
+    write_deltalake(path, data.scanner().to_reader(), mode=mode, commit_properties=props)
 
 
 def _dataset(files, schema):
@@ -362,76 +290,3 @@ def _dataset(files, schema):
     import pyarrow.dataset as ds
 
     return ds.dataset(files, schema=schema, format="parquet") if files else ds.dataset(schema.empty_table())
-
-
-class _StoreLock:
-    def __init__(self, store):
-        self.store = store
-        self.handle = None
-
-    def __enter__(self):
-        if "://" in self.store.path:
-            return self  # remote stores: runs must be serialised by the scheduler (README)
-        import fcntl
-
-        os.makedirs(self.store.path, exist_ok=True)
-        self.handle = open(os.path.join(self.store.path, LOCK_FILE), "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.seek(0)
-            holder = self.handle.read().strip() or "another process"
-            self.handle.close()
-            raise StoreBusyError(f"another facetag run is writing the store {self.store.path} ({holder}); "
-                                 "wait for it to finish, then run again") from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        started = datetime.datetime.now().isoformat(timespec="seconds")
-        self.handle.write(f"pid {os.getpid()}, started {started}")
-        self.handle.flush()
-        return self
-
-    def __exit__(self, *exc):
-        if self.handle:
-            self.handle.close()  # releases the flock
-
-
-def _read_bytes(path):
-    if "://" not in path:
-        with open(path, "rb") as f:
-            return f.read()
-    from apache_beam.io.filesystems import FileSystems
-
-    if not FileSystems.exists(path):
-        raise FileNotFoundError(path)
-    with FileSystems.open(path) as f:
-        return f.read()
-
-
-def _write_atomically(path, data):
-    """Replace ``path`` with ``data`` at once: a reader sees the old or the new file, never a part."""
-    if "://" not in path:
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return
-    # Object stores replace an object whole on upload: a reader never sees half of it.
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as f:
-        f.write(data)
-
-
-def _delete_tree(path):
-    if "://" not in path:
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        return
-    from apache_beam.io.filesystems import FileSystems
-
-    if FileSystems.exists(path):
-        FileSystems.delete([path])

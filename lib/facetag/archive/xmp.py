@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 
 from facetag.errors import FaceTagError
+from facetag.io.files import is_remote, write_atomically
 
 NS_MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"
 NS_AREA = "http://ns.adobe.com/xmp/sType/Area#"
@@ -49,7 +50,7 @@ class Region:
 
 
 def regions_of(photo, unknown_regions=False):
-    """The MWG regions for a :class:`facetag.archive.results.Photo`: its named faces (and unknown ones if asked)."""
+    """The MWG regions for a :class:`facetag.archive.results.TaggedPhoto`: its named faces (and unknown ones if asked)."""
     regions = []
     for face in photo.faces:
         if not face.known and not unknown_regions:
@@ -149,7 +150,7 @@ def _remove_item(meta, ns, array, value):
 def sidecar_path(photo_path, out_dir=None):
     """``photo.jpg.xmp`` beside the photo, or under ``out_dir`` mirroring the photo's full path."""
     if out_dir is None:
-        if "://" in photo_path:
+        if is_remote(photo_path):
             raise FaceTagError(f"{photo_path} is not on this machine: write its sidecar to a local --out DIR")
         return photo_path + SIDECAR_SUFFIX
     mirrored = photo_path.replace("://", "/", 1).lstrip("/")
@@ -178,10 +179,7 @@ def write_sidecar(path, width, height, regions):
         return "unchanged"
     after = _serialize(meta)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(after)
-    os.replace(tmp, path)
+    write_atomically(path, after)
     return "written"
 
 

@@ -9,9 +9,11 @@ import numpy as np
 from facetag.vision.analyzer import FaceAnalyzer
 from facetag.io.datasets import read_labelled
 from facetag.vision.detection import main_face
-from facetag.errors import FaceTagError, ImageError, ModelMismatchError
+from facetag.errors import FaceTagError, ImageError
 from facetag.io.images import load_image
-from facetag.identity.matching import UNKNOWN, Match, pairwise_distances
+from facetag.identity.matching import best_match, pairwise_distances, rank_identities
+from facetag.vision.models import check_same_model, identify_threshold_of, model_advice
+
 
 class Gallery:
     """Known faces and their identities; ``identify`` names the nearest one or says unknown.
@@ -71,20 +73,11 @@ class Gallery:
         return sorted(set(self.identities_))
 
     def _threshold(self):
-        if self.threshold is not None:
-            return self.threshold
-        from facetag.vision.models import IDENTIFY_THRESHOLDS
-
-        return IDENTIFY_THRESHOLDS[self.model_id_.split(":")[0]]
+        return self.threshold if self.threshold is not None else identify_threshold_of(self.model_id_)
 
     def check_model(self, model_id):
-        from facetag.vision.models import model_advice
-
-        if model_id != self.model_id_:
-            raise ModelMismatchError(
-                f"the gallery was encoded with model {self.model_id_} but the query with {model_id}; "
-                f"{model_advice(self.model_id_)}, or re-enrol the gallery with the same model"
-            )
+        check_same_model(self.model_id_, model_id, holder="the gallery", user="the query",
+                         remedy=f"{model_advice(self.model_id_)}, or re-enrol the gallery with the query's model")
 
     def identify_encodings(self, encodings, model_id):
         """One :class:`Match` per query encoding (exact search)."""
@@ -97,16 +90,7 @@ class Gallery:
 
     def _match(self, row, threshold):
         order = np.argsort(row, kind="stable")
-        candidates, seen = [], set()
-        for i in order:
-            identity = self.identities_[i]
-            if identity not in seen:
-                seen.add(identity)
-                candidates.append((identity, float(row[i])))
-                if len(candidates) == self.k:
-                    break
-        best, distance = candidates[0]
-        return Match(best if distance <= threshold else UNKNOWN, distance, tuple(candidates))
+        return best_match(rank_identities(self.identities_[order], row[order], self.k), threshold)
 
     def encodings_of(self, identity):
         rows = self.encodings_[self.identities_ == identity]

@@ -11,7 +11,6 @@ process on a machine share one copy of the index in memory).
 
 import json
 import os
-import shutil
 import tempfile
 import threading
 
@@ -20,9 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from facetag.io.checksums import file_sha256
-from facetag.errors import FaceTagError, ModelMismatchError
-from facetag.identity.matching import UNKNOWN, Match
-from facetag.vision.models import METRIC, model_advice
+from facetag.errors import FaceTagError
+from facetag.io.files import copy_file, is_remote, join, read_bytes
+from facetag.identity.matching import best_match, rank_identities
+from facetag.vision.models import METRIC, check_same_model, model_advice
 
 ANNOY_FILE = "faces.annoy"
 ITEMS_FILE = "items.parquet"
@@ -105,20 +105,10 @@ def publish_index(local_dir, index_dir):
     A local index's files are replaced by renames: a process that has the old index memory-mapped
     keeps reading the old file, instead of crashing on a file rewritten under it.
     """
-    from apache_beam.io.filesystems import FileSystems
-
-    if "://" not in index_dir:
+    if not is_remote(index_dir):
         os.makedirs(index_dir, exist_ok=True)
-        for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
-            tmp = os.path.join(index_dir, f".{name}.{os.getpid()}.tmp")
-            shutil.copyfile(os.path.join(local_dir, name), tmp)
-            os.replace(tmp, os.path.join(index_dir, name))
-        return
     for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
-        with open(os.path.join(local_dir, name), "rb") as src, FileSystems.create(
-                FileSystems.join(index_dir, name)) as dst:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                dst.write(block)
+        copy_file(os.path.join(local_dir, name), join(index_dir, name))
 
 
 def gallery_items(index_dir):
@@ -143,23 +133,19 @@ def index_id(meta):
 
 
 def read_index_metadata(index_dir):
-    from apache_beam.io.filesystems import FileSystems
-
-    path = FileSystems.join(index_dir, META_FILE)
+    """The index's ``index.json``; FaceTagError naming the folder when it is no index."""
+    path = join(index_dir, META_FILE)
     try:
-        with FileSystems.open(path) as f:
-            return json.loads(f.read())
+        return json.loads(read_bytes(path))
     except Exception as e:  # noqa: BLE001 - any failure to read means "not an index"
-        raise FaceTagError(f"{index_dir} is not a facetag index (cannot read {path}: {e}); build one with 'facetag enroll'") from e
+        raise FaceTagError(f"{index_dir} is not a facetag index (cannot read {path}: {e}); "
+                           "build one with 'facetag enroll'") from e
 
 
-def check_same_model(index_meta, model_id, what):
-    if index_meta["model_id"] != model_id:
-        raise ModelMismatchError(
-            f"the index was built with model {index_meta['model_id']} but {what} uses {model_id}: "
-            f"encodings of different models cannot be compared; {model_advice(index_meta['model_id'])}, "
-            "or re-enrol the gallery with this run's model"
-        )
+def check_index_model(index_meta, model_id, user):
+    """Raise ModelMismatchError when the index holds encodings of another model than ``user``'s ``model_id``."""
+    check_same_model(index_meta["model_id"], model_id, holder="the index", user=user,
+                     remedy=f"{model_advice(index_meta['model_id'])}, or re-enrol the gallery with this run's model")
 
 
 class GalleryIndex:
@@ -180,30 +166,17 @@ class GalleryIndex:
         """A :class:`facetag.identity.matching.Match` for one encoding: nearest identity or unknown, top-k identities."""
         items, dists = self.annoy.get_nns_by_vector(np.asarray(encoding, np.float32), 8 * k,
                                                     search_k=self.search_k, include_distances=True)
-        candidates, seen = [], set()
-        for item, dist in zip(items, dists):
-            identity = self.identities[item]
-            if identity not in seen:
-                seen.add(identity)
-                candidates.append((identity, float(dist)))
-                if len(candidates) == k:
-                    break
-        best, distance = candidates[0]
-        return Match(best if distance <= threshold else UNKNOWN, distance, tuple(candidates))
+        return best_match(rank_identities(self.identities[items], dists, k), threshold)
 
 
 def _local_copy(index_dir, meta):
-    if "://" not in index_dir:
+    if not is_remote(index_dir):
         return index_dir
-    from apache_beam.io.filesystems import FileSystems
-
     local = os.path.join(tempfile.gettempdir(), "facetag-index-" + meta["checksums"][ANNOY_FILE][:16])
     if not os.path.exists(os.path.join(local, META_FILE)):
         tmp = tempfile.mkdtemp(dir=tempfile.gettempdir())
         for name in (ANNOY_FILE, ITEMS_FILE, META_FILE):
-            with FileSystems.open(FileSystems.join(index_dir, name)) as src, open(os.path.join(tmp, name), "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(block)
+            copy_file(join(index_dir, name), os.path.join(tmp, name))
         try:
             os.rename(tmp, local)
         except OSError:

@@ -51,6 +51,27 @@ class Match:
     candidates: tuple  # ((identity, distance), ...) best first, one per identity
 
 
+def rank_identities(identities, distances, k):
+    """The nearest ``k`` identities, each at its nearest distance, best first: ``((identity, distance), ...)``.
+
+    ``identities`` and ``distances`` are the gallery faces found for one query, nearest first.
+    """
+    candidates, seen = [], set()
+    for identity, distance in zip(identities, distances):
+        if identity not in seen:
+            seen.add(identity)
+            candidates.append((identity, float(distance)))
+            if len(candidates) == k:
+                break
+    return tuple(candidates)
+
+
+def best_match(candidates, threshold):
+    """The :class:`Match` of ranked ``candidates``: the nearest identity within ``threshold``, else UNKNOWN."""
+    best, distance = candidates[0]
+    return Match(best if distance <= threshold else UNKNOWN, distance, candidates)
+
+
 def apply_label(match, threshold, is_name=None, not_names=()):
     """The match after a person's word on the face: it *is* ``is_name``, or it is none of ``not_names``.
 
@@ -64,8 +85,7 @@ def apply_label(match, threshold, is_name=None, not_names=()):
     candidates = tuple((name, d) for name, d in match.candidates if name not in not_names)
     if not candidates:
         return Match(UNKNOWN, match.distance, candidates)
-    best, distance = candidates[0]
-    return Match(best if distance <= threshold else UNKNOWN, distance, candidates)
+    return best_match(candidates, threshold)
 
 
 def resolve_labels(labels):

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from facetag.errors import FaceTagError
+from facetag.io.files import is_remote
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -46,7 +47,7 @@ def _read_csv(path):
     items = []
     for row in rows:
         uri = row[column]
-        if "://" not in uri and not os.path.isabs(uri):
+        if not is_remote(uri) and not os.path.isabs(uri):
             uri = os.path.join(base, uri)
         items.append((uri, row["identity"]))
     return sorted(items)

@@ -10,6 +10,7 @@ through LibRaw (``rawpy``). Multi-page and animated files give their first
 frame.
 """
 
+import functools
 import io
 import math
 import os
@@ -22,12 +23,9 @@ from PIL import Image, ImageOps
 
 from facetag.errors import ImageError
 from facetag.io.limits import DEFAULT_LIMITS, shape_problem
-from facetag.io.listing import classify, is_remote
+from facetag.io.files import is_remote
+from facetag.io.listing import classify
 
-pillow_heif.register_heif_opener()
-# facetag checks every image's size against its own limit (facetag.io.limits) from the header, before
-# decoding; Pillow's own check would refuse some of those with another figure, or warn on stderr.
-Image.MAX_IMAGE_PIXELS = None
 
 #: Camera RAW file name endings decoded with LibRaw (Pillow would read only the small TIFF thumbnail of some).
 RAW_SUFFIXES = frozenset(
@@ -152,6 +150,7 @@ def decode_reduced(data, label, *, limits=DEFAULT_LIMITS, min_side=None):
     """
     if not data:
         raise ImageError(label, "the file is empty")
+    _prepare_pillow()
     # The ending picks the decoder to try first; the other is tried when it fails (wrong endings both ways).
     # Pillow would read a RAW file only if it is TIFF-based (its thumbnail), so LibRaw is tried only then.
     raw_named = os.path.splitext(label)[1].lower() in RAW_SUFFIXES
@@ -168,6 +167,16 @@ def decode_reduced(data, label, *, limits=DEFAULT_LIMITS, min_side=None):
         except ImageError as e:
             errors.append(e)
     raise errors[0]
+
+
+@functools.cache
+def _prepare_pillow():
+    """Pillow set up for facetag, once, when it first decodes (importing facetag changes nothing): HEIF
+    photos readable, and Pillow's decompression-bomb check off, since facetag checks every image's size
+    against its own limit (facetag.io.limits) from the header, before decoding; Pillow's check would
+    refuse some of those with another figure, or warn on stderr. Both are process-wide Pillow settings."""
+    pillow_heif.register_heif_opener()
+    Image.MAX_IMAGE_PIXELS = None
 
 
 def _open(data, label, limits, min_side=None):

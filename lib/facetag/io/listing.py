@@ -23,6 +23,8 @@ import os
 import stat
 from dataclasses import dataclass
 
+from facetag.io.files import is_remote
+
 #: Other tools' files that live beside photos: skipped without a word.
 IGNORED_NAMES = {"Thumbs.db", "desktop.ini", "@eaDir", "__MACOSX"}
 #: Sidecars (metadata written beside a photo), skipped like IGNORED_NAMES.
@@ -37,10 +39,6 @@ class ListedPath:
     size: int | None = None
     mtime: float | None = None
     problem: str | None = None
-
-
-def is_remote(path):
-    return "://" in path
 
 
 def is_ignored(name):

@@ -20,6 +20,7 @@ from PIL import Image
 from facetag.vision.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
 from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.io.cachedir import default_cache_dir
+from facetag.io.files import replaced_atomically, write_atomically
 from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
 from facetag.vision.framing import find_main_face
 from facetag.io.images import load_image
@@ -142,17 +143,15 @@ class FileEncoder:
 
     @staticmethod
     def _save(det_file, enc_file, detections, cached):
-        with open(det_file + ".tmp", "w") as f:
-            json.dump(detections, f)
-        os.replace(det_file + ".tmp", det_file)
+        write_atomically(det_file, json.dumps(detections))
         keys = list(cached)
-        np.savez(
-            enc_file + ".tmp.npz",
-            keys=np.array(keys),
-            encodings=np.stack([cached[k][0] for k in keys]).astype(np.float32),
-            detected=np.array([cached[k][1] for k in keys], bool),
-        )
-        os.replace(enc_file + ".tmp.npz", enc_file)
+        with replaced_atomically(enc_file, suffix=".npz") as tmp:
+            np.savez(
+                tmp,
+                keys=np.array(keys),
+                encodings=np.stack([cached[k][0] for k in keys]).astype(np.float32),
+                detected=np.array([cached[k][1] for k in keys], bool),
+            )
 
 
 def cached_main_faces(paths, min_score=DEFAULT_MIN_SCORE, cache_dir=None):

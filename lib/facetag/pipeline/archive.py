@@ -30,11 +30,12 @@ from apache_beam.metrics import Metrics
 
 from facetag.errors import ImageError
 from facetag.io.images import read_file
-from facetag.io.listing import is_remote, list_paths
+from facetag.io.files import is_remote
+from facetag.io.listing import list_paths
 from facetag.pipeline.encode import PHOTOS, EncodePhotos
 from facetag.pipeline.progress import note
 from facetag.pipeline.records import face_id
-from facetag.archive.store import FACES, FAILED, NO_FACE, REMOVED
+from facetag.archive.tables import FACES, FAILED, NO_FACE, REMOVED
 
 #: ``photos`` columns the comparison and reuse steps read (not the run id).
 STORED_PHOTO_COLUMNS = ["path", "size", "mtime", "sha256", "outcome", "reason", "faces", "width", "height"]

@@ -14,6 +14,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from facetag.io.files import copy_file, is_remote
 from facetag.identity.clustering import (DEFAULT_LONE_RATIO, DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES,
                                 UNCLUSTERED, build_neighbour_index, centre_distances, cluster_graph, load_neighbour_index,
                                 match_cluster_ids, nearest_neighbours, neighbour_graph, neighbourhood_scales)
@@ -46,9 +47,7 @@ class BuildNeighbourIndex(beam.DoFn):
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, INDEX_FILE)
             build_neighbour_index(encodings, local, self.trees)
-            with open(local, "rb") as src, FileSystems.create(target) as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(block)
+            copy_file(local, target)
         del encodings
         yield {"path": target, "dim": dim, "items": len(item_of)}
         for face in faces:
@@ -85,15 +84,12 @@ def _photo_hash(path):
 
 
 def _local(path):
-    if "://" not in path:
+    """A local copy of the index at ``path`` (the file itself when it is local), made once per machine."""
+    if not is_remote(path):
         return path
     local = os.path.join(tempfile.gettempdir(), "facetag-" + os.path.basename(path))
     if not os.path.exists(local):
-        tmp = local + f".{uuid.uuid4().hex}.tmp"
-        with FileSystems.open(path) as src, open(tmp, "wb") as dst:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                dst.write(block)
-        os.replace(tmp, local)
+        copy_file(path, local)
     return local
 
 

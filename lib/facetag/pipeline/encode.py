@@ -43,19 +43,11 @@ from facetag._testing.faults import kill_point, maybe_fail, maybe_stall
 from facetag.io.limits import DEFAULT_LIMITS, too_small_for_faces
 from facetag.vision.models import load_model
 from facetag.vision.photo import Photo
+from facetag.pipeline.notices import hide_beam_notices
 from facetag.pipeline.options import limit_model_threads
 from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
 from facetag.pipeline.progress import note
 from facetag.pipeline.records import face_id
-
-
-def _drop_beam_memory_warning(record):
-    # Beam 2.77's RunInference cannot import its model manager without PyTorch, then warns at every
-    # model load that it cannot read memory usage. Nothing is wrong for facetag's model.
-    return not record.getMessage().startswith("Resource module is not available")
-
-
-logging.getLogger().addFilter(_drop_beam_memory_warning)
 
 
 class _LoadedOnFirstBatch:
@@ -84,6 +76,7 @@ class FaceModelHandler(ModelHandler):
         self.model_threads = model_threads
 
     def load_model(self):
+        hide_beam_notices()  # on a worker: RunInference warns at every model load
         return _LoadedOnFirstBatch(self.model_name, self.model_threads)
 
     def run_inference(self, batch, model, inference_args=None):

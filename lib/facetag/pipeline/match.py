@@ -3,9 +3,9 @@
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from facetag.identity.gallery_index import check_same_model, index_id, open_index, read_index_metadata
+from facetag.identity.gallery_index import check_index_model, index_id, open_index, read_index_metadata
 from facetag.identity.matching import UNKNOWN, apply_label, resolve_labels
-from facetag.vision.models import IDENTIFY_THRESHOLDS
+from facetag.vision.models import identify_threshold_of
 
 
 class MatchFaces(beam.DoFn):
@@ -57,8 +57,8 @@ def add_match_arguments(parser):
 def matcher(args, model_id):
     """``(MatchFaces for args.index, the index's id)``, after checking the index was built with ``model_id``."""
     meta = read_index_metadata(args.index)
-    check_same_model(meta, model_id, "this run")
-    threshold = args.threshold if args.threshold is not None else IDENTIFY_THRESHOLDS[model_id.split(":")[0]]
+    check_index_model(meta, model_id, "this run")
+    threshold = args.threshold if args.threshold is not None else identify_threshold_of(model_id)
     return MatchFaces(args.index, index_id(meta), threshold, args.top_k, args.search_k), index_id(meta)
 
 

@@ -1,16 +1,12 @@
-"""Writing job outputs: Parquet for machines, CSV / JSON Lines a person can open."""
+"""Writing the encode and enroll jobs' outputs: faces as Parquet, photos without a face or failed as JSON Lines."""
 
-import csv
-import io
 import json
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from facetag.pipeline.outcomes import FAILED, NO_FACE
-from facetag.pipeline.records import face_schema, match_schema
-
-MATCH_CSV_HEADER = "source,face,box,identity,distance"
+from facetag.pipeline.records import face_schema
 
 
 def write_faces(faces, out_dir, model_id, encoding_size, name="faces"):
@@ -41,22 +37,3 @@ def write_encoded(encoded, out_dir, model_id, encoding_size, faces_name="faces")
     write_faces(faces, out_dir, model_id, encoding_size, faces_name)
     write_outcomes(no_face, out_dir, NO_FACE)
     write_outcomes(failed, out_dir, FAILED)
-
-
-def match_csv_line(match):
-    buf = io.StringIO()
-    box = " ".join(str(v) for v in match["box"])
-    csv.writer(buf, lineterminator="").writerow(
-        [match["source"], match["face_index"], box, match["identity"], f"{match['distance']:.4f}"])
-    return buf.getvalue()
-
-
-def write_matches(matches, out_dir, model_id, encoding_size):
-    matches | "Write matches Parquet" >> beam.io.WriteToParquet(
-        FileSystems.join(out_dir, "matches"), match_schema(model_id, encoding_size), file_name_suffix=".parquet")
-    return (
-        matches
-        | "Format CSV rows" >> beam.Map(match_csv_line)
-        | "Write matches CSV" >> beam.io.WriteToText(FileSystems.join(out_dir, "matches"), file_name_suffix=".csv",
-                                                     shard_name_template="", header=MATCH_CSV_HEADER)
-    )

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 
+from facetag.io.files import write_atomically
+
 ENV = "FACETAG_PROGRESS_DIR"
 INTERVAL = 1.0
 
@@ -37,9 +39,7 @@ def note(**increments):
         snapshot = dict(_counts)
     path = os.path.join(folder, f"{os.getpid()}.json")
     try:
-        with open(path + ".tmp", "w") as f:
-            json.dump(snapshot, f)
-        os.replace(path + ".tmp", path)
+        write_atomically(path, json.dumps(snapshot))
     except OSError:
         pass  # the run finished and its progress folder is gone
 

@@ -33,22 +33,6 @@ def face_schema(model_id, encoding_size):
     )
 
 
-def match_schema(model_id, encoding_size):
-    candidate = pa.struct([("identity", pa.string()), ("distance", pa.float32())])
-    return pa.schema(
-        [
-            ("face_id", pa.string()),
-            ("source", pa.string()),
-            ("face_index", pa.int32()),
-            ("box", pa.list_(pa.int32(), 4)),
-            ("identity", pa.string()),  # the nearest identity, or "unknown" past the threshold
-            ("distance", pa.float32()),
-            ("candidates", pa.list_(candidate)),
-        ],
-        metadata=model_metadata(model_id, encoding_size),
-    )
-
-
 def face_id(source, face_index):
     """Stable across re-runs: the same photo and face position give the same id."""
     return hashlib.sha1(f"{source}#{face_index}".encode()).hexdigest()[:16]

@@ -6,7 +6,9 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.archive.store import new_run_id, schema_of
+from facetag.archive.store import new_run_id
+from facetag.io.files import is_remote
+from facetag.archive.tables import schema_of
 
 
 def read_table(pipeline, store, name, columns=None):
@@ -28,7 +30,7 @@ def stage_rows(rows, staging_dir, name, model_id):
 def staged_files(staging_dir, name):
     """The Parquet files stage_rows wrote for ``name``, once the pipeline has finished."""
     pattern = FileSystems.join(staging_dir, f"{name}-*.parquet")
-    if "://" not in staging_dir:
+    if not is_remote(staging_dir):
         return sorted(glob.glob(pattern))
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 

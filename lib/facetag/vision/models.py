@@ -22,6 +22,7 @@ from importlib import resources
 
 import numpy as np
 
+from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.vision.alignment import PREPROCESSING_VERSION
 from facetag.vision.backbone import backbone_id, load_backbone
 
@@ -144,6 +145,22 @@ def model_advice(model_id):
     """How a user goes on with encodings of ``model_id``: the --model that makes them, if this facetag has it."""
     name = model_named_by(model_id)
     return f"pass --model {name} (the model that made them)" if name else "pass the --model that made them"
+
+
+def identify_threshold_of(model_id):
+    """The default 1:K threshold for encodings that carry ``model_id`` (whose first part is the model's name)."""
+    name = model_id.split(":", 1)[0]
+    if name not in IDENTIFY_THRESHOLDS:
+        raise FaceTagError(f"encodings of model {model_id} have no known 1:K threshold: pass --threshold")
+    return IDENTIFY_THRESHOLDS[name]
+
+
+def check_same_model(held_id, used_id, *, holder, user, remedy):
+    """Raise ModelMismatchError when ``holder`` (e.g. "the store S") holds encodings of ``held_id`` and
+    ``user`` (e.g. "this run") would compare them with encodings of ``used_id``; ``remedy`` says what to do."""
+    if held_id != used_id:
+        raise ModelMismatchError(f"{holder} holds encodings of model {held_id}, but {user} uses {used_id}: "
+                                 f"encodings of different models cannot be compared; {remedy}")
 
 
 def _check_name(name):

