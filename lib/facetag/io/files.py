@@ -27,8 +27,10 @@ def join(base, *parts):
 def replaced_atomically(path, suffix=".tmp"):
     """Yield a temporary local path beside ``path``; when the block succeeds it replaces ``path`` at once.
 
-    ``suffix`` ends the temporary name, for writers that insist on a file name ending (NumPy's ``.npz``).
+    ``path``'s folder is made if needed, as object stores and Beam's local file system do. ``suffix`` ends
+    the temporary name, for writers that insist on a file name ending (NumPy's ``.npz``).
     """
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
     try:
         yield tmp
