@@ -14,14 +14,14 @@ import time
 
 import apache_beam as beam
 
-from facetag.identity.clustering import DEFAULT_THRESHOLD
 from facetag._testing.faults import kill_point
+from facetag.archive.exports import CLUSTERS_CSV
+from facetag.archive.store import ArchiveStore
+from facetag.identity.clustering import DEFAULT_THRESHOLD
 from facetag.identity.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.archive.exports import CLUSTERS_CSV
-from facetag.archive.store import ArchiveStore
 
 
 def parse_known_args(argv):

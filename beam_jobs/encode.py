@@ -10,13 +10,19 @@ import logging
 
 import apache_beam as beam
 
-from facetag.io.datasets import read_labelled
 from facetag.errors import FaceTagError
-from facetag.vision.models import describe_model
-from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
-                                      pipeline_options, summary_line)
+from facetag.io.datasets import read_labelled
+from facetag.pipeline.options import (
+    add_config_argument,
+    add_model_arguments,
+    encoder_settings,
+    new_parser,
+    pipeline_options,
+    summary_line,
+)
 from facetag.pipeline.outputs import earlier_outputs, write_encoded
 from facetag.pipeline.sources import read_and_encode
+from facetag.vision.models import describe_model
 
 
 def parse_known_args(argv):

@@ -13,15 +13,21 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.io.datasets import read_labelled
-from facetag.vision.models import describe_model
 from facetag.archive.naming import enrol_named_faces
+from facetag.archive.store import ArchiveStore
+from facetag.io.datasets import read_labelled
 from facetag.pipeline.index import BuildIndex
-from facetag.pipeline.options import (add_config_argument, add_model_arguments, encoder_settings, new_parser,
-                                      pipeline_options, summary_line)
+from facetag.pipeline.options import (
+    add_config_argument,
+    add_model_arguments,
+    encoder_settings,
+    new_parser,
+    pipeline_options,
+    summary_line,
+)
 from facetag.pipeline.outputs import earlier_outputs, write_encoded
 from facetag.pipeline.sources import read_and_encode
-from facetag.archive.store import ArchiveStore
+from facetag.vision.models import describe_model
 
 
 def parse_known_args(argv):

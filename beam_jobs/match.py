@@ -13,11 +13,11 @@ import time
 
 import apache_beam as beam
 
+from facetag.archive.store import ArchiveStore
 from facetag.pipeline.archive import FacesOfPresentPhotos
 from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import add_config_argument, counters, new_parser, pipeline_options
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.archive.store import ArchiveStore
 
 
 def parse_known_args(argv):

@@ -19,16 +19,22 @@ import time
 import apache_beam as beam
 
 from facetag._testing.faults import kill_point
-from facetag.vision.models import describe_model
+from facetag.archive.store import ArchiveStore
+from facetag.io.files import is_remote
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
 from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
-from facetag.pipeline.options import (add_config_argument, add_model_arguments, counters, encoder_settings,
-                                      new_parser, pipeline_options)
+from facetag.pipeline.options import (
+    add_config_argument,
+    add_model_arguments,
+    counters,
+    encoder_settings,
+    new_parser,
+    pipeline_options,
+)
 from facetag.pipeline.progress import ProgressReporter
 from facetag.pipeline.sources import check_patterns_match
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.archive.store import ArchiveStore
-from facetag.io.files import is_remote
+from facetag.vision.models import describe_model
 
 
 def parse_known_args(argv):

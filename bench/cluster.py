@@ -38,15 +38,26 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
-
 from benchutil import machine_facts, write_report
 from cluster_data import LFW_DEV, dlib_encodings, facetag_encodings, lfw_photos
 from cluster_quality import clustering_quality
-from facetag.identity.clustering import (DEFAULT_LONE_RATIO, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES, METHODS,
-                                FaceClustering, build_neighbour_index, cluster_graph, default_search_k,
-                                load_neighbour_index, nearest_neighbours, neighbour_graph, neighbourhood_scales)
-from index import (DIM, exact_search, fit_identity_model, real_encodings, reset_peak_rss, resident_mb,
-                   synthetic_gallery)
+from index import DIM, exact_search, fit_identity_model, real_encodings, reset_peak_rss, resident_mb, synthetic_gallery
+
+from facetag.identity.clustering import (
+    DEFAULT_LONE_RATIO,
+    DEFAULT_NEIGHBOURS,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TREES,
+    METHODS,
+    FaceClustering,
+    build_neighbour_index,
+    cluster_graph,
+    default_search_k,
+    load_neighbour_index,
+    nearest_neighbours,
+    neighbour_graph,
+    neighbourhood_scales,
+)
 
 #: (method, threshold, lone_ratio): see facetag.identity.clustering.average_linkage.
 FACETAG_GRID = ([("average", t, lone) for lone in (None, 0.8, 0.85, 0.9) for t in (0.90, 0.925, 0.95, 0.975, 1.00)]

@@ -30,10 +30,10 @@ import benchutil
 import numpy as np
 from PIL import Image
 
+from facetag.io.images import decode_image
 from facetag.vision.alignment import crop_face
 from facetag.vision.detection import shared_detector
 from facetag.vision.framing import detect_framed
-from facetag.io.images import decode_image
 from facetag.vision.models import load_model
 from facetag.vision.photo import Photo
 

@@ -45,6 +45,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import benchutil
 import face_recognition
 import numpy as np
 from mtcnn import MTCNN
@@ -52,8 +53,6 @@ from PIL import Image
 
 import facetag
 from facetag.vision.detection import DEFAULT_MIN_SCORE, FaceDetector
-
-import benchutil
 
 LFW_PHOTOS = 100
 # (name, tiles across, tiles down, pixels of the whole photo)

@@ -34,16 +34,15 @@ The Markdown report goes to stdout (and to --out); TensorFlow's messages to stde
 import argparse
 import contextlib
 
+import benchutil
 import face_recognition
 import numpy as np
 import tensorflow as tf
 
 import facetag
 from facetag.vision.alignment import DEFAULT_MARGIN, crop_face
-from facetag.vision.weight_files import graph_path
 from facetag.vision.detection import main_face
-
-import benchutil
+from facetag.vision.weight_files import graph_path
 
 BATCH_SIZES = (1, 8, 32, 64)
 FACES = 64

@@ -56,22 +56,21 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+import benchutil
 import numpy as np
 
-from facetag.vision.alignment import PREPROCESSING_VERSION, centre_box, crop_face, standardize
-from facetag.vision.conversion import batch_free_graph, with_float_layers
-from facetag.vision.weight_files import graph_path
 from facetag.io.cachedir import default_cache_dir
 from facetag.io.checksums import file_sha256
 from facetag.io.datasets import pair_people
-from facetag.vision.detection import shared_detector
-from facetag.learn.evaluation import read_pairs, verification_scores
-from facetag.vision.framing import find_main_face
 from facetag.io.images import load_image
-from facetag.vision.runtime import model_path
+from facetag.learn.evaluation import read_pairs, verification_scores
+from facetag.vision.alignment import PREPROCESSING_VERSION, centre_box, crop_face, standardize
+from facetag.vision.conversion import batch_free_graph, with_float_layers
+from facetag.vision.detection import shared_detector
+from facetag.vision.framing import find_main_face
 from facetag.vision.models import apply_head, load_head
-
-import benchutil
+from facetag.vision.runtime import model_path
+from facetag.vision.weight_files import graph_path
 
 sys.path.insert(0, os.path.join(benchutil.REPO, "scripts"))
 import colour_sets  # noqa: E402  (scripts/colour_sets.py: the colour validation people and pairs)

@@ -62,9 +62,9 @@ import time
 
 import benchutil
 
-from facetag.learn.evaluation import identification_split, score_identification
-from facetag.vision.models import IDENTIFY_THRESHOLDS, DEFAULT_MODEL
 from facetag.archive.store import ArchiveStore
+from facetag.learn.evaluation import identification_split, score_identification
+from facetag.vision.models import DEFAULT_MODEL, IDENTIFY_THRESHOLDS
 
 VENV_BIN = os.path.dirname(sys.executable)
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from annoy import AnnoyIndex
-
 from benchutil import machine_facts
+
 from facetag.identity.gallery_index import ANNOY_FILE, build_index
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -218,7 +218,8 @@ def build_annoy(gallery_path, index_dir, trees, seed):
     reset_peak_rss()
     before = resident_mb("VmRSS")
     start = time.perf_counter()
-    build_index(gallery, names, names, names, "bench", index_dir, trees, seed)
+    build_index(gallery, face_ids=names, identities=names, sources=names, model_id="bench", out_dir=index_dir,
+                trees=trees, seed=seed)
     seconds = time.perf_counter() - start
     return seconds, resident_mb("VmHWM") - before
 

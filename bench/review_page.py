@@ -25,8 +25,8 @@ sys.path[:0] = [os.path.join(REPO, "lib"), REPO]
 
 from benchutil import machine_facts, photo_paths, write_report  # noqa: E402
 
-from facetag.archive.review import THUMB_SIZE, thumb_name, write_review  # noqa: E402
 from facetag.archive.results import Results, TaggedFace, TaggedPhoto  # noqa: E402
+from facetag.archive.review import THUMB_SIZE, thumb_name, write_review  # noqa: E402
 from tests.browser import chromium, wait_ready  # noqa: E402
 
 

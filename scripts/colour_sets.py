@@ -26,11 +26,11 @@ import random
 
 from PIL import Image
 
-from facetag.vision.alignment import centre_box, crop_face
 from facetag.io.datasets import pair_people, read_labelled
+from facetag.io.images import load_image
 from facetag.learn.evaluation import read_pairs
 from facetag.learn.filecache import FileEncoder, cached_main_faces
-from facetag.io.images import load_image
+from facetag.vision.alignment import centre_box, crop_face
 
 FOLDS, PER_FOLD = 5, 300
 

@@ -25,10 +25,10 @@ import sys
 
 import numpy as np
 
-from facetag.vision.alignment import DEFAULT_BORDER, DEFAULT_MARGIN, centre_box
-from facetag.learn.evaluation import Pair, read_pairs, verification_scores
 from facetag.io.cachedir import default_cache_dir
+from facetag.learn.evaluation import Pair, read_pairs, verification_scores
 from facetag.learn.filecache import FileEncoder, _file_key
+from facetag.vision.alignment import DEFAULT_BORDER, DEFAULT_MARGIN, centre_box
 from facetag.vision.models import FaceModel, load_model
 
 DATA = "../shared/data"
@@ -52,8 +52,8 @@ def face_recognition_encodings(paths, progress=None, centre_fraction=0.5):
     """
     import face_recognition
 
-    from facetag.vision.detection import main_face
     from facetag.io.images import load_image
+    from facetag.vision.detection import main_face
 
     cache_file = os.path.join(default_cache_dir(), "face_recognition-1.3.0-hog-small-1jitter.npz")
     cached = {}

@@ -18,10 +18,9 @@ import time
 import numpy as np
 
 from beam_jobs import enroll, tag
-
+from facetag.archive.store import ArchiveStore
 from facetag.learn.evaluation import identification_split, score_identification
 from facetag.vision.models import DEFAULT_MODEL, IDENTIFY_THRESHOLDS
-from facetag.archive.store import ArchiveStore
 
 
 def run_protocol(images, work, people=None, strangers=300, model=None, threshold=None, beam_args=()):

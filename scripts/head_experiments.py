@@ -20,12 +20,12 @@ import sys
 
 import numpy as np
 
-from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.io.datasets import pair_people, read_labelled
 from facetag.learn.evaluation import verification_scores
 from facetag.learn.filecache import FileEncoder
-from facetag.vision.models import apply_head, load_head
 from facetag.learn.training import VIEWS, HeadTrainer, train_head_from_photos, training_views
+from facetag.vision.alignment import DEFAULT_MARGIN
+from facetag.vision.models import apply_head, load_head
 
 DATA = "../shared/data"
 COLOUR = "out/colour"

@@ -56,10 +56,10 @@ def measure_variant(variant, data, margin):
     import cv2
     import tensorflow as tf
 
+    from facetag.io.images import load_image
+    from facetag.learn.filecache import FileEncoder, cached_main_faces
     from facetag.vision.alignment import CROP_SIZE, centre_box, crop_face, standardize
     from facetag.vision.backbone import load_backbone
-    from facetag.learn.filecache import FileEncoder, cached_main_faces
-    from facetag.io.images import load_image
 
     pairs = read_pairs(f"{data}/pairs.txt", f"{data}/images")
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})

@@ -12,10 +12,11 @@ from PIL import Image
 
 from beam_jobs import enroll
 from facetag._testing.faults import DIR_ENV, ENV, STALL_ENV
+from facetag.archive.store import ArchiveStore
 from facetag.io.limits import Limits
 from facetag.pipeline.encode import DetectFaces
 from facetag.pipeline.outcomes import FAILED, NO_FACE
-from facetag.archive.store import ArchiveStore
+from facetag.pipeline.records import PhotoBytes
 from tests.corpus import CORPUS_MAX_FILE_MB, display, write_corpus
 from tests.jobrun import REPO, run_job
 from tests.test_archive_store import assert_same_store, tables
@@ -131,7 +132,7 @@ def test_a_photo_over_its_time_budget_fails_and_the_worker_moves_on(monkeypatch)
     detect.setup()
     detect.start_bundle()
     started = time.monotonic()
-    outputs = [*detect.process([("slow.png", _png((8, 8)), None), ("tiny.png", _png((8, 8)), None)]),
+    outputs = [*detect.process([PhotoBytes("slow.png", _png((8, 8))), PhotoBytes("tiny.png", _png((8, 8)))]),
                *detect.finish_bundle()]  # photos still in flight when process returns come out here
     out = [o.value.value if hasattr(o.value, "windows") else o.value for o in outputs if o.tag in (FAILED, NO_FACE)]
     assert time.monotonic() - started < 2.5  # did not wait for the stalled photo

@@ -27,8 +27,8 @@ def clustered_encodings(people=1500, per_person=3, dim=128, spread=0.35, seed=0)
 def index(tmp_path_factory):
     gallery, people, centres, rng, scale = clustered_encodings()
     out = str(tmp_path_factory.mktemp("index"))
-    meta = build_index(gallery, [f"f{i}" for i in range(len(gallery))], [f"p{p}" for p in people],
-                       [f"photo{i}.jpg" for i in range(len(gallery))], "test-model:1:2:3", out)
+    meta = build_index(gallery, face_ids=[f"f{i}" for i in range(len(gallery))], identities=[f"p{p}" for p in people],
+                       sources=[f"photo{i}.jpg" for i in range(len(gallery))], model_id="test-model:1:2:3", out_dir=out)
     queries = normalised(centres[:500] + 0.35 * rng.normal(size=(500, centres.shape[1])) * scale)
     return out, meta, gallery, people, queries
 

@@ -10,12 +10,12 @@ The flat API::
     facetag.triplet_loss(None, (anchor, positive, negative))  # FaceNet's loss (TensorFlow)
 """
 
-from facetag.vision.analyzer import Face, FaceAnalyzer
 from facetag.api import find_faces, identify, verify, verify_claim
 from facetag.errors import FaceTagError, ImageError, ModelMismatchError
 from facetag.identity.gallery import Gallery
-from facetag.io.images import load_image
 from facetag.identity.matching import UNKNOWN
+from facetag.io.images import load_image
+from facetag.vision.analyzer import Face, FaceAnalyzer
 from facetag.vision.models import DEFAULT_MODEL, available_models, load_model
 
 

@@ -9,9 +9,9 @@ the stricter IDENTIFY_THRESHOLDS for 1:K identification (both measured on lfw_de
 
 import numpy as np
 
-from facetag.vision.analyzer import FaceAnalyzer
 from facetag.errors import FaceTagError
 from facetag.identity.matching import verify_encodings
+from facetag.vision.analyzer import FaceAnalyzer
 from facetag.vision.models import DEFAULT_MODEL
 
 _analyzers = {}

@@ -14,12 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from facetag.archive.store import ArchiveStore, new_run_id
+from facetag.archive.tables import IS, LABELS_SCHEMA
 from facetag.errors import FaceTagError
 from facetag.identity.gallery_index import build_index, gallery_items, publish_index, read_index_metadata
 from facetag.identity.matching import resolve_labels
 from facetag.vision.models import check_same_model
-from facetag.archive.store import ArchiveStore, new_run_id
-from facetag.archive.tables import IS, LABELS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,9 @@ def enrol_named_faces(store, index_dir):
     all_encodings = np.concatenate([encodings[keep], np.array(faces["encoding"], np.float32).reshape(
         -1, encodings.shape[1])])
     with tempfile.TemporaryDirectory() as tmp:
-        build_index(all_encodings, [face_ids[i] for i in keep] + faces["face_id"],
-                    [identities[i] for i in keep] + [named[f] for f in faces["face_id"]],
-                    [sources[i] for i in keep] + faces["path"], meta["model_id"], tmp)
+        build_index(all_encodings, face_ids=[face_ids[i] for i in keep] + faces["face_id"],
+                    identities=[identities[i] for i in keep] + [named[f] for f in faces["face_id"]],
+                    sources=[sources[i] for i in keep] + faces["path"], model_id=meta["model_id"], out_dir=tmp)
         publish_index(tmp, index_dir)
     return len(all_encodings)
 

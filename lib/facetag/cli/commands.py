@@ -19,8 +19,8 @@ def cmd_faces(args):
 
 
 def _load_gallery(args):
-    from facetag.vision.analyzer import FaceAnalyzer
     from facetag.identity.gallery import Gallery
+    from facetag.vision.analyzer import FaceAnalyzer
 
     gallery = Gallery.from_folder(args.gallery, FaceAnalyzer(model=args.model), threshold=args.threshold)
     for path, reason in gallery.skipped_:

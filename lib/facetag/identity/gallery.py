@@ -6,12 +6,12 @@ Annoy index of the same encodings.
 
 import numpy as np
 
-from facetag.vision.analyzer import FaceAnalyzer
-from facetag.io.datasets import read_labelled
-from facetag.vision.detection import main_face
 from facetag.errors import FaceTagError, ImageError
-from facetag.io.images import load_image
 from facetag.identity.matching import best_match, pairwise_distances, rank_identities
+from facetag.io.datasets import read_labelled
+from facetag.io.images import load_image
+from facetag.vision.analyzer import FaceAnalyzer
+from facetag.vision.detection import main_face
 from facetag.vision.models import check_same_model, identify_threshold_of, model_advice
 
 

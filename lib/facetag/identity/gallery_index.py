@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facetag.io.checksums import file_sha256
 from facetag.errors import FaceTagError
-from facetag.io.files import copy_file, is_remote, join, read_bytes
 from facetag.identity.matching import best_match, rank_identities
+from facetag.io.checksums import file_sha256
+from facetag.io.files import copy_file, is_remote, join, read_bytes
 from facetag.vision.models import METRIC, check_same_model, model_advice
 
 ANNOY_FILE = "faces.annoy"
@@ -49,7 +49,7 @@ def default_settings(items):
 ON_DISK_BUILD_ITEMS = 200_000
 
 
-def build_index(encodings, face_ids, identities, sources, model_id, out_dir, trees=None, seed=0):
+def build_index(encodings, *, face_ids, identities, sources, model_id, out_dir, trees=None, seed=0):
     """Build the index folder ``out_dir`` (local) from gallery encodings; returns its metadata.
 
     ``trees`` defaults by gallery size (INDEX_SETTINGS); the matching

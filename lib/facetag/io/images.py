@@ -22,10 +22,9 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from facetag.errors import ImageError
-from facetag.io.limits import DEFAULT_LIMITS, shape_problem
 from facetag.io.files import is_remote
+from facetag.io.limits import DEFAULT_LIMITS, shape_problem
 from facetag.io.listing import classify
-
 
 #: Camera RAW file name endings decoded with LibRaw (Pillow would read only the small TIFF thumbnail of some).
 RAW_SUFFIXES = frozenset(

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facetag.io.datasets import is_grey
 from facetag.errors import FaceTagError
+from facetag.io.datasets import is_grey
 
 
 @dataclass(frozen=True)

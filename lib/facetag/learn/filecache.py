@@ -14,16 +14,22 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
 from PIL import Image
 
-from facetag.vision.alignment import CROP_SIZE, DEFAULT_BORDER, PREPROCESSING_VERSION, centre_box, crop_face, crop_inside
-from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.io.cachedir import default_cache_dir
 from facetag.io.files import replaced_atomically, write_atomically
+from facetag.io.images import load_image
+from facetag.vision.alignment import (
+    CROP_SIZE,
+    DEFAULT_BORDER,
+    PREPROCESSING_VERSION,
+    centre_box,
+    crop_face,
+    crop_inside,
+)
+from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
 from facetag.vision.framing import find_main_face
-from facetag.io.images import load_image
 
 
 def _file_key(path):

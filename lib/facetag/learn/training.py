@@ -14,8 +14,8 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-from facetag.vision.models import apply_head
 from facetag.learn.triplet import ALPHA, batch_all_triplet_loss, batch_semi_hard_triplet_loss
+from facetag.vision.models import apply_head
 
 
 class HeadTrainer:

@@ -28,14 +28,14 @@ import os
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from facetag.archive.tables import FACES, FAILED, NO_FACE, REMOVED
 from facetag.errors import ImageError
-from facetag.io.images import read_file
 from facetag.io.files import is_remote
+from facetag.io.images import read_file
 from facetag.io.listing import list_paths
 from facetag.pipeline.encode import PHOTOS, EncodePhotos
 from facetag.pipeline.progress import note
-from facetag.pipeline.records import face_id
-from facetag.archive.tables import FACES, FAILED, NO_FACE, REMOVED
+from facetag.pipeline.records import PhotoBytes, face_id
 
 #: ``photos`` columns the comparison and reuse steps read (not the run id).
 STORED_PHOTO_COLUMNS = ["path", "size", "mtime", "sha256", "outcome", "reason", "faces", "width", "height"]
@@ -71,8 +71,9 @@ class InputScope:
                 or any(fnmatch.fnmatchcase(path, g) for g in self.globs))
 
 
-def photo_row(path, run_id, outcome, reason=None, size=None, mtime=None, sha256=None, faces=0, width=None,
+def photo_row(path, run_id, outcome, *, reason=None, size=None, mtime=None, sha256=None, faces=0, width=None,
               height=None):
+    """A row of the store's ``photos`` table (facetag.archive.tables.PHOTOS_SCHEMA)."""
     return {"path": path, "size": size, "mtime": mtime, "sha256": sha256, "outcome": outcome, "reason": reason,
             "faces": faces, "width": width, "height": height, "run_id": run_id}
 
@@ -113,7 +114,7 @@ class _Compare(beam.DoFn):
             else:
                 self.counts["images_failed"].inc()
                 note(failed=1)
-                yield beam.pvalue.TaggedOutput(PHOTO_ROWS, photo_row(path, self.run_id, FAILED, listed["problem"]))
+                yield beam.pvalue.TaggedOutput(PHOTO_ROWS, photo_row(path, self.run_id, FAILED, reason=listed["problem"]))
             return
         if present and stored["size"] == listed["size"] and stored["mtime"] == listed["mtime"]:
             self.counts["photos_unchanged"].inc()
@@ -174,7 +175,7 @@ class _ReadPhoto(beam.DoFn):
             self.failed.inc()
             note(done=1, failed=1)
             yield beam.pvalue.TaggedOutput(PHOTO_ROWS, photo_row(
-                photo["path"], self.run_id, FAILED, e.reason, photo["size"], photo["mtime"]))
+                photo["path"], self.run_id, FAILED, reason=e.reason, size=photo["size"], mtime=photo["mtime"]))
             return
         yield from self.use(photo, data)
 
@@ -219,9 +220,9 @@ class _Reuse(beam.DoFn):
                 self.no_face.inc()
             yield beam.pvalue.TaggedOutput(PHOTO_ROWS, photo_row(
                 photo["path"], self.run_id, FACES if faces else NO_FACE,
-                None if faces else (row or {}).get("reason") or "no face found",
-                photo["size"], photo["mtime"], photo["sha256"], len(faces),
-                (row or {}).get("width"), (row or {}).get("height")))
+                reason=None if faces else (row or {}).get("reason") or "no face found",
+                size=photo["size"], mtime=photo["mtime"], sha256=photo["sha256"], faces=len(faces),
+                width=(row or {}).get("width"), height=(row or {}).get("height")))
             for face in faces:
                 yield beam.pvalue.TaggedOutput(REUSED_FACES, {**face, "path": photo["path"],
                                                               "face_id": face_id(photo["path"], face["face_index"])})
@@ -231,16 +232,17 @@ REUSED_FACES = "reused_faces"
 
 
 class _ReadForDetection(_ReadPhoto):
-    """Photo to detect -> ``(path, bytes, None, info)`` for EncodePhotos."""
+    """Photo to detect -> :class:`PhotoBytes` for EncodePhotos."""
 
     def use(self, photo, data):
-        yield photo["path"], data, None, {"size": photo["size"], "mtime": photo["mtime"]}
+        yield PhotoBytes(photo["path"], data, info={"size": photo["size"], "mtime": photo["mtime"]})
 
 
 def _summary_to_row(run_id):
     def to_row(summary):
-        return photo_row(summary["source"], run_id, summary["outcome"], summary["reason"], summary["size"],
-                         summary["mtime"], summary["sha256"], summary["faces"], summary["width"], summary["height"])
+        return photo_row(summary["source"], run_id, summary["outcome"], reason=summary["reason"],
+                         size=summary["size"], mtime=summary["mtime"], sha256=summary["sha256"],
+                         faces=summary["faces"], width=summary["width"], height=summary["height"])
     return to_row
 
 

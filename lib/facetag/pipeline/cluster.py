@@ -14,10 +14,23 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from facetag.identity.clustering import (
+    DEFAULT_LONE_RATIO,
+    DEFAULT_METHOD,
+    DEFAULT_NEIGHBOURS,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TREES,
+    UNCLUSTERED,
+    build_neighbour_index,
+    centre_distances,
+    cluster_graph,
+    load_neighbour_index,
+    match_cluster_ids,
+    nearest_neighbours,
+    neighbour_graph,
+    neighbourhood_scales,
+)
 from facetag.io.files import copy_file, is_remote
-from facetag.identity.clustering import (DEFAULT_LONE_RATIO, DEFAULT_METHOD, DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, DEFAULT_TREES,
-                                UNCLUSTERED, build_neighbour_index, centre_distances, cluster_graph, load_neighbour_index,
-                                match_cluster_ids, nearest_neighbours, neighbour_graph, neighbourhood_scales)
 
 INDEX_FILE = "neighbours.annoy"
 ONE_PLACE = None  # the key that sends every element to one place

@@ -11,14 +11,8 @@ on one thread, 190 on two). The detector is loaded once per process
 (facetag.vision.detection.shared_detector).
 """
 
-import collections
 import hashlib
 import logging
-import os
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import apache_beam as beam
 import numpy as np
@@ -31,6 +25,15 @@ from apache_beam.ml.inference.base import (
 )
 from apache_beam.transforms.window import GlobalWindows
 
+from facetag._testing.faults import kill_point, maybe_fail, maybe_stall
+from facetag.errors import ImageError
+from facetag.io.limits import DEFAULT_LIMITS, too_small_for_faces
+from facetag.pipeline.budget import InFlight
+from facetag.pipeline.notices import hide_beam_notices
+from facetag.pipeline.options import limit_model_threads
+from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
+from facetag.pipeline.progress import note
+from facetag.pipeline.records import face_id
 from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.detection import (
     DEFAULT_MIN_FACE_SIZE,
@@ -38,16 +41,8 @@ from facetag.vision.detection import (
     main_face,
     shared_detector,
 )
-from facetag.errors import ImageError
-from facetag._testing.faults import kill_point, maybe_fail, maybe_stall
-from facetag.io.limits import DEFAULT_LIMITS, too_small_for_faces
 from facetag.vision.models import load_model
 from facetag.vision.photo import Photo
-from facetag.pipeline.notices import hide_beam_notices
-from facetag.pipeline.options import limit_model_threads
-from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
-from facetag.pipeline.progress import note
-from facetag.pipeline.records import face_id
 
 
 class _LoadedOnFirstBatch:
@@ -91,27 +86,11 @@ class FaceModelHandler(ModelHandler):
         return "facetag_encoder"
 
 
-#: Photos handed to DetectFaces at once, and the threads of a worker process that detect faces.
+#: Photos handed to DetectFaces at once, and the most left in flight when its ``process`` returns.
 DETECTION_BATCH = 8
-DETECTION_THREADS = min(4, os.cpu_count() or 1)
 
-_pool = None
-_pool_lock = threading.Lock()
 _reported = set()
 log = logging.getLogger("facetag")
-
-
-def detection_pool(stuck=None):
-    """The worker process's detection threads, shared by its DoFn instances (a runner may run several
-    per process): at most DETECTION_THREADS photos are decoded and searched at once. ``stuck``: a pool
-    one of whose threads is held by a photo over its time budget; it is replaced by a fresh one."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool is stuck:
-            if stuck is not None:
-                stuck.shutdown(wait=False, cancel_futures=False)
-            _pool = ThreadPoolExecutor(DETECTION_THREADS, thread_name_prefix="facetag-detect")
-        return _pool
 
 
 #: DetectFaces output: one summary per photo, whatever its outcome (for the archive store's photos table).
@@ -129,15 +108,15 @@ def _unexpected(error, source):
 
 
 class DetectFaces(beam.DoFn):
-    """A batch of ``(source, bytes, identity[, info])`` -> ``(face record without encoding, crop)`` per face.
+    """A batch of :class:`facetag.pipeline.records.PhotoBytes` -> ``(face record without encoding, crop)`` per face.
 
     Photos without a face (or too small to hold one) go to the ``no_face``
     output and undecodable ones, or ones over a limit (facetag.io.limits), to
     ``failed``, each with its reason; every photo also gets a summary on the
     ``photos`` output (outcome, reason, faces, displayed size, content
-    sha256, plus the optional ``info`` dict). A photo still being decoded and searched
-    after ``limits.time_budget_s`` is given up (``failed``) and its thread left
-    behind, so one pathological file cannot stall the worker. A gallery
+    sha256, plus the photo's ``info``). A photo still being decoded and searched
+    after ``limits.time_budget_s`` is given up (``failed``, facetag.pipeline.budget),
+    so one pathological file cannot stall the worker. A gallery
     photo's identity goes to its main face only (the largest, most central):
     the other faces in it are bystanders.
 
@@ -159,7 +138,6 @@ class DetectFaces(beam.DoFn):
 
     def setup(self):
         self._detector = None
-        self.threads = detection_pool()
 
     @property
     def detector(self):
@@ -171,13 +149,12 @@ class DetectFaces(beam.DoFn):
 
     def start_bundle(self):
         self.bundle_sources = []
-        self.in_flight = collections.deque()  # (photo, future, {"at": when a thread took it up})
+        self.in_flight = InFlight(self._detect, self.limits.time_budget_s)
 
     def process(self, photos):
-        self.bundle_sources += [photo[0].encode() for photo in photos]
+        self.bundle_sources += [photo.source.encode() for photo in photos]
         for photo in photos:
-            started = {}
-            self.in_flight.append((photo, self.threads.submit(self._timed, photo, started), started))
+            self.in_flight.submit(photo)
         # Counters and outputs stay on Beam's thread; the photos still in flight go on meanwhile.
         while len(self.in_flight) > DETECTION_BATCH:
             yield from self._next_outcome()
@@ -192,39 +169,17 @@ class DetectFaces(beam.DoFn):
         maybe_fail("detect", self.bundle_sources)  # test-only: fails the whole bundle, after its outputs
 
     def _next_outcome(self):
-        photo, future, started = self.in_flight.popleft()
-        return self._outcome(photo, *self._within_budget(future, started))
-
-    def _within_budget(self, future, started):
-        budget = self.limits.time_budget_s
-        while True:
-            begun = started.get("at")  # None while queued behind other photos: its time has not started
-            try:
-                return future.result(timeout=budget if begun is None else max(0.0, begun + budget - time.monotonic()))
-            except FutureTimeout:
-                if begun is not None:
-                    break
-        self.threads = detection_pool(stuck=self.threads)
-        self._resubmit_queued()
-        return None, None, (FAILED, f"decoding and searching this photo took over {budget:g} s, the per-photo "
-                                    "time budget: given up so the job goes on")
-
-    def _resubmit_queued(self):
-        """The photos still waiting in a pool given up on go to its replacement (cancelled there, never lost)."""
-        for n, (photo, future, started) in enumerate(self.in_flight):
-            if future.cancel():
-                self.in_flight[n] = (photo, self.threads.submit(self._timed, photo, started), started)
-
-    def _timed(self, photo, started):
-        started["at"] = time.monotonic()
-        return self._detect(photo)
+        photo, result, in_time = self.in_flight.next()
+        if not in_time:
+            result = None, None, (FAILED, f"decoding and searching this photo took over {self.limits.time_budget_s:g} "
+                                          "s, the per-photo time budget: given up so the job goes on")
+        return self._outcome(photo, *result)
 
     def _detect(self, photo):
         """(width, height), [(detection, crop)] and None, or None, None and (outcome, reason)."""
-        source, data = photo[:2]
         try:
-            maybe_stall(source)
-            decoded = Photo(data, source, self.limits)
+            maybe_stall(photo.source)
+            decoded = Photo(photo.data, photo.source, self.limits)
             size = (decoded.width, decoded.height)
             tiny = too_small_for_faces(decoded.width, decoded.height, DEFAULT_MIN_FACE_SIZE)
             if tiny:
@@ -233,45 +188,46 @@ class DetectFaces(beam.DoFn):
         except ImageError as e:
             return None, None, (FAILED, e.reason)
         except Exception as e:  # noqa: BLE001 - a photo that breaks facetag is that photo's outcome, reported
-            return None, None, (FAILED, _unexpected(e, source))
+            return None, None, (FAILED, _unexpected(e, photo.source))
 
     def _outcome(self, photo, size, found, problem):
-        source, data, identity = photo[:3]
+        """The photo's outputs, sorted by outcome, and the counters that go with them."""
         kill_point("detect")
         note(done=1, faces=len(found or ()), failed=1 if problem and problem[0] == FAILED else 0)
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = hashlib.sha256(photo.data).hexdigest()
         width, height = size or (None, None)
-        summary = {"source": source, "sha256": sha256, "faces": len(found or ()), "width": width, "height": height,
-                   **(photo[3] if len(photo) > 3 else {})}
+        summary = {"source": photo.source, "sha256": sha256, "faces": len(found or ()), "width": width,
+                   "height": height, **photo.info}
+        if not problem and not found:
+            problem = (NO_FACE, "no face found")
         if problem:
             kind, reason = problem
-            counter = self.images_failed if kind == FAILED else self.images_without_face
-            counter.inc()
+            (self.images_failed if kind == FAILED else self.images_without_face).inc()
             yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": kind, "reason": reason})
-            yield beam.pvalue.TaggedOutput(kind, failure(source, reason))
-            return
-        if not found:
-            self.images_without_face.inc()
-            yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": NO_FACE, "reason": "no face found"})
-            yield beam.pvalue.TaggedOutput(NO_FACE, failure(source, "no face found"))
+            yield beam.pvalue.TaggedOutput(kind, failure(photo.source, reason))
             return
         self.images_with_faces.inc()
-        yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FACES, "reason": None})
         self.faces_found.inc(len(found))
-        detections = [d for d, _ in found]
-        labelled = main_face(detections, (height, width)) if identity else None
-        for index, (d, crop) in enumerate(found):
-            record = {
-                "face_id": face_id(source, index),
-                "source": source,
-                "photo_sha256": sha256,
-                "face_index": index,
-                "box": list(d.box),
-                "landmarks": [c for point in d.landmarks for c in point],
-                "score": d.score,
-                "identity": identity if d is labelled else None,
-            }
-            yield record, crop
+        yield beam.pvalue.TaggedOutput(PHOTOS, {**summary, "outcome": FACES, "reason": None})
+        yield from face_records(photo, sha256, found, (height, width))
+
+
+def face_records(photo, sha256, found, shape):
+    """``(face record, crop)`` for each ``(detection, crop)`` found in the photo, whose displayed size is
+    ``shape`` (height, width): a gallery photo's identity goes to its main face only."""
+    labelled = main_face([d for d, _ in found], shape) if photo.identity else None
+    for index, (d, crop) in enumerate(found):
+        record = {
+            "face_id": face_id(photo.source, index),
+            "source": photo.source,
+            "photo_sha256": sha256,
+            "face_index": index,
+            "box": list(d.box),
+            "landmarks": [c for point in d.landmarks for c in point],
+            "score": d.score,
+            "identity": photo.identity if d is labelled else None,
+        }
+        yield record, crop
 
 
 def _with_encoding(keyed_result):
@@ -280,7 +236,7 @@ def _with_encoding(keyed_result):
 
 
 class EncodePhotos(beam.PTransform):
-    """``(source, bytes, identity[, info])`` -> outputs ``faces`` (records with encodings), ``no_face``,
+    """:class:`facetag.pipeline.records.PhotoBytes` -> outputs ``faces`` (records with encodings), ``no_face``,
     ``failed``, and ``photos`` (a summary of every photo, see DetectFaces)."""
 
     def __init__(self, model_name, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, max_batch_size=32,

@@ -25,12 +25,12 @@ class WriteIndex(beam.DoFn):
         with tempfile.TemporaryDirectory() as tmp:
             meta = build_index(
                 np.array([f["encoding"] for f in faces], np.float32),
-                [f["face_id"] for f in faces],
-                [f["identity"] for f in faces],
-                [f["source"] for f in faces],
-                self.model_id,
-                tmp,
-                self.trees,
+                face_ids=[f["face_id"] for f in faces],
+                identities=[f["identity"] for f in faces],
+                sources=[f["source"] for f in faces],
+                model_id=self.model_id,
+                out_dir=tmp,
+                trees=self.trees,
             )
             publish_index(tmp, self.out_dir)
         yield meta

@@ -8,10 +8,10 @@ import yaml
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from facetag.vision.alignment import DEFAULT_MARGIN
-from facetag.vision.detection import DEFAULT_MIN_SCORE
 from facetag.errors import FaceTagError
 from facetag.io.limits import MAX_ASPECT, MAX_FILE_BYTES, MAX_PIXELS, TIME_BUDGET_S, Limits
+from facetag.vision.alignment import DEFAULT_MARGIN
+from facetag.vision.detection import DEFAULT_MIN_SCORE
 from facetag.vision.models import DEFAULT_MODEL, available_models
 
 #: Beam's in-process runner. Named explicitly because Beam 2.77's DirectRunner

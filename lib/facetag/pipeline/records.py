@@ -1,6 +1,7 @@
 """Row layouts of the Parquet files the jobs write, and the model metadata they carry."""
 
 import hashlib
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -31,6 +32,17 @@ def face_schema(model_id, encoding_size):
         ],
         metadata=model_metadata(model_id, encoding_size),
     )
+
+
+@dataclass(frozen=True)
+class PhotoBytes:
+    """A photo on its way to detection: its name (a path, URI or TFRecord key), its encoded bytes, who it
+    shows when known (a gallery photo), and fields it adds to its photos row (``size``, ``mtime``)."""
+
+    source: str
+    data: bytes
+    identity: str | None = None
+    info: dict = field(default_factory=dict)
 
 
 def face_id(source, face_index):

@@ -1,8 +1,8 @@
 """Where the photos come from: files (any Beam FileSystems path) or TFRecord shards.
 
-Every source yields ``(source, data, identity)``: a name for the photo (its
-URI, or the key stored in the TFRecord), its encoded bytes, and the person it
-shows when known (gallery photos), else None. A file that cannot be read
+Every source yields a :class:`facetag.pipeline.records.PhotoBytes`: a name for
+the photo (its URI, or the key stored in the TFRecord), its encoded bytes, and
+the person it shows when known (gallery photos), else None. A file that cannot be read
 becomes a failure record, never a failed job.
 """
 
@@ -19,6 +19,7 @@ from facetag.io.limits import MAX_FILE_BYTES
 from facetag.io.listing import list_paths
 from facetag.pipeline.encode import EncodePhotos
 from facetag.pipeline.outcomes import FAILED, NO_FACE, failure
+from facetag.pipeline.records import PhotoBytes
 
 IMAGE_FEATURE = "image"  # tf.train.Example feature holding the encoded image bytes
 KEY_FEATURE = "key"  # ... the photo's name
@@ -30,7 +31,7 @@ def is_tfrecord(pattern):
 
 
 class ReadPhotoFiles(beam.DoFn):
-    """``(uri, identity)`` -> ``(uri, bytes, identity)``; unreadable files go to the failed output."""
+    """``(uri, identity)`` -> :class:`PhotoBytes`; unreadable files go to the failed output."""
 
     def __init__(self, max_file_bytes=MAX_FILE_BYTES):
         self.max_file_bytes = max_file_bytes
@@ -46,11 +47,11 @@ class ReadPhotoFiles(beam.DoFn):
             self.failed.inc()
             yield beam.pvalue.TaggedOutput(FAILED, failure(uri, e.reason))
             return
-        yield uri, data, identity
+        yield PhotoBytes(uri, data, identity)
 
 
 class ParseExamples(beam.DoFn):
-    """``(shard, serialized tf.train.Example)`` -> ``(key, image bytes, identity)``.
+    """``(shard, serialized tf.train.Example)`` -> :class:`PhotoBytes` (key, image bytes, identity).
 
     A record without a ``key`` is named ``<shard>#<sha1 of the record>``, which
     is stable across re-runs.
@@ -79,7 +80,7 @@ class ParseExamples(beam.DoFn):
             self.failed.inc()
             yield beam.pvalue.TaggedOutput(FAILED, failure(name, f"not a facetag tf.train.Example: {e}"))
             return
-        yield name, image, identity
+        yield PhotoBytes(name, image, identity)
 
 
 class ListPhotos(beam.PTransform):
@@ -118,7 +119,7 @@ class _SortListed(beam.DoFn):
 
 
 class ReadPhotos(beam.PTransform):
-    """Photos to process -> ``(source, bytes, identity)``, plus a ``failed`` output.
+    """Photos to process -> :class:`PhotoBytes`, plus a ``failed`` output.
 
     ``patterns``: files, folders (every file below), globs, or TFRecord shards
     (``*.tfrecord``) of tf.train.Examples with an ``image`` bytes feature, a

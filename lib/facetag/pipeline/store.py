@@ -7,8 +7,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from facetag.archive.store import new_run_id
-from facetag.io.files import is_remote
 from facetag.archive.tables import schema_of
+from facetag.io.files import is_remote
 
 
 def read_table(pipeline, store, name, columns=None):

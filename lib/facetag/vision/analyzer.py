@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facetag.io.images import image_source
 from facetag.vision.alignment import DEFAULT_MARGIN, crop_face
 from facetag.vision.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.vision.framing import detect_framed
-from facetag.io.images import image_source
 from facetag.vision.models import DEFAULT_MODEL, load_model
 from facetag.vision.photo import Photo
 

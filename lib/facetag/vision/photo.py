@@ -12,11 +12,11 @@ photo, as everywhere in facetag.
 
 import math
 
+from facetag.io.images import decode_reduced
+from facetag.io.limits import DEFAULT_LIMITS
 from facetag.vision.alignment import CROP_SIZE, DEFAULT_MARGIN, crop_face, crop_region
 from facetag.vision.detection import DETECTION_MAX_SIDE, Detection
 from facetag.vision.framing import detect_framed
-from facetag.io.images import decode_reduced
-from facetag.io.limits import DEFAULT_LIMITS
 
 
 class Photo:
