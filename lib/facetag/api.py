@@ -7,12 +7,18 @@ threshold is the same person: facetag.vision.models.THRESHOLDS for 1:1 verificat
 the stricter IDENTIFY_THRESHOLDS for 1:K identification (both measured on lfw_dev).
 """
 
+import os
+
 import numpy as np
 
 from facetag.errors import FaceTagError
-from facetag.identity.matching import verify_encodings
-from facetag.vision.analyzer import FaceAnalyzer
+from facetag.identity.gallery import Gallery
+from facetag.identity.matching import Match, Verification, verify_encodings
+from facetag.vision.analyzer import Face, FaceAnalyzer
 from facetag.vision.models import DEFAULT_MODEL
+
+#: What the verbs take as a photo: a path, the file's bytes, or an (H, W, 3) RGB uint8 array.
+ImageLike = str | os.PathLike | bytes | np.ndarray
 
 _analyzers = {}
 
@@ -23,12 +29,12 @@ def _analyzer(model):
     return _analyzers[model]
 
 
-def find_faces(image, model=DEFAULT_MODEL):
+def find_faces(image: ImageLike, model: str = DEFAULT_MODEL) -> list[Face]:
     """Every face in the photo: box, score, landmarks and encoding, highest score first."""
     return _analyzer(model).analyze(image)
 
 
-def main_face_of(image, model=DEFAULT_MODEL, label=None):
+def main_face_of(image: ImageLike, model: str = DEFAULT_MODEL, label: str | None = None) -> Face:
     """The face a portrait is about (largest, most central). Raises if the photo has none."""
     label = label or (image if isinstance(image, str) else "the image")
     face = _analyzer(model).main_face(image)
@@ -37,14 +43,14 @@ def main_face_of(image, model=DEFAULT_MODEL, label=None):
     return face
 
 
-def verify(a, b, threshold=None, model=DEFAULT_MODEL):
+def verify(a: ImageLike, b: ImageLike, threshold: float | None = None, model: str = DEFAULT_MODEL) -> Verification:
     """Are the main faces of photos ``a`` and ``b`` the same person? Returns distance and decision."""
     analyzer = _analyzer(model)
     threshold = analyzer.face_model.threshold if threshold is None else threshold
     return verify_encodings(main_face_of(a, model).encoding, main_face_of(b, model).encoding, threshold)
 
 
-def verify_claim(image, claimed, gallery, model=DEFAULT_MODEL):
+def verify_claim(image: ImageLike, claimed: str, gallery: Gallery, model: str = DEFAULT_MODEL) -> Verification:
     """Is the main face in ``image`` the ``claimed`` person enrolled in ``gallery``?"""
     face = main_face_of(image, model)
     gallery.check_model(_analyzer(model).face_model.model_id)
@@ -52,7 +58,7 @@ def verify_claim(image, claimed, gallery, model=DEFAULT_MODEL):
     return verify_encodings(face.encoding, gallery.encodings_of(claimed), threshold)
 
 
-def identify(image, gallery, model=DEFAULT_MODEL):
+def identify(image: ImageLike, gallery: Gallery, model: str = DEFAULT_MODEL) -> list[tuple[Face, Match]]:
     """``[(face, match), ...]`` for every face in the photo against ``gallery``."""
     faces = find_faces(image, model)
     model_id = _analyzer(model).face_model.model_id

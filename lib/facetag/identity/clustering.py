@@ -279,7 +279,8 @@ def centre_distances(encodings, labels):
 
 # ---- 3. ids across runs ----
 
-def stable_cluster_ids(new_clusters, previous_clusters, min_overlap=0.5, next_id=None):
+def stable_cluster_ids(new_clusters: dict, previous_clusters: dict[str, int], min_overlap: float = 0.5,
+                       next_id: int | None = None) -> dict:
     """Map each new cluster to the previous run's id it overlaps most, else to a fresh id.
 
     ``new_clusters`` and ``previous_clusters``: ``{face_id: cluster}`` of the clustered faces of this
@@ -330,9 +331,10 @@ class FaceClustering:
     off): see :func:`average_linkage`.
     """
 
-    def __init__(self, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, n_neighbors=DEFAULT_NEIGHBOURS,
-                 trees=DEFAULT_TREES, search_k=None, min_size=2, seed=0, edge_threshold=None,
-                 lone_ratio=DEFAULT_LONE_RATIO):
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, method: str = DEFAULT_METHOD,
+                 n_neighbors: int = DEFAULT_NEIGHBOURS, trees: int = DEFAULT_TREES, search_k: int | None = None,
+                 min_size: int = 2, seed: int = 0, edge_threshold: float | None = None,
+                 lone_ratio: float | None = DEFAULT_LONE_RATIO):
         self.threshold = threshold
         self.edge_threshold = edge_threshold
         self.lone_ratio = lone_ratio
@@ -343,7 +345,7 @@ class FaceClustering:
         self.min_size = min_size
         self.seed = seed
 
-    def fit(self, encodings, photo_ids=None):
+    def fit(self, encodings: np.ndarray, photo_ids=None) -> "FaceClustering":
         encodings = np.asarray(encodings, np.float32)
         photo_ids = np.arange(len(encodings)) if photo_ids is None else np.asarray(photo_ids)
         if len(photo_ids) != len(encodings):
@@ -372,5 +374,5 @@ class FaceClustering:
             index.unload()
         return neighbours, distances
 
-    def fit_predict(self, encodings, photo_ids=None):
+    def fit_predict(self, encodings: np.ndarray, photo_ids=None) -> np.ndarray:
         return self.fit(encodings, photo_ids).labels_
