@@ -29,7 +29,7 @@ from PIL import Image
 from facetag.io.datasets import pair_people, read_labelled
 from facetag.io.images import load_image
 from facetag.learn.evaluation import read_pairs
-from facetag.learn.filecache import FileEncoder, cached_main_faces
+from facetag.learn.filecache import FileEncoder
 from facetag.vision.alignment import centre_box, crop_face
 
 FOLDS, PER_FOLD = 5, 300
@@ -70,8 +70,9 @@ def write_pairs(photos, people, path, seed=0, per_fold=PER_FOLD):
 
 def write_tight(paths, source_dir, out_dir, size):
     """The main face of each photo cut at its detected box (no margin), resized to size x size."""
-    FileEncoder(margin=0.25).encode(paths)  # detects and caches the main faces
-    faces = cached_main_faces(paths)
+    encoder = FileEncoder(margin=0.25)
+    encoder.encode(paths)  # detects and caches the main faces
+    faces = encoder.main_faces(paths)
     for path in paths:
         target = os.path.join(out_dir, os.path.relpath(path, source_dir))
         if os.path.exists(target):

@@ -57,14 +57,15 @@ def measure_variant(variant, data, margin):
     import tensorflow as tf
 
     from facetag.io.images import load_image
-    from facetag.learn.filecache import FileEncoder, cached_main_faces
+    from facetag.learn.filecache import FileEncoder
     from facetag.vision.alignment import CROP_SIZE, centre_box, crop_face, standardize
     from facetag.vision.backbone import load_backbone
 
     pairs = read_pairs(f"{data}/pairs.txt", f"{data}/images")
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    FileEncoder(margin=margin).encode(paths)  # detects (cached) every photo
-    detections = cached_main_faces(paths)
+    encoder = FileEncoder(margin=margin)
+    encoder.encode(paths)  # detects (cached) every photo
+    detections = encoder.main_faces(paths)
     backbone = load_backbone()
     # ArcFace's 112x112 five-point template, scaled to the 160x160 crop.
     template = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

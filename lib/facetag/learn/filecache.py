@@ -75,6 +75,13 @@ class FileEncoder:
         self.fallback = fallback
         self.cache_dir = cache_dir or default_cache_dir()
 
+    def main_faces(self, paths):
+        """``{path: [box, score, landmarks] or None}``: the main face :meth:`encode` found in each file, read
+        from the cache (for measurements that crop the faces their own way)."""
+        with open(self._detections_file()) as f:
+            detections = json.load(f)
+        return {p: detections[_file_key(p)]["face"] for p in paths}
+
     def _detections_file(self):
         return os.path.join(self.cache_dir, f"detections-framed-mtcnn-{self.min_score}.json")
 
@@ -158,10 +165,3 @@ class FileEncoder:
                 encodings=np.stack([cached[k][0] for k in keys]).astype(np.float32),
                 detected=np.array([cached[k][1] for k in keys], bool),
             )
-
-
-def cached_main_faces(paths, min_score=DEFAULT_MIN_SCORE, cache_dir=None):
-    """``{path: [box, score, landmarks] or None}`` from the detections cache (run FileEncoder.encode first)."""
-    with open(FileEncoder(0.0, min_score, cache_dir=cache_dir)._detections_file()) as f:
-        detections = json.load(f)
-    return {p: detections[_file_key(p)]["face"] for p in paths}
