@@ -4,7 +4,6 @@ import io
 import os
 import shutil
 
-
 from PIL import Image
 
 

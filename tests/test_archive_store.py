@@ -17,9 +17,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from beam_jobs import enroll, match, tag
-from facetag.errors import ModelMismatchError
 from facetag.archive.lock import StoreBusyError
 from facetag.archive.store import ArchiveStore
+from facetag.errors import ModelMismatchError
 from tests.test_beam_jobs import MODEL
 
 SOURCES = ("photos/obama2.jpg", "photos/astronaut.png", "gallery/obama/obama.jpg", "gallery/obama/obama3.jpg",

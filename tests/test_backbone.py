@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+
 from facetag.vision.alignment import standardize, to_channels_last
 from facetag.vision.backbone import DEFAULT_PRECISION, EMBEDDING_SIZE, PRECISIONS, load_backbone
 from facetag.vision.models import available_models, load_model
@@ -21,9 +22,9 @@ def sample_faces(samples):
     """The faces of the sample photos, cropped as facetag crops them."""
     import glob
 
-    from facetag.vision.photo import Photo
-    from facetag.vision.detection import shared_detector
     from facetag.io.images import image_source
+    from facetag.vision.detection import shared_detector
+    from facetag.vision.photo import Photo
 
     crops = []
     for path in sorted(glob.glob(os.path.join(samples, "**", "*.*"), recursive=True)):
@@ -95,6 +96,7 @@ def test_int8_encodes_close_to_float32(sample_faces):
 def test_the_litert_network_encodes_as_facenets_tensorflow_graph(crops):
     """The flatbuffer facetag runs (facetag.vision.runtime) against the frozen graph it was converted from."""
     import tensorflow as tf
+
     from facetag.vision.conversion import graph_function
 
     _, encode = graph_function()

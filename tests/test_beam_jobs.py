@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_jobs import encode, enroll, tag
+from facetag.archive.store import ArchiveStore
 from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.pipeline.records import MODEL_ID_KEY
-from facetag.archive.store import ArchiveStore
 from tests.beam_fixtures import make_archive, make_tfrecord
 
 MODEL = ["--model", "facenet-512"]  # the smaller model keeps these tests quick; both share the code path

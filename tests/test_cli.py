@@ -5,12 +5,24 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def facetag(*args):
     return subprocess.run([sys.executable, "-m", "facetag.cli", *args], capture_output=True, text=True)
 
 
-def test_identify_json(samples):
+@pytest.fixture(scope="module")
+def enrolled(samples, tmp_path_factory):
+    """``facetag enroll`` of the sample gallery: (the index folder, the finished process)."""
+    index = str(tmp_path_factory.mktemp("cli") / "index")
+    out = facetag("enroll", os.path.join(samples, "gallery"), "--out", index)
+    if out.returncode != 0:
+        raise RuntimeError(f"facetag enroll failed: {out.stderr}")
+    return index, out
+
+
+def test_identify_json_names_the_face(samples):
     out = facetag("identify", os.path.join(samples, "photos", "obama2.jpg"),
                   "--gallery", os.path.join(samples, "gallery"), "--json")
     assert out.returncode == 0, out.stderr
@@ -18,7 +30,7 @@ def test_identify_json(samples):
     assert [f["identity"] for f in faces] == ["obama"]
 
 
-def test_verify_claim_and_faces_text(samples):
+def test_verify_claim_says_no_and_faces_counts_the_face(samples):
     photo = os.path.join(samples, "photos", "obama2.jpg")
     out = facetag("verify", photo, "--claim", "biden", "--gallery", os.path.join(samples, "gallery"))
     assert out.returncode == 0, out.stderr
@@ -41,12 +53,14 @@ def test_usage_errors_exit_2(samples):
     assert facetag("identify", "x.jpg").returncode == 2  # --gallery is required
 
 
-def test_enroll_then_tag_prints_the_results_table(samples, tmp_path):
-    index, results = str(tmp_path / "index"), str(tmp_path / "tagged")
-    out = facetag("enroll", os.path.join(samples, "gallery"), "--out", index)
-    assert out.returncode == 0, out.stderr
+def test_enroll_says_what_it_read(enrolled):
+    _, out = enrolled
     assert "3 images read: 3 with faces" in out.stdout
-    out = facetag("tag", os.path.join(samples, "photos"), "--index", index, "--out", results)
+
+
+def test_tag_prints_the_results_table(samples, enrolled, tmp_path):
+    index, _ = enrolled
+    out = facetag("tag", os.path.join(samples, "photos"), "--index", index, "--out", str(tmp_path / "tagged"))
     assert out.returncode == 0, out.stderr
     table = out.stdout.splitlines()
     header = next(i for i, line in enumerate(table) if line.startswith("source"))
@@ -54,5 +68,23 @@ def test_enroll_then_tag_prints_the_results_table(samples, tmp_path):
     assert rows == {"obama2.jpg": "obama", "astronaut.png": "unknown"}
 
 
-def test_tag_with_an_unknown_beam_option_is_a_usage_error(tmp_path):
-    assert facetag("faces", "x.jpg", "--runner=FnApiRunner").returncode == 2
+def test_a_command_that_runs_no_beam_job_refuses_an_unknown_option_with_exit_2(samples):
+    """Only the Beam jobs' commands pass options they do not know on (to Beam); any other names what it refused."""
+    out = facetag("faces", os.path.join(samples, "photos", "obama2.jpg"), "--runner=FnApiRunner")
+    assert out.returncode == 2
+    assert "unrecognized arguments: --runner=FnApiRunner" in out.stderr
+
+
+def test_tag_passes_beam_options_on_to_beam(samples, enrolled, tmp_path):
+    """``--runner`` and ``--direct_num_workers`` are not tag's: Beam runs the job with them. That Beam, not
+    facetag, reads them shows with a runner Beam does not have: the run stops naming it."""
+    index, _ = enrolled
+    photos = os.path.join(samples, "photos")
+    out = facetag("tag", photos, "--index", index, "--out", str(tmp_path / "tagged"), "--json",
+                  "--runner=FnApiRunner", "--direct_num_workers=1")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.splitlines()[-1])
+    assert (summary["new"], summary["faces_encoded"], summary["faces_identified"]) == (2, 2, 1)
+    out = facetag("tag", photos, "--index", index, "--out", str(tmp_path / "other"), "--runner=NoSuchRunner")
+    assert out.returncode == 1 and "facetag: error: --runner NoSuchRunner: " in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

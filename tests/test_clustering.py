@@ -39,30 +39,37 @@ def encodings(faces):
 
 
 def test_people_grouped_and_strangers_apart(faces):
+    """Each person's photos all in one cluster, a cluster per person, every stranger unclustered."""
     clustering = FaceClustering().fit(encodings(faces))
     labels, people = clustering.labels_, np.array([f["person"] for f in faces])
-    for label in set(labels) - {-1}:
-        assert len(set(people[labels == label])) == 1, f"cluster {label} mixes {set(people[labels == label])}"
+    cluster_of = {}
     for person in PEOPLE:
         mine = labels[people == person]
-        assert (mine == mine[0]).sum() >= PHOTOS_EACH - 1 and mine[0] != -1, f"{person} split: {mine}"
+        assert (mine != -1).all() and len(set(mine)) == 1, f"{person} not grouped whole: {mine}"
+        cluster_of[person] = mine[0]
+    assert len(set(cluster_of.values())) == len(PEOPLE), cluster_of  # no two people in one cluster
     assert (labels[~np.isin(people, PEOPLE)] == -1).all()  # strangers stay unclustered
-    assert clustering.n_clusters_ == len(PEOPLE)
-    assert (clustering.sizes_[labels >= 0] == np.bincount(labels[labels >= 0])[labels[labels >= 0]]).all()
+    assert clustering.n_clusters_ == len(PEOPLE) and set(labels) == set(range(len(PEOPLE))) | {-1}
+    assert (clustering.sizes_ == np.where(labels >= 0, PHOTOS_EACH, 0)).all()
     assert np.allclose(clustering.distances_[labels >= 0],
                        np.linalg.norm(encodings(faces)[labels >= 0] - clustering.cluster_centers_[labels[labels >= 0]],
                                       axis=1), atol=1e-5)
+    assert np.isnan(clustering.distances_[labels == -1]).all()
 
 
 def test_two_faces_of_one_photo_never_share_a_cluster(faces):
+    """Two faces of one person in one photo: one of them leaves the cluster, the person's other faces stay in it."""
     photos = [f["face_id"] for f in faces]
-    photos[1] = photos[0]  # as if the first person's first two faces were in one photo
-    photos[PHOTOS_EACH + 3] = photos[PHOTOS_EACH + 2]
+    pairs = ((0, 1), (PHOTOS_EACH + 2, PHOTOS_EACH + 3))  # of the first and of the second person
+    for first, second in pairs:
+        photos[second] = photos[first]
     labels = FaceClustering().fit_predict(encodings(faces), photos)
-    assert labels[0] != labels[1] or labels[0] == -1
-    assert labels[PHOTOS_EACH + 2] != labels[PHOTOS_EACH + 3] or labels[PHOTOS_EACH + 2] == -1
-    assert (labels[:PHOTOS_EACH] >= 0).sum() >= PHOTOS_EACH - 2  # the rest of the person still together
-    assert (FaceClustering().fit_predict(encodings(faces)) >= 0).sum() > (labels >= 0).sum()
+    for person, (first, second) in enumerate(pairs):
+        mine = labels[person * PHOTOS_EACH:(person + 1) * PHOTOS_EACH]
+        assert sorted([labels[first] == -1, labels[second] == -1]) == [False, True], mine
+        assert (mine == -1).sum() == 1 and len(set(mine) - {-1}) == 1, mine  # the rest of the person still together
+    assert len(set(labels) - {-1}) == len(PEOPLE)
+    assert (labels == -1).sum() == STRANGERS + len(pairs)
 
 
 def run_pipeline(faces, out_dir, previous=None):
@@ -79,6 +86,7 @@ def run_pipeline(faces, out_dir, previous=None):
 def test_pipeline_clusters_like_the_library(faces, tmp_path):
     records = run_pipeline(faces, tmp_path)
     assert sorted(records) == sorted(f["face_id"] for f in faces)
+    assert len({r["cluster_id"] for r in records.values()} - {None}) == len(PEOPLE)
     clustering = FaceClustering().fit(encodings(faces))
     for face, label, size, distance in zip(faces, clustering.labels_, clustering.sizes_, clustering.distances_):
         record = records[face["face_id"]]
@@ -94,6 +102,7 @@ def test_stable_ids_across_a_rerun_with_new_faces(faces, tmp_path):
     first = [f for i, f in enumerate(faces[:3 * PHOTOS_EACH]) if i % PHOTOS_EACH < 4] + faces[-STRANGERS:]
     run1 = run_pipeline(first, tmp_path / "run1")
     previous = [{"face_id": k, "cluster_id": r["cluster_id"]} for k, r in run1.items() if r["cluster_id"] is not None]
+    assert len(previous) == 3 * 4  # every face of the 3 people clustered in run 1, no stranger
     # Ids of the previous run that are not 0..2, as a store's would be after many runs.
     previous = [dict(r, cluster_id=r["cluster_id"] + 40) for r in previous]
     run2 = run_pipeline(faces, tmp_path / "run2", previous)
@@ -102,15 +111,18 @@ def test_stable_ids_across_a_rerun_with_new_faces(faces, tmp_path):
     assert len(old_id) == 3
     new_ids = {}
     for face_id, record in run2.items():
-        if record["cluster_id"] is not None:
+        if person_of[face_id] in PEOPLE:
             new_ids.setdefault(person_of[face_id], set()).add(record["cluster_id"])
+        else:
+            assert record["cluster_id"] is None, person_of[face_id]  # strangers stay unclustered
+    assert set(new_ids) == set(PEOPLE)
     for person, ids in new_ids.items():
-        assert len(ids) == 1
+        assert len(ids) == 1 and None not in ids, (person, ids)  # every face of the person, in one cluster
         if person in old_id:
             assert ids == {old_id[person]}, person
         else:
             assert min(ids) > max(old_id.values())  # a new person gets a fresh id, never an old one
-    assert set(new_ids) == set(PEOPLE)
+    assert len(set.union(*new_ids.values())) == len(PEOPLE)  # a cluster each
 
 
 def test_stable_id_rules():

@@ -36,24 +36,33 @@ def facetag_tag(photos, index, store, env=None, *extra):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, samples):
-    """The corpus, a gallery index, and facetag tag's clean run over the corpus: (expected per path, folder)."""
+    """The corpus, a gallery index, and facetag tag's clean run over the corpus into the store ``clean``:
+    (expected per path, folder, the run as {"stdout", "stderr", "peak_mib"}). Raises when the run failed:
+    the tests below read its store."""
     folder = tmp_path_factory.mktemp("corpus")
     expected = write_corpus(str(folder / "files"), os.path.join(samples, "photos", "obama2.jpg"))
     enroll.run(["--gallery", os.path.join(samples, "gallery"), "--out", str(folder / "index"), *MODEL])
     started = time.monotonic()
     rc, stdout, stderr, peak_mib, cpu = facetag_tag(str(folder / "files"), str(folder / "index"), str(folder / "clean"))
+    if rc != 0:
+        raise RuntimeError(f"facetag tag over the corpus exited {rc}:\n{stderr}")
     accounted = sum(1 for e in expected.values() if e.outcome)
     print(f"\ncorpus: {accounted} paths tagged in {time.monotonic() - started:.1f} s ({cpu:.0f} CPU s), "
           f"peak RSS {peak_mib:.0f} MiB")
-    assert rc == 0, stderr
-    assert stderr.strip() == "", stderr
-    assert "face(s) tagged in the archive" in stdout
-    assert peak_mib < MAX_RSS_MIB
-    return expected, str(folder)
+    return expected, str(folder), {"stdout": stdout, "stderr": stderr, "peak_mib": peak_mib}
+
+
+def test_the_clean_run_is_quiet_prints_its_table_and_stays_within_its_memory(corpus):
+    """Every malformed file ends in the store with its reason, not as a complaint on stderr; one in-process
+    worker's peak memory stays under MAX_RSS_MIB however odd the files."""
+    _, _, run = corpus
+    assert run["stderr"].strip() == "", run["stderr"]
+    assert "face(s) tagged in the archive" in run["stdout"]
+    assert run["peak_mib"] < MAX_RSS_MIB
 
 
 def test_every_path_in_the_corpus_is_accounted_for_once(corpus):
-    expected, folder = corpus
+    expected, folder, _ = corpus
     store = ArchiveStore(os.path.join(folder, "clean"))
     photos = store.read("photos").to_pylist()
     paths = [r["path"] for r in photos]
@@ -79,7 +88,7 @@ def test_every_path_in_the_corpus_is_accounted_for_once(corpus):
 
 
 def test_a_runner_that_retries_bundles_gives_the_clean_runs_output_despite_faults(corpus, tmp_path):
-    _, folder = corpus
+    _, folder, _ = corpus
     # Beam's bundle-based direct runner retries a failed bundle (up to 4 times); the in-process FnApiRunner does not.
     rc, _, stderr, _, _ = facetag_tag(os.path.join(folder, "files"), os.path.join(folder, "index"),
                                    str(tmp_path / "store"), {ENV: "detect=0.3,encode=0.2", DIR_ENV: str(tmp_path)},
@@ -96,7 +105,7 @@ def test_a_runner_that_retries_bundles_gives_the_clean_runs_output_despite_fault
 
 
 def test_a_runner_that_does_not_retry_fails_loudly_and_the_store_stays_as_it_was(corpus, tmp_path):
-    _, folder = corpus
+    _, folder, _ = corpus
     store = str(tmp_path / "store")
     shutil.copytree(os.path.join(folder, "clean"), store)
     before, manifest = tables(store), ArchiveStore(store).manifest()

@@ -8,22 +8,24 @@ import numpy as np
 import pytest
 
 import facetag
-from facetag.vision.detection import DEFAULT_MIN_SCORE, DETECTION_MAX_SIDE, LANDMARK_NAMES, FaceDetector
+from facetag.vision.detection import DETECTION_MAX_SIDE, LANDMARK_NAMES, FaceDetector
 
 
 @pytest.fixture(scope="module")
 def detector():
+    """The detector as the library and the jobs run it: default settings, faces kept from DEFAULT_MIN_SCORE up."""
     return FaceDetector()
 
 
 @pytest.fixture(scope="module")
-def stock():
+def stock(detector):
+    """The mtcnn package's faces that facetag's detector keeps too: every one scoring at least its min score."""
     from mtcnn import MTCNN
 
     mtcnn = MTCNN()
 
     def detect(image):
-        faces = [f for f in mtcnn.detect_faces(image, box_format="xyxy") if f["confidence"] >= DEFAULT_MIN_SCORE]
+        faces = [f for f in mtcnn.detect_faces(image, box_format="xyxy") if f["confidence"] >= detector.min_score]
         return sorted(faces, key=lambda f: -f["confidence"])
 
     return detect
@@ -58,14 +60,17 @@ def test_same_faces_as_the_mtcnn_package_on_the_sample_photos(samples, detector,
 
 
 def test_same_faces_as_the_mtcnn_package_on_lfw_photos(lfw_dev, detector, stock):
+    """Every face either keeps, bystanders and low scores included: of these 40 photos' faces, 6 score between
+    0.9 and 0.99 (from 0.909), where a cascade that differs from the package's would show first."""
     paths = sorted(glob.glob(os.path.join(lfw_dev, "images", "*", "*.jpg")))[:40]
-    faces = 0
+    scores = []
     for path in paths:
         image = facetag.load_image(path)
         theirs = stock(image)
         assert_same_faces(detector.detect(image), theirs, path)
-        faces += len(theirs)
-    assert faces >= len(paths)
+        scores += [f["confidence"] for f in theirs]
+    assert len(scores) >= len(paths)
+    assert sum(detector.min_score <= s < 0.99 for s in scores) >= 3  # the low-score band is compared too
 
 
 def test_a_crowd_of_400_faces(lfw_dev, detector):
@@ -110,5 +115,6 @@ def test_photos_too_small_or_thin_for_a_face(detector, shape):
 
 
 def test_a_textured_photo_without_faces(detector):
+    """Not one face at the detector's min score (measured: none at 0.5 either, nor from the mtcnn package)."""
     noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    assert [d for d in detector.detect(noise) if d.score > 0.99] == []
+    assert detector.detect(noise) == []

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facetag.io.images import load_image
 from facetag.vision.alignment import crop_face
 from facetag.vision.detection import shared_detector
 from facetag.vision.framing import detect_framed, with_border
-from facetag.io.images import load_image
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from facetag.io.images import decode_image, decode_reduced
 from facetag.vision.alignment import crop_face
 from facetag.vision.detection import DETECTION_MAX_SIDE, shared_detector
 from facetag.vision.framing import detect_framed
-from facetag.io.images import decode_image, decode_reduced
 from facetag.vision.models import load_model
 from facetag.vision.photo import Photo
-from PIL import Image
-
 from tests.conftest import shared
 from tests.test_detection import iou
 

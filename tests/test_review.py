@@ -7,8 +7,8 @@ import sys
 
 import pyarrow as pa
 
-from facetag.archive.review import thumb_name, write_review
 from facetag.archive.results import results_from_tables
+from facetag.archive.review import thumb_name, write_review
 from tests.browser import chromium, wait_ready
 
 

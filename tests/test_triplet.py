@@ -27,13 +27,34 @@ def test_matches_numpy_on_random_data():
 
 
 def test_course_example_value():
-    # The course's check: seed 1, normal(mean 6, std 0.1) for the anchor, mean 1 std 1 for the others, batch 3.
+    """The check of the Coursera Deep Learning course's triplet-loss exercise (course 4, week 4, TensorFlow 2
+    edition): seed 1, normal(mean 6, std 0.1) anchors, (1, 1) positives, (3, 4) negatives, batch 3. The
+    course prints ``tf.Tensor(527.2598, shape=(), dtype=float32)``, and TensorFlow 2 (2.21 here) still draws
+    the same numbers, so the course's value is asserted as it prints it (the TF1 edition drew others and
+    printed 528.143). The NumPy loss of the same tensors checks the sum itself, whatever numbers TensorFlow
+    draws, to float32 rounding."""
     tf.random.set_seed(1)
     y_pred = (tf.random.normal([3, 128], mean=6, stddev=0.1, seed=1),
               tf.random.normal([3, 128], mean=1, stddev=1, seed=1),
               tf.random.normal([3, 128], mean=3, stddev=4, seed=1))
-    a, p, n = (t.numpy() for t in y_pred)
-    assert float(triplet_loss(None, y_pred)) == pytest.approx(numpy_triplet_loss(a, p, n), rel=1e-5)
+    loss = float(triplet_loss(None, y_pred))
+    assert loss == pytest.approx(527.2598, abs=5e-4)
+    a, p, n = (t.numpy().astype(np.float64) for t in y_pred)
+    assert loss == pytest.approx(numpy_triplet_loss(a, p, n), rel=1e-6)
+
+
+@pytest.mark.parametrize("a, p, n, alpha, expected", [
+    # The course's hand-written checks (its first four as batches of one), each with its reason.
+    ([[1., 1.]], [[1., 1.]], [[1., 1.]], 5, 5.),  # d_ap = d_an = 0: the loss is alpha
+    ([[1., 1.]], [[1., 1.]], [[0., 0.]], 3, 1.),  # d_ap 0, d_an 2: 0 - 2 + 3
+    ([[1., 1.]], [[0., 0.]], [[1., 1.]], 0, 2.),  # d_ap 2, d_an 0
+    ([[0., 0.]], [[0., 0.]], [[0., 0.]], -2, 0.),  # below zero: clipped
+    ([[1., 0.], [1., 0.]], [[1., 0.], [1., 0.]], [[0., 1.], [0., 1.]], 3, 2.),  # summed over the batch: 1 + 1
+    ([[1., 1.], [2., 0.]], [[0., 3.], [1., 1.]], [[1., 0.], [0., 1.]], 1, 5.),  # (5 - 1 + 1) + max(2 - 5 + 1, 0)
+])
+def test_hand_computed_values(a, p, n, alpha, expected):
+    triplets = [np.array(x, np.float32) for x in (a, p, n)]
+    assert float(triplet_loss(None, triplets, alpha=alpha)) == expected
 
 
 def test_zero_when_negatives_are_far_enough():

@@ -56,7 +56,8 @@ def name_faces(store_path, words, index_dir=None):
 
 
 def _label_rows(store, words):
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    # Microseconds: the latest word wins, and two words said within one second must keep their order.
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
     clusters = None
     known_faces = None
     rows = []

@@ -361,8 +361,10 @@ class FaceClustering:
                                      self.threshold, neighbourhood_scales(distances), self.lone_ratio)
         self.cluster_centers_, self.distances_ = centre_distances(encodings, self.labels_)
         self.n_clusters_ = len(self.cluster_centers_)
-        counts = np.bincount(self.labels_[self.labels_ >= 0], minlength=self.n_clusters_)
-        self.sizes_ = np.where(self.labels_ >= 0, counts[np.maximum(self.labels_, 0)], 0)
+        clustered = self.labels_ >= 0
+        self.sizes_ = np.zeros(len(self.labels_), np.int64)
+        counts = np.bincount(self.labels_[clustered], minlength=self.n_clusters_)
+        self.sizes_[clustered] = counts[self.labels_[clustered]]
         return self
 
     def _neighbours(self, encodings, items):

@@ -7,6 +7,7 @@ import os
 import yaml
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from apache_beam.runners.runner import create_runner
 
 from facetag.errors import FaceTagError
 from facetag.io.limits import MAX_ASPECT, MAX_FILE_BYTES, MAX_PIXELS, TIME_BUDGET_S, Limits
@@ -82,8 +83,13 @@ def pipeline_options(config, pipeline_args):
     """PipelineOptions from the config file then the command line, with the offline-safe default runner."""
     args = config_args(config) + list(pipeline_args)
     options = PipelineOptions(args)
-    if not options.get_all_options()["runner"]:
-        options = PipelineOptions(args + [f"--runner={DEFAULT_RUNNER}"])
+    runner = options.get_all_options()["runner"]
+    if not runner:
+        return PipelineOptions(args + [f"--runner={DEFAULT_RUNNER}"])
+    try:
+        create_runner(runner)
+    except ValueError as e:  # Beam's message lists the runners it knows
+        raise FaceTagError(f"--runner {runner}: {e}") from None
     return options
 
 
