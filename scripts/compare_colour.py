@@ -27,7 +27,7 @@ import numpy as np
 
 from facetag.io.cachedir import default_cache_dir
 from facetag.learn.evaluation import Pair, read_pairs, verification_scores
-from facetag.learn.filecache import FileEncoder, _file_key
+from facetag.learn.filecache import FileEncoder, file_key
 from facetag.vision.alignment import DEFAULT_BORDER, DEFAULT_MARGIN, centre_box
 from facetag.vision.models import FaceModel, load_model
 
@@ -60,7 +60,7 @@ def face_recognition_encodings(paths, progress=None, centre_fraction=0.5):
     if os.path.exists(cache_file):
         with np.load(cache_file) as z:
             cached = dict(zip(z["keys"].tolist(), zip(z["encodings"], z["detected"])))
-    keys = [_file_key(p) for p in paths]
+    keys = [file_key(p) for p in paths]
     if centre_fraction != 0.5:  # a miss's encoding depends on the fallback box
         keys = [k if k in cached and cached[k][1] else f"{k}|centre{centre_fraction}" for k in keys]
     todo = [i for i, k in enumerate(keys) if k not in cached]

@@ -54,7 +54,6 @@ def main(argv=None):
 def measure_variant(variant, data, margin):
     """Alternative preprocessing on the cached detections: per-image standardisation, or 5-landmark alignment."""
     import cv2
-    import tensorflow as tf
 
     from facetag.io.images import load_image
     from facetag.learn.filecache import FileEncoder
@@ -88,7 +87,7 @@ def measure_variant(variant, data, margin):
             batch = ((batch - mean) / std).astype(np.float32)
         else:
             batch = standardize(batch)
-        encodings.append(backbone._run(tf.constant(batch)).numpy())
+        encodings.append(backbone.encode_normalised(batch))
     e = np.concatenate(encodings)
     index = {p: i for i, p in enumerate(paths)}
     dist = np.linalg.norm(e[[index[p.a] for p in pairs]] - e[[index[p.b] for p in pairs]], axis=1)

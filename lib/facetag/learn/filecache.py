@@ -32,7 +32,8 @@ from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
 from facetag.vision.framing import find_main_face
 
 
-def _file_key(path):
+def file_key(path):
+    """What a file's cache entries are keyed by: its absolute path, size and modification time."""
     st = os.stat(path)
     return f"{os.path.abspath(path)}|{st.st_size}|{int(st.st_mtime)}"
 
@@ -80,7 +81,7 @@ class FileEncoder:
         from the cache (for measurements that crop the faces their own way)."""
         with open(self._detections_file()) as f:
             detections = json.load(f)
-        return {p: detections[_file_key(p)]["face"] for p in paths}
+        return {p: detections[file_key(p)]["face"] for p in paths}
 
     def _detections_file(self):
         return os.path.join(self.cache_dir, f"detections-framed-mtcnn-{self.min_score}.json")
@@ -124,7 +125,7 @@ class FileEncoder:
         if os.path.exists(enc_file):
             with np.load(enc_file, allow_pickle=False) as z:
                 cached = dict(zip(z["keys"].tolist(), zip(z["encodings"], z["detected"])))
-        keys = [_file_key(p) for p in paths]
+        keys = [file_key(p) for p in paths]
         entry_keys = [self._entry_key(k, detections[k]) if k in detections else None for k in keys]
         todo = [i for i, k in enumerate(entry_keys) if k not in cached]
         detector = shared_detector(self.min_score)

@@ -60,9 +60,14 @@ class Backbone:
         batch = to_channels_last(crops)
         if batch.shape[1:3] != (CROP_SIZE, CROP_SIZE):
             raise ValueError(f"face crops must be {CROP_SIZE}x{CROP_SIZE}, got {batch.shape[1:3]}")
+        return self.encode_normalised(standardize(batch))
+
+    def encode_normalised(self, batch):
+        """Encode float32 crops (N, 160, 160, 3) already normalised (what :meth:`encode` does with
+        facetag.vision.alignment.standardize; measurements try other normalisations)."""
         if len(batch) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        out = [self._network(standardize(batch[i : i + self.batch_size])) for i in range(0, len(batch), self.batch_size)]
+        out = [self._network(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
         return np.concatenate(out).astype(np.float32)
 
 
