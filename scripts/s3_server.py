@@ -43,18 +43,26 @@ class SerialWrites:
         self.lock = threading.Lock()
         self.counts_lock = threading.Lock()
         self.requests = {}
+        self.by_prefix = {}
         self.bytes_in = 0
         self.bytes_out = 0
 
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
         if environ.get("PATH_INFO") == STATS_PATH:
-            body = json.dumps({"requests": self.requests, "bytes_in": self.bytes_in,
-                               "bytes_out": self.bytes_out}).encode()
+            with self.counts_lock:
+                body = json.dumps({"requests": self.requests, "by_prefix": self.by_prefix,
+                                   "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        # Also by bucket and first key segment, so a test can tell which objects a run read: "GET
+        # /facetag/photos/..." reads objects below photos/, "HEAD /facetag/photos" asks for the object
+        # "photos" itself, "GET /facetag" lists the bucket.
+        parts = environ.get("PATH_INFO", "").split("/")
+        where = f"{method} {'/'.join(parts[:3])}{'/...' if len(parts) > 3 else ''}"
         with self.counts_lock:
             self.requests[method] = self.requests.get(method, 0) + 1
+            self.by_prefix[where] = self.by_prefix.get(where, 0) + 1
             self.bytes_in += int(environ.get("CONTENT_LENGTH") or 0)
         if method in ("PUT", "POST", "DELETE"):
             with self.lock:
