@@ -7,7 +7,7 @@ FACETAG := $(VENV)/bin/facetag
 INSTALLED := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean
+.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean s3-up s3-down
 
 setup: system-packages $(INSTALLED)
 	@$(PY) -m facetag.io.samples >/dev/null
@@ -82,3 +82,13 @@ bench: bench-setup
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
+
+# A local S3-API server (moto's, from the venv) on 127.0.0.1 for the object-storage commands and tests:
+# `eval "$$(make -s s3-up)"` starts it (data in its memory; pid and log in $(S3_DIR)) and sets the AWS_*
+# variables; `make s3-down` stops exactly that server.
+S3_DIR ?= out/s3
+s3-up: $(INSTALLED)
+	@$(PY) scripts/s3_server.py up --dir $(S3_DIR)
+
+s3-down:
+	@test -x $(PY) && $(PY) scripts/s3_server.py down --dir $(S3_DIR) || true

@@ -43,7 +43,9 @@ setup(
     package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "README.md"],
                   "facetag.archive": ["review_assets/*"]},
     install_requires=[
-        "apache-beam[tfrecord]==2.77.0",
+        "apache-beam[tfrecord,aws]==2.77.0",  # aws: s3:// through boto3 (issue 22)
+        "boto3==1.44.5",
+        "obstore==0.12.1",  # Rust object_store (as in delta-rs): conditional puts for store.json and the run lease
         "ai-edge-litert==2.3.0",  # runs the networks (facetag.vision.runtime)
         "tensorflow-cpu==2.21.0",  # converts them once per machine, trains the head
         "protobuf==6.33.6",
@@ -68,7 +70,8 @@ setup(
     # a certifi release not yet on the registry). "bench": the peer of scripts/compare_colour.py and bench/
     # (`make bench-setup`); face_recognition==1.3.0 itself goes in with --no-deps (it requires a dlib built
     # from source).
-    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0", "import-linter==2.16"],
+    # moto[server]: the local S3-API server of `make s3-up` and the object-store tests (scripts/s3_server.py).
+    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0", "import-linter==2.16", "moto[server]==5.2.5"],
                     "bench": ["dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0", "Click==8.5.1",
                               "setuptools<81"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:console"]},

@@ -13,11 +13,13 @@ holding Delta tables (facetag.archive.tables) and one pointer file::
 Each table's history says what every run changed. A run changes several
 tables, and Delta commits are atomic per table only, so ``store.json`` is the
 store's own commit point: facetag reads every table at the version it names and
-writes it last, atomically (facetag.io.files.write_atomically). A run killed
-before that leaves the store at its previous version; the next run first
-restores any table that got ahead of ``store.json`` (a Delta RESTORE commit), so
-other readers see the previous version again too. Only one run may write a
-store at a time (facetag.archive.lock).
+writes it last, by compare-and-swap (facetag.io.objects: a rename under a lock
+on a local disk, a conditional put on an object store), so that a run publishes
+only over the version it started from. A run killed before that leaves the store
+at its previous version; the next run first restores any table that got ahead of
+``store.json`` (a Delta RESTORE commit), so other readers see the previous
+version again too. Only one run may write a store at a time (facetag.archive.lock);
+Delta's own commits (put-if-absent of each log entry) keep each table whole even so.
 """
 
 import datetime
@@ -28,10 +30,11 @@ import pyarrow as pa
 
 from facetag._testing.faults import kill_point
 from facetag.archive.exports import CLUSTERS_CSV, MATCHES_CSV, write_clusters_csv, write_matches_csv
-from facetag.archive.lock import StoreLock
+from facetag.archive.lock import StoreBusyError, StoreLock
 from facetag.archive.tables import PHOTOS_SCHEMA, REMOVED, TABLES, schema_of
 from facetag.errors import FaceTagError
-from facetag.io.files import delete_tree, read_bytes, write_atomically
+from facetag.io.files import delete_tree, is_remote
+from facetag.io.objects import Cell, Conflict
 from facetag.vision.models import check_same_model, model_advice
 
 MANIFEST = "store.json"
@@ -48,6 +51,8 @@ class ArchiveStore:
     def __init__(self, path: str):
         self.path = path.rstrip("/")
         self._manifest = None
+        self._manifest_version = None  # the version of store.json read, which a commit must replace
+        self._lock = None
 
     def join(self, *parts: str) -> str:
         return "/".join([self.path, *parts])
@@ -60,10 +65,8 @@ class ArchiveStore:
     def manifest(self, reload: bool = False) -> dict | None:
         """The store's commit record (``store.json``), or None for a store no run has committed yet."""
         if self._manifest is None or reload:
-            try:
-                self._manifest = json.loads(read_bytes(self.join(MANIFEST)))
-            except FileNotFoundError:
-                self._manifest = None
+            data, self._manifest_version = Cell(self.join(MANIFEST)).read()
+            self._manifest = None if data is None else json.loads(data)
         return self._manifest
 
     @property
@@ -117,8 +120,11 @@ class ArchiveStore:
     # Writing: one run at a time.
 
     def lock(self) -> StoreLock:
-        """Hold the store's write lock (a context manager); raises StoreBusyError if another run holds it."""
-        return StoreLock(self.path)
+        """Hold the store's write lock (a context manager); raises StoreBusyError if another run holds it.
+
+        Commits made through this object check that the lock is still held."""
+        self._lock = StoreLock(self.path)
+        return self._lock
 
     def staging_dir(self, run_id: str) -> str:
         return self.join(STAGING, run_id)
@@ -159,6 +165,7 @@ class ArchiveStore:
         """
         import pyarrow.dataset as ds
 
+        self._check_lock()
         props = _props(run_id)
         photos = _dataset(staged["photos"], PHOTOS_SCHEMA)
         touched = photos.to_table(columns=["path", "outcome"])
@@ -189,6 +196,10 @@ class ArchiveStore:
         import pyarrow.dataset as ds
 
         return self._write_whole(run_id, name, ds.dataset(rows.cast(schema_of(name, self.model_id))), "append")
+
+    def _check_lock(self):
+        if self._lock is not None:
+            self._lock.check()
 
     def _exists(self, name):
         from deltalake import DeltaTable
@@ -231,6 +242,7 @@ class ArchiveStore:
     def _write_whole(self, run_id, name, data, mode):
         from deltalake import DeltaTable
 
+        self._check_lock()
         path = self.join(name)
         if self._exists(name) and self.version(name) is not None:
             _write(path, data, mode, _props(run_id))
@@ -246,7 +258,17 @@ class ArchiveStore:
         manifest["committed_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self._write_exports(manifest, versions)
         kill_point("commit-manifest")
-        write_atomically(self.join(MANIFEST), json.dumps(manifest, indent=2))
+        self._check_lock()
+        cell, data = Cell(self.join(MANIFEST)), json.dumps(manifest, indent=2).encode()
+        try:
+            if self._manifest_version is None:
+                self._manifest_version = cell.create(data)
+            else:
+                self._manifest_version = cell.replace(data, self._manifest_version)
+        except Conflict:
+            raise StoreBusyError(
+                f"another facetag run committed to the store {self.path} while this run worked on it, so this "
+                "run committed nothing (its table writes are undone by the next run); run it again") from None
         self._manifest = manifest
         delete_tree(self.join(STAGING))  # this run's, and nothing else: the lock is held
         return manifest
@@ -289,4 +311,12 @@ def _dataset(files, schema):
     # pyarrow.dataset is imported where a commit needs it: at the top it cost every run 0.12 s before its first photo.
     import pyarrow.dataset as ds
 
-    return ds.dataset(files, schema=schema, format="parquet") if files else ds.dataset(schema.empty_table())
+    if not files:
+        return ds.dataset(schema.empty_table())
+    filesystem = None
+    if is_remote(files[0]):  # pyarrow takes a list of URIs only as paths of one file system
+        from pyarrow.fs import FileSystem
+
+        filesystem, _ = FileSystem.from_uri(files[0])
+        files = [f.split("://", 1)[1] for f in files]
+    return ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem)

@@ -1,13 +1,15 @@
 """Labelled photo collections: a folder of ``Name/photo`` files, or a CSV of ``file,identity``."""
 
 import csv
+import io
 import os
 
 import numpy as np
 from PIL import Image
 
 from facetag.errors import FaceTagError
-from facetag.io.files import is_remote
+from facetag.io.files import is_remote, join, read_bytes
+from facetag.io.listing import list_paths
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -18,6 +20,8 @@ def read_labelled(source):
     A CSV's relative paths are relative to the CSV's folder; a header row
     naming ``file`` (or ``uri``) and ``identity`` is required.
     """
+    if is_remote(source):
+        return _read_csv(source) if source.lower().endswith(".csv") else _read_remote_folder(source)
     if os.path.isdir(source):
         return _read_folder(source)
     if os.path.isfile(source) and source.lower().endswith(".csv"):
@@ -37,10 +41,27 @@ def _read_folder(folder):
     return items
 
 
+def _read_remote_folder(prefix):
+    """``Name/photo`` objects below ``prefix`` (``s3://b/people``), from one listing."""
+    prefix = prefix.rstrip("/") + "/"
+    items = []
+    for listed in list_paths(prefix):
+        parts = listed.path[len(prefix):].split("/")
+        if len(parts) == 2 and os.path.splitext(parts[1])[1].lower() in IMAGE_SUFFIXES:
+            items.append((listed.path, parts[0]))
+    if not items:
+        raise FaceTagError(f"{prefix} holds no Name/photo images (one sub-folder per person)")
+    return sorted(items)
+
+
 def _read_csv(path):
-    base = os.path.dirname(os.path.abspath(path))
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    if is_remote(path):
+        base = path.rsplit("/", 1)[0]
+        rows = list(csv.DictReader(io.StringIO(read_bytes(path).decode("utf-8"))))
+    else:
+        base = os.path.dirname(os.path.abspath(path))
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
     column = "file" if rows and "file" in rows[0] else "uri"
     if not rows or column not in rows[0] or "identity" not in rows[0]:
         raise FaceTagError(f"{path} needs a header with 'file' (or 'uri') and 'identity' columns")
@@ -48,7 +69,7 @@ def _read_csv(path):
     for row in rows:
         uri = row[column]
         if not is_remote(uri) and not os.path.isabs(uri):
-            uri = os.path.join(base, uri)
+            uri = join(base, uri)
         items.append((uri, row["identity"]))
     return sorted(items)
 

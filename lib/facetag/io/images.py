@@ -22,7 +22,7 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from facetag.errors import ImageError
-from facetag.io.files import is_remote
+from facetag.io.files import filesystems, is_remote
 from facetag.io.limits import DEFAULT_LIMITS, shape_problem
 from facetag.io.listing import classify
 
@@ -60,11 +60,13 @@ def load_image(source, *, name=None, limits=DEFAULT_LIMITS, max_pixels=None):
 
 
 def image_source(source, *, name=None, max_bytes=DEFAULT_LIMITS.max_file_bytes):
-    """``(bytes, label)`` of a local path or of bytes (labelled ``name``, else ``<bytes>``); :class:`ImageError`
+    """``(bytes, label)`` of a path (local or remote) or of bytes (labelled ``name``, else ``<bytes>``); :class:`ImageError`
     naming the file when it cannot be read."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), name or "<bytes>"
     label = name or os.fspath(source)
+    if is_remote(label):
+        return read_file(source, max_bytes), label
     _check_regular_file(source, label)
     try:
         with open(source, "rb") as f:
@@ -91,12 +93,11 @@ def read_file(uri, max_bytes=DEFAULT_LIMITS.max_file_bytes):
     Raises :class:`ImageError` with a reason a person can act on (over the size limit, permission denied...).
     """
     from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
 
     if not is_remote(uri):
         _check_regular_file(uri, uri)
     try:
-        with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with filesystems().open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return read_limited(f, uri, max_bytes)
     except ImageError:
         raise

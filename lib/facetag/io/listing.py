@@ -23,7 +23,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from facetag.io.files import is_remote
+from facetag.io.files import filesystems, is_remote
 
 #: Other tools' files that live beside photos: skipped without a word.
 IGNORED_NAMES = {"Thumbs.db", "desktop.ini", "@eaDir", "__MACOSX"}
@@ -61,13 +61,12 @@ def list_paths(pattern):
 
 
 def _list_remote(pattern):
-    from apache_beam.io.filesystems import FileSystems
-
+    fs = filesystems()
     if pattern.endswith("/"):
         pattern += "**"
-    found = FileSystems.match([pattern])[0].metadata_list
+    found = fs.match([pattern])[0].metadata_list
     if not found and not any(c in pattern for c in "*?["):
-        found = FileSystems.match([pattern + "/**"])[0].metadata_list  # a folder named without its "/"
+        found = fs.match([pattern + "/**"])[0].metadata_list  # a folder named without its "/"
     for m in found:
         if not is_ignored(m.path.rstrip("/").rsplit("/", 1)[-1]):
             yield ListedPath(m.path, m.size_in_bytes, m.last_updated_in_seconds)

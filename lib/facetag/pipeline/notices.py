@@ -12,7 +12,11 @@ _NOT_FOR_THE_USER = (
     # Beam 2.77's RunInference cannot import its model manager without PyTorch, then warns at every model
     # load that it cannot read memory usage. Nothing is wrong for facetag's model.
     "Resource module is not available",
+    # A JSON Lines output with no line is not written on an object store (pipeline.outputs.write_outcomes).
+    "No shards found to finalize",
 )
+#: Loggers whose notices are filtered besides the root logger's (a filter holds only where it is attached).
+_LOGGERS = ("", "apache_beam.io.filebasedsink")
 
 
 def _for_the_user(record):
@@ -21,6 +25,7 @@ def _for_the_user(record):
 
 def hide_beam_notices():
     """Filter those notices out of the root logger (once per process). Call before apache_beam is imported."""
-    root = logging.getLogger()
-    if _for_the_user not in root.filters:
-        root.addFilter(_for_the_user)
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        if _for_the_user not in logger.filters:
+            logger.addFilter(_for_the_user)

@@ -5,6 +5,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from facetag.io.files import filesystems, is_remote
 from facetag.pipeline.outcomes import FAILED, NO_FACE
 from facetag.pipeline.records import face_schema
 
@@ -15,12 +16,16 @@ def write_faces(faces, out_dir, model_id, encoding_size, name="faces"):
 
 
 def write_outcomes(records, out_dir, name):
-    """``{source, reason}`` records as one JSON Lines file, ``<out_dir>/<name>.jsonl``."""
+    """``{source, reason}`` records as one JSON Lines file, ``<out_dir>/<name>.jsonl``.
+
+    On an object store an empty file is not written: Beam's S3 writer cannot (it completes a multipart
+    upload of no part, which S3 refuses), so there no file means no such photo.
+    """
     return (
         records
         | f"Format {name}" >> beam.Map(json.dumps)
         | f"Write {name}" >> beam.io.WriteToText(FileSystems.join(out_dir, name), file_name_suffix=".jsonl",
-                                                  shard_name_template="")
+                                                  shard_name_template="", skip_if_empty=is_remote(out_dir))
     )
 
 
@@ -28,7 +33,7 @@ def earlier_outputs(out_dir, faces_name="faces"):
     """Files an earlier run of the encode or enroll job left in ``out_dir``."""
     patterns = [FileSystems.join(out_dir, f"{faces_name}-*.parquet")] + [
         FileSystems.join(out_dir, f"{name}.jsonl") for name in (NO_FACE, FAILED)]
-    return [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
+    return [m.path for result in filesystems().match(patterns) for m in result.metadata_list]
 
 
 def write_encoded(encoded, out_dir, model_id, encoding_size, faces_name="faces"):

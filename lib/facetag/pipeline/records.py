@@ -52,11 +52,10 @@ def face_id(source, face_index):
 
 def faces_model_id(pattern):
     """The one model id of the Parquet files matching ``pattern``; raises if none match or ids differ."""
-    from apache_beam.io.filesystems import FileSystems
-
     from facetag.errors import FaceTagError, ModelMismatchError
+    from facetag.io.files import filesystems
 
-    paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    paths = [m.path for m in filesystems().match([pattern])[0].metadata_list]
     if not paths:
         raise FaceTagError(f"no faces Parquet file matches {pattern}")
     models = read_model_metadata(paths)
@@ -70,11 +69,12 @@ def faces_model_id(pattern):
 def read_model_metadata(paths):
     """``{model_id: [paths]}`` over the footers of the given Parquet files (any FileSystems path)."""
     import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
+
+    from facetag.io.files import filesystems
 
     found = {}
     for path in paths:
-        with FileSystems.open(path) as f:
+        with filesystems().open(path) as f:
             metadata = pq.read_schema(f).metadata or {}
         model_id = metadata.get(MODEL_ID_KEY, b"(none: not written by facetag)").decode()
         found.setdefault(model_id, []).append(path)

@@ -10,10 +10,10 @@ import hashlib
 
 import apache_beam as beam
 from apache_beam.io import tfrecordio
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from facetag.errors import FaceTagError, ImageError
+from facetag.io.files import filesystems
 from facetag.io.images import read_file
 from facetag.io.limits import MAX_FILE_BYTES
 from facetag.io.listing import list_paths
@@ -172,7 +172,7 @@ def check_patterns_match(patterns):
     """Fail before the job starts when an input names no file: a typo should not give an empty result."""
     for pattern in patterns:
         if is_tfrecord(pattern):
-            found = FileSystems.match([pattern])[0].metadata_list
+            found = filesystems().match([pattern])[0].metadata_list
         else:
             found = next(iter(list_paths(pattern)), None)
         if not found:

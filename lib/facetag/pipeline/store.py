@@ -46,6 +46,7 @@ class StoreRun:
     def __enter__(self):
         self.lock.__enter__()
         try:
+            self.store.manifest(reload=True)  # as the last run left it, which this run's commit must replace
             restored = self.store.recover()
         except BaseException:
             self.lock.__exit__(None, None, None)
