@@ -18,7 +18,7 @@ import apache_beam as beam
 from facetag._testing.faults import kill_point
 from facetag.archive.exports import CLUSTERS_CSV
 from facetag.archive.store import ArchiveStore
-from facetag.identity.clustering import DEFAULT_MIN_QUALITY, DEFAULT_THRESHOLD
+from facetag.identity.clustering import DEFAULT_MIN_QUALITY, DEFAULT_THRESHOLD, too_unsure
 from facetag.identity.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
@@ -72,14 +72,26 @@ def run(argv=None, test_pipeline=None):
         kill_point("staged")
         store.replace_table(run_id, "clusters", staged_files(staging, "clusters"),
                             fields={"cluster_min_quality": args.min_quality})
-    rows = store.read("clusters", ["cluster_id"]).column("cluster_id").to_pylist()
-    clustered = [c for c in rows if c is not None]
-    summary = {"unknown_faces": len(rows), "clusters": len(set(clustered)), "faces_in_clusters": len(clustered),
-               "faces_alone": len(rows) - len(clustered), "seconds": round(time.perf_counter() - started, 1)}
+    rows = store.read("clusters", ["face_id", "cluster_id"])
+    clustered = [c for c in rows.column("cluster_id").to_pylist() if c is not None]
+    summary = {"unknown_faces": rows.num_rows, "clusters": len(set(clustered)), "faces_in_clusters": len(clustered),
+               "faces_alone": rows.num_rows - len(clustered), "faces_too_unsure": _too_unsure(store, rows, args.min_quality),
+               "seconds": round(time.perf_counter() - started, 1)}
     print(f"facetag: {summary['unknown_faces']} unknown faces: {summary['clusters']} clusters "
-          f"({summary['faces_in_clusters']} faces), {summary['faces_alone']} alone; "
-          f"{store.join(CLUSTERS_CSV)}; {summary['seconds']} s")
+          f"({summary['faces_in_clusters']} faces), {summary['faces_alone']} alone "
+          f"({summary['faces_too_unsure']} of them too unsure to group); {store.join(CLUSTERS_CSV)}; {summary['seconds']} s")
     return summary
+
+
+def _too_unsure(store, clusters, min_quality):
+    """How many of the unknown faces the quality gate left out."""
+    if min_quality <= 0:
+        return 0
+    alone = {f for f, c in zip(clusters.column("face_id").to_pylist(), clusters.column("cluster_id").to_pylist())
+             if c is None}
+    faces = store.read("faces", ["face_id", "quality"])
+    return sum(f in alone and too_unsure(q, min_quality)
+               for f, q in zip(faces.column("face_id").to_pylist(), faces.column("quality").to_pylist()))
 
 
 if __name__ == "__main__":

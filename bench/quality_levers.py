@@ -10,11 +10,17 @@ the sets of people of bench/cluster.py (``selection`` chooses, ``held-out`` repo
 * ``identify``: lfw_dev's open-set identification protocol (facetag.learn.evaluation.identification_split,
   as ``make lfw-identify`` but on the cached main faces, nearest gallery face by exact search) when a
   face under a quality threshold needs a stricter distance to take a gallery name.
+* ``dlib``: a second encoder, face_recognition's (dlib's ResNet, on its own HOG detector's main face; cached by
+  bench/cluster_data.py, about 1 photo/s on a loaded two-core machine, so only people whose names start with
+  A to ``--dlib-until``): alone, and joined with facetag-128 by concatenating the two unit encodings (dlib's
+  scaled by DLIB_SCALE, whose distances are that much smaller) and re-normalising, i.e. the two distances
+  combined; pair verification on the pairs within those people and clustering at several thresholds.
 * ``flips``: encodings of each face and its mirror image averaged and re-normalised (after the head,
   or before it on the 512-d backbone encodings): lfw_dev pair verification (5-fold accuracy, ROC AUC,
   TAR at FAR 1e-3) and clustering at several thresholds; and the encoder's faces/s with and without.
 
     python bench/quality_levers.py quality identify flips --out q.md
+    python bench/quality_levers.py dlib --dlib-until D
 """
 
 import argparse
@@ -25,7 +31,7 @@ import time
 import numpy as np
 from benchutil import machine_facts, write_report
 from cluster import people_sets
-from cluster_data import LFW_DEV, lfw_photos
+from cluster_data import LFW_DEV, dlib_encodings, lfw_photos
 from cluster_quality import clustering_quality
 from scipy.stats import rankdata
 
@@ -41,6 +47,9 @@ REPORTED = ("selection", "held-out", "all")
 PERCENTILES = (5, 10, 20)
 QUALITY_THRESHOLDS = (0.25, 0.5, 0.75, 0.9)
 STRICT_THRESHOLDS = (0.85, 0.90)
+DLIB_SCALE = 1.6  # facetag-128's same/different-person distances are about 1.6x dlib's (0.95 against 0.6)
+ENCODER_THRESHOLDS = {"facetag-128": (0.925, 0.95, 0.975), "dlib": (0.5, 0.55, 0.6),
+                      "facetag-128 + dlib": (0.85, 0.9, 0.925, 0.95, 0.975)}
 FLIP_THRESHOLDS = (0.90, 0.925, 0.95, 0.975, 1.0)
 
 
@@ -150,6 +159,37 @@ def identify_report(photos, encodings, face_quality):
     return lines
 
 
+def dlib_report(photos, names, sets, encodings, until):
+    covered = np.array([n[0].upper() <= until.upper() for n in names])
+    subset = [p for p, c in zip(photos, covered) if c]
+    dlib, _ = dlib_encodings(subset, 1)
+    joined = np.concatenate([encodings[covered], DLIB_SCALE * dlib], axis=1)
+    variants = {"facetag-128": encodings[covered], "dlib": dlib,
+                "facetag-128 + dlib": joined / np.linalg.norm(joined, axis=1, keepdims=True)}
+    sub_names = names[covered]
+    sub_sets = {s: sets[s][covered] for s in REPORTED}
+    pairs = [p for p in read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
+             if all(os.path.basename(os.path.dirname(x))[0].upper() <= until.upper() for x in (p.a, p.b))]
+    row = {p: i for i, p in enumerate(subset)}
+    a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
+    same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    lines = ["## A second encoder (dlib)", "",
+             f"People whose names start with A to {until.upper()}: {len(subset):,} photos; {len(pairs)} of lfw_dev's pairs "
+             f"({int(same.sum())} same) lie within them.", "",
+             "| encodings | pair accuracy | ROC AUC | TAR at FAR 1e-3 |", "|---|---:|---:|---:|"]
+    for name, enc in variants.items():
+        sc = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
+        lines.append(f"| {name} | {100 * sc['accuracy_mean']:.2f}% | {sc['roc_auc']:.4f} | {100 * sc['tar_at_far_1e-3']:.1f}% |")
+    lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1 within those people:", "",
+              "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
+    for name, enc in variants.items():
+        for threshold in ENCODER_THRESHOLDS[name]:
+            lines.append(f"| {name} | {threshold:g} | "
+                         + " | ".join(gated_quality(enc, sub_names, sub_sets, np.ones(len(subset), bool), threshold))
+                         + " |")
+    return lines
+
+
 def encoder_speed(model, crops, flip, repeats=3):
     """Faces per second of ``model.encode`` on ``crops`` in batches of 32 (best of ``repeats``), mirrored too."""
     best = 0.0
@@ -199,8 +239,10 @@ def flips_report(photos, names, sets, model):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("parts", nargs="*", choices=("quality", "identify", "flips"),
+    parser.add_argument("parts", nargs="*", choices=("quality", "identify", "flips", "dlib"),
                         default=["quality", "identify", "flips"])
+    parser.add_argument("--dlib-until", metavar="LETTER", default="D",
+                        help="the dlib part covers people whose names start with A to LETTER")
     parser.add_argument("--out", help="also write the report to this Markdown file")
     args = parser.parse_args(argv)
     photos, names = lfw_photos()
@@ -214,7 +256,9 @@ def main(argv=None):
     if "identify" in args.parts:
         lines += identify_report(photos, encodings, measured[1][:, -1]) + [""]
     if "flips" in args.parts:
-        lines += flips_report(photos, names, sets, model)
+        lines += flips_report(photos, names, sets, model) + [""]
+    if "dlib" in args.parts:
+        lines += dlib_report(photos, names, sets, encodings, args.dlib_until)
     write_report(lines, args.out)
 
 

@@ -96,7 +96,7 @@ def age_store(store_path):
         json.dump(manifest, f)
 
 
-def test_a_store_without_the_quality_column_keeps_working(samples, tmp_path):
+def test_a_store_without_the_quality_column_keeps_working(samples, tmp_path, capsys):
     from facetag.cli import main
 
     folder, index, store_path = (str(tmp_path / name) for name in ("photos", "index", "store"))
@@ -120,7 +120,9 @@ def test_a_store_without_the_quality_column_keeps_working(samples, tmp_path):
     assert by_photo["obama2.jpg"] is None and 0.0 <= by_photo["astronaut.png"] <= 1.0
 
     # Clustering reads old and new rows; a gate above every quality leaves out only the measured face.
-    assert main(["cluster", store_path, "--min-quality", "1.01"]) == 0
+    capsys.readouterr()
+    assert main(["cluster", store_path, "--min-quality", "1.01", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["faces_too_unsure"] == 1
     results = read_results(ArchiveStore(store_path))
     assert results.min_quality == 1.01
     unsure = [f for f in results.faces if results.too_unsure(f)]
