@@ -1,4 +1,4 @@
-"""Two levers for clustering precision on lfw_dev (issue 23): face quality gating and test-time flips.
+"""Levers for clustering precision on lfw_dev (issue 23): face quality gating, test-time flips, a second encoder.
 
 Every lfw_dev photo's main face (bench/cluster_data.py, encodings cached by facetag.learn.filecache),
 the sets of people of bench/cluster.py (``selection`` chooses, ``held-out`` reports, ``all`` is all
