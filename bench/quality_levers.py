@@ -50,7 +50,7 @@ STRICT_THRESHOLDS = (0.85, 0.90)
 DLIB_SCALE = 1.6  # facetag-128's same/different-person distances are about 1.6x dlib's (0.95 against 0.6)
 ENCODER_THRESHOLDS = {"facetag-128": (0.925, 0.95, 0.975), "dlib": (0.5, 0.55, 0.6),
                       "facetag-128 + dlib": (0.85, 0.9, 0.925, 0.95, 0.975)}
-FLIP_THRESHOLDS = (0.90, 0.925, 0.95, 0.975, 1.0)
+FLIP_THRESHOLDS = (0.90, 0.925, 0.93, 0.935, 0.94, 0.95, 0.975, 1.0)
 
 
 def auc(positive, score):

@@ -43,8 +43,9 @@ DEFAULT_LONE_RATIO = 0.85
 LONE_RANK = 5
 #: Faces whose quality (facetag.vision.quality, 0-1) is under this are left out of clusters ("too unsure to
 #: group"). 0: none is. On lfw_dev every quality gate tried cost more recall than it gained precision (the
-#: faces clustering puts with a stranger are not the low-quality ones there; bench/RESULTS.md, "Face
-#: quality"), so the gate is off by default; archives with many small or blurred faces may want 0.5.
+#: faces clustering puts with a stranger are not the low-quality ones there; bench/RESULTS.md, issue 23),
+#: so the gate is off by default. Archives with many small or blurred faces may gain from 0.5 (not measured:
+#: lfw_dev has no such faces).
 DEFAULT_MIN_QUALITY = 0.0
 
 
