@@ -26,7 +26,7 @@ LOWEST_SCORE = 0.9  # facetag.vision.detection.DEFAULT_MIN_SCORE: no face is kep
 
 
 def _ramp(value, zero, one):
-    return float(np.clip((value - zero) / (one - zero), 0.0, 1.0))
+    return min(1.0, max(0.0, float(value - zero) / (one - zero)))
 
 
 def size_factor(box):
@@ -37,7 +37,9 @@ def size_factor(box):
 def sharpness(crop):
     """Variance of the Laplacian of the grey crop (uint8 RGB, any size): low for blurred faces."""
     grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    # 16-bit integers hold a 3x3 Laplacian of uint8 exactly, and cost a fifth of float64's time.
+    _, deviation = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))
+    return float(deviation[0, 0]) ** 2
 
 
 def yaw_offset(landmarks):
