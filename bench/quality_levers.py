@@ -12,9 +12,11 @@ the sets of people of bench/cluster.py (``selection`` chooses, ``held-out`` repo
   face under a quality threshold needs a stricter distance to take a gallery name.
 * ``dlib``: a second encoder, face_recognition's (dlib's ResNet, on its own HOG detector's main face; cached by
   bench/cluster_data.py, about 1 photo/s on a loaded two-core machine, so only people whose names start with
-  A to ``--dlib-until``): alone, and joined with facetag-128 by concatenating the two unit encodings (dlib's
-  scaled by DLIB_SCALE, whose distances are that much smaller) and re-normalising, i.e. the two distances
-  combined; pair verification on the pairs within those people and clustering at several thresholds.
+  A to ``--dlib-until``), made unit length: alone, and joined with facetag-128 by concatenating the two unit
+  encodings (dlib's scaled so that both have the same best pair threshold) and re-normalising, i.e. the two
+  distances combined. Pair verification on the pairs within those people; clustering at thresholds that
+  are each encoding's best pair threshold times CLUSTER_RATIOS (facetag-128's default, 0.975, is 0.85 x
+  1.15), pair thresholds taken from the pairs of selection people only.
 * ``flips``: encodings of each face and its mirror image averaged and re-normalised (after the head,
   or before it on the 512-d backbone encodings): lfw_dev pair verification (5-fold accuracy, ROC AUC,
   TAR at FAR 1e-3) and clustering at several thresholds; and the encoder's faces/s with and without.
@@ -37,7 +39,13 @@ from scipy.stats import rankdata
 
 from facetag.identity.clustering import FaceClustering
 from facetag.io.images import load_image
-from facetag.learn.evaluation import identification_split, read_pairs, score_identification, verification_scores
+from facetag.learn.evaluation import (
+    best_threshold,
+    identification_split,
+    read_pairs,
+    score_identification,
+    verification_scores,
+)
 from facetag.learn.filecache import FileEncoder
 from facetag.vision import quality
 from facetag.vision.alignment import crop_face
@@ -47,9 +55,7 @@ REPORTED = ("selection", "held-out", "all")
 PERCENTILES = (5, 10, 20)
 QUALITY_THRESHOLDS = (0.25, 0.5, 0.75, 0.9)
 STRICT_THRESHOLDS = (0.85, 0.90)
-DLIB_SCALE = 1.6  # facetag-128's same/different-person distances are about 1.6x dlib's (0.95 against 0.6)
-ENCODER_THRESHOLDS = {"facetag-128": (0.925, 0.95, 0.975), "dlib": (0.5, 0.55, 0.6),
-                      "facetag-128 + dlib": (0.85, 0.9, 0.925, 0.95, 0.975)}
+CLUSTER_RATIOS = (0.78, 0.80, 0.82, 0.85)
 FLIP_THRESHOLDS = (0.90, 0.925, 0.93, 0.935, 0.94, 0.95, 0.975, 1.0)
 
 
@@ -163,9 +169,7 @@ def dlib_report(photos, names, sets, encodings, until):
     covered = np.array([n[0].upper() <= until.upper() for n in names])
     subset = [p for p, c in zip(photos, covered) if c]
     dlib, _ = dlib_encodings(subset, 1)
-    joined = np.concatenate([encodings[covered], DLIB_SCALE * dlib], axis=1)
-    variants = {"facetag-128": encodings[covered], "dlib": dlib,
-                "facetag-128 + dlib": joined / np.linalg.norm(joined, axis=1, keepdims=True)}
+    dlib /= np.linalg.norm(dlib, axis=1, keepdims=True)
     sub_names = names[covered]
     sub_sets = {s: sets[s][covered] for s in REPORTED}
     pairs = [p for p in read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
@@ -173,9 +177,19 @@ def dlib_report(photos, names, sets, encodings, until):
     row = {p: i for i, p in enumerate(subset)}
     a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
     same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    chooser = sub_sets["selection"][a] & sub_sets["selection"][b]
+
+    def pair_threshold(enc):
+        return best_threshold(np.linalg.norm(enc[a] - enc[b], axis=1)[chooser], same[chooser])
+
+    ours = encodings[covered]
+    joined = np.concatenate([ours, pair_threshold(ours) / pair_threshold(dlib) * dlib], axis=1)
+    variants = {"facetag-128": ours, "dlib": dlib,
+                "facetag-128 + dlib": joined / np.linalg.norm(joined, axis=1, keepdims=True)}
     lines = ["## A second encoder (dlib)", "",
              f"People whose names start with A to {until.upper()}: {len(subset):,} photos; {len(pairs)} of lfw_dev's pairs "
-             f"({int(same.sum())} same) lie within them.", "",
+             f"({int(same.sum())} same) lie within them ({int(chooser.sum())} of selection people: the "
+             "pair thresholds below).", "",
              "| encodings | pair accuracy | ROC AUC | TAR at FAR 1e-3 |", "|---|---:|---:|---:|"]
     for name, enc in variants.items():
         sc = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
@@ -183,8 +197,9 @@ def dlib_report(photos, names, sets, encodings, until):
     lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1 within those people:", "",
               "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
     for name, enc in variants.items():
-        for threshold in ENCODER_THRESHOLDS[name]:
-            lines.append(f"| {name} | {threshold:g} | "
+        for ratio in CLUSTER_RATIOS:
+            threshold = round(ratio * pair_threshold(enc), 3)
+            lines.append(f"| {name} | {threshold:g} ({ratio:g} x {pair_threshold(enc):.3f}) | "
                          + " | ".join(gated_quality(enc, sub_names, sub_sets, np.ones(len(subset), bool), threshold))
                          + " |")
     return lines
