@@ -2,12 +2,14 @@
 
 Reads the store's ``photos`` and ``matches`` tables, and its ``clusters`` table
 when the store has one (face_id, cluster_id, cluster_size, distance; a null
-cluster_id for a face in no cluster).
+cluster_id for a face in no cluster), with each face's quality from ``faces``
+and the quality under which ``facetag cluster`` left faces out (``store.json``).
 """
 
 from dataclasses import dataclass, field
 
 from facetag.errors import FaceTagError
+from facetag.identity.clustering import too_unsure
 from facetag.identity.matching import UNKNOWN
 from facetag.vision.models import identify_threshold_of
 
@@ -25,6 +27,7 @@ class TaggedFace:
     identity: str  # or UNKNOWN
     distance: float  # to the nearest gallery identity
     cluster_id: str = ""  # "" when the face is in no cluster, or the store has no clusters
+    quality: float | None = None  # facetag.vision.quality; None: not measured (stored by an older facetag)
 
     @property
     def known(self):
@@ -46,10 +49,16 @@ class Results:
     photos: list  # [TaggedPhoto], sorted by path; removed photos left out
     model_id: str
     has_clusters: bool
+    min_quality: float | None = None  # faces under it were left out of clusters; None: no clustering run said
 
     @property
     def faces(self):
         return [f for p in self.photos for f in p.faces]
+
+    def too_unsure(self, face):
+        """An unknown face that the last clustering left out for its quality."""
+        return (not face.known and not face.cluster_id and self.min_quality is not None
+                and too_unsure(face.quality, self.min_quality))
 
     def identify_threshold(self):
         """The default 1:K threshold of the store's model."""
@@ -72,7 +81,10 @@ def read_results(store):
     photos = store.read("photos", columns=PHOTO_COLUMNS)
     matches = store.read("matches", columns=MATCH_COLUMNS)
     clusters = _read_optional(store, "clusters", CLUSTER_COLUMNS)
-    return results_from_tables(photos, matches, store.model_id, clusters)
+    faces = store.read("faces", columns=["face_id", "quality"])
+    quality = dict(zip(faces.column("face_id").to_pylist(), faces.column("quality").to_pylist()))
+    return results_from_tables(photos, matches, store.model_id, clusters, quality=quality,
+                               min_quality=(store.manifest() or {}).get("cluster_min_quality"))
 
 
 def _read_optional(store, name, columns):
@@ -84,8 +96,10 @@ def _read_optional(store, name, columns):
         return None
 
 
-def results_from_tables(photos, matches, model_id, clusters=None):
-    """:class:`Results` from pyarrow tables shaped like the store's (see the module docstring)."""
+def results_from_tables(photos, matches, model_id, clusters=None, *, quality=None, min_quality=None):
+    """:class:`Results` from pyarrow tables shaped like the store's (see the module docstring); ``quality``:
+    ``{face_id: quality}``."""
+    quality = quality or {}
     cluster_of = {}
     if clusters is not None:
         for face_id, cluster_id in zip(clusters.column("face_id").to_pylist(),
@@ -101,7 +115,8 @@ def results_from_tables(photos, matches, model_id, clusters=None):
         if photo is None:
             continue  # a match left from a photo the photos table no longer lists
         photo.faces.append(TaggedFace(row["face_id"], row["path"], row["face_index"], tuple(row["box"]),
-                                      row["identity"], float(row["distance"]), cluster_of.get(row["face_id"], "")))
+                                      row["identity"], float(row["distance"]), cluster_of.get(row["face_id"], ""),
+                                      quality.get(row["face_id"])))
     for photo in by_path.values():
         photo.faces.sort(key=lambda f: f.face_index)
-    return Results(sorted(by_path.values(), key=lambda p: p.path), model_id, clusters is not None)
+    return Results(sorted(by_path.values(), key=lambda p: p.path), model_id, clusters is not None, min_quality)

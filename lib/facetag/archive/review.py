@@ -105,12 +105,14 @@ def page_data(results, out_dir, store_arg, threshold):
     def doubtful_first(faces):
         return sorted(faces, key=lambda f: (abs(f.distance - threshold), f.face_id))
 
-    known, clusters, loose = defaultdict(list), defaultdict(list), []
+    known, clusters, loose, unsure = defaultdict(list), defaultdict(list), [], []
     for face in results.faces:
         if face.known:
             known[face.identity].append(face)
         elif face.cluster_id:
             clusters[face.cluster_id].append(face)
+        elif results.too_unsure(face):
+            unsure.append(face)
         else:
             loose.append(face)
     sections = [{"kind": "identity", "name": name, "faces": [face_row(f) for f in doubtful_first(faces)]}
@@ -119,6 +121,9 @@ def page_data(results, out_dir, store_arg, threshold):
                  for cluster_id, faces in sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     if loose:
         sections.append({"kind": "unknown", "name": "unknown", "faces": [face_row(f) for f in doubtful_first(loose)]})
+    if unsure:
+        sections.append({"kind": "unsure", "name": "too unsure to group",
+                         "faces": [face_row(f) for f in doubtful_first(unsure)]})
     no_face = [[p.path, p.reason] for p in results.photos if p.outcome == "no_face"]
     failed = [[p.path, p.reason] for p in results.photos if p.outcome == "failed"]
     faces = results.faces
@@ -129,6 +134,7 @@ def page_data(results, out_dir, store_arg, threshold):
         "unknown": sum(not f.known for f in faces),
         "identities": len(known),
         "clusters": len(clusters) if results.has_clusters else None,
+        "too_unsure": len(unsure),
         "no_face": len(no_face),
         "failed": len(failed),
     }

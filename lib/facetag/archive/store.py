@@ -100,10 +100,18 @@ class ArchiveStore:
         """The table as a ``pyarrow.Table`` at the store's current version."""
         self._require()
         table = self.table(name)
+        schema = schema_of(name, self.model_id)
         if table is None:
-            empty = schema_of(name, self.model_id).empty_table()
+            empty = schema.empty_table()
             return empty if columns is None else empty.select(columns)
-        return table.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
+        data = table.to_pyarrow_dataset()
+        wanted = columns or schema.names
+        # A column added to facetag's schema after the table was written (faces.quality) reads as nulls.
+        result = data.to_table(columns=[c for c in wanted if c in data.schema.names], filter=filter)
+        for c in wanted:
+            if c not in result.column_names:
+                result = result.append_column(schema.field(c), pa.nulls(result.num_rows, schema.field(c).type))
+        return result.select(wanted)
 
     def files(self, name: str) -> list[str]:
         """The Parquet files of the table's current version (for a pipeline to read in parallel)."""
@@ -187,9 +195,11 @@ class ArchiveStore:
             fields["index_dir"] = index_dir  # the gallery that `facetag name` grows
         return self._publish(run_id, versions, fields)
 
-    def replace_table(self, run_id: str, name: str, files: list[str]) -> dict:
-        """Replace table ``name`` (``clusters``) with a run's staged files, and publish it."""
-        return self._write_whole(run_id, name, _dataset(files, schema_of(name, self.model_id)), "overwrite")
+    def replace_table(self, run_id: str, name: str, files: list[str], fields: dict | None = None) -> dict:
+        """Replace table ``name`` (``clusters``) with a run's staged files, and publish it with ``fields``
+        (``cluster_min_quality``) added to ``store.json``."""
+        return self._write_whole(run_id, name, _dataset(files, schema_of(name, self.model_id)), "overwrite",
+                                 fields or {})
 
     def append_rows(self, run_id: str, name: str, rows: pa.Table) -> dict:
         """Append ``rows`` (a pyarrow Table of the table's schema) to table ``name`` (``labels``), and publish."""
@@ -237,9 +247,9 @@ class ArchiveStore:
                                     commit_properties=props)
              .when_matched_delete().execute())
         if data.count_rows():
-            _write(path, data, "append", props)
+            _write(path, data, "append", props, schema_mode="merge")  # a table of an older facetag gains new columns
 
-    def _write_whole(self, run_id, name, data, mode):
+    def _write_whole(self, run_id, name, data, mode, fields=None):
         from deltalake import DeltaTable
 
         self._check_lock()
@@ -248,7 +258,7 @@ class ArchiveStore:
             _write(path, data, mode, _props(run_id))
         else:
             _create(path, name, data, _props(run_id))
-        return self._publish(run_id, {name: DeltaTable(path).version()}, {})
+        return self._publish(run_id, {name: DeltaTable(path).version()}, fields or {})
 
     def _publish(self, run_id, versions, fields):
         """Write the exports, then ``store.json`` naming the new table versions: the store's commit point."""
@@ -301,10 +311,10 @@ def _create(path, name, data, props):
                     mode="overwrite", commit_properties=props)
 
 
-def _write(path, data, mode, props):
+def _write(path, data, mode, props, schema_mode=None):
     from deltalake import write_deltalake
 
-    write_deltalake(path, data.scanner().to_reader(), mode=mode, commit_properties=props)
+    write_deltalake(path, data.scanner().to_reader(), mode=mode, commit_properties=props, schema_mode=schema_mode)
 
 
 def _dataset(files, schema):

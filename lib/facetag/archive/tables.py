@@ -68,6 +68,8 @@ def faces_schema(model_id):
         ("box", pa.list_(pa.int32())),  # left, top, right, bottom, in the displayed photo's pixels
         ("landmarks", pa.list_(pa.float32())),  # x, y of eyes, nose, mouth corners
         ("score", pa.float32()),
+        # facetag.vision.quality, 0-1; null in rows written before facetag computed it (2026-12-04): unknown.
+        ("quality", pa.float32()),
         pa.field("encoding", pa.list_(pa.float32()), metadata={MODEL_ID_FIELD_KEY: model_id}),
     ])
 

@@ -153,6 +153,7 @@ def cmd_cluster(args):
     from beam_jobs import cluster
 
     summary = cluster.run(["--store", args.store, *(["--threshold", str(args.threshold)] if args.threshold else []),
+                           *(["--min_quality", str(args.min_quality)] if args.min_quality is not None else []),
                            *args.beam_args])
     if args.json:
         print(json.dumps(summary))

@@ -82,6 +82,9 @@ def build_parser():
                        help="group the archive's unknown faces into people (a Beam job)")
     p.add_argument("store", help="an archive store (facetag tag --out)")
     p.add_argument("--threshold", type=float, help="largest distance between two faces linked as one person")
+    p.add_argument("--min-quality", type=float, metavar="Q",
+                   help="leave faces of a quality (0-1) under Q out of clusters, listed apart in the review page "
+                        "(default 0: none; see README, 'Face quality')")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=commands.cmd_cluster, beam=True)
 

@@ -250,7 +250,7 @@ def _store_face(record):
     """A face record of EncodePhotos -> a row of the store's ``faces`` table."""
     return {"face_id": record["face_id"], "path": record["source"], "photo_sha256": record["photo_sha256"],
             "face_index": record["face_index"], "box": record["box"], "landmarks": record["landmarks"],
-            "score": record["score"], "encoding": record["encoding"]}
+            "score": record["score"], "quality": record["quality"], "encoding": record["encoding"]}
 
 
 def _keep_present(element):

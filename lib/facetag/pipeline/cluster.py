@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from facetag.identity.clustering import (
     DEFAULT_LONE_RATIO,
     DEFAULT_METHOD,
+    DEFAULT_MIN_QUALITY,
     DEFAULT_NEIGHBOURS,
     DEFAULT_THRESHOLD,
     DEFAULT_TREES,
@@ -29,6 +30,7 @@ from facetag.identity.clustering import (
     nearest_neighbours,
     neighbour_graph,
     neighbourhood_scales,
+    too_unsure,
 )
 from facetag.io.files import copy_file, is_remote
 
@@ -201,20 +203,22 @@ def _renamed(record, mapping):
 
 
 class ClusterFaces(beam.PTransform):
-    """``{face_id, path, encoding}`` -> ``{face_id, cluster_id, cluster_size, distance}`` for every face.
+    """``{face_id, path, encoding, quality}`` -> ``{face_id, cluster_id, cluster_size, distance}`` for every face.
 
-    ``cluster_id`` 0 is the largest cluster; faces in no cluster (alone, or losing a same-photo
-    conflict) have None in all three. With ``previous`` (a PCollection of the previous run's
-    ``{face_id, cluster_id}``), cluster ids are mapped to that run's ids by overlap (:class:`StableIds`).
+    ``cluster_id`` 0 is the largest cluster; faces in no cluster (alone, losing a same-photo
+    conflict, or of a quality under ``min_quality``: never clustered, see
+    facetag.identity.clustering.too_unsure) have None in all three. With ``previous`` (a
+    PCollection of the previous run's ``{face_id, cluster_id}``), cluster ids are mapped to that run's ids by overlap (:class:`StableIds`).
     ``work_dir``: where the neighbour index is written for the workers (any FileSystems path; default
     a local temporary folder, right only for runners on this machine).
     """
 
     def __init__(self, work_dir=None, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, k=DEFAULT_NEIGHBOURS,
                  trees=DEFAULT_TREES, search_k=None, min_size=2, batch_size=256, previous=None,
-                 lone_ratio=DEFAULT_LONE_RATIO):
+                 lone_ratio=DEFAULT_LONE_RATIO, min_quality=DEFAULT_MIN_QUALITY):
         super().__init__()
         self.work_dir = work_dir
+        self.min_quality = min_quality
         self.threshold = threshold
         self.lone_ratio = lone_ratio
         self.method = method
@@ -227,6 +231,9 @@ class ClusterFaces(beam.PTransform):
 
     def expand(self, faces):
         work_dir = self.work_dir or tempfile.mkdtemp(prefix="facetag-cluster-")
+        min_quality = self.min_quality
+        faces, unsure = faces | "Sure enough to group" >> beam.Partition(
+            lambda f, _: int(too_unsure(f.get("quality"), min_quality)), 2)
         faces = faces | "Encodings as arrays" >> beam.Map(lambda f: dict(f, encoding=np.asarray(f["encoding"], np.float32)))
         built = (faces
                  | "All faces to one place" >> beam.Map(lambda f: (ONE_PLACE, f))
@@ -251,7 +258,8 @@ class ClusterFaces(beam.PTransform):
         records = ((clustered
                     | "Group clusters" >> beam.GroupByKey()
                     | "Centres and distances" >> beam.FlatMap(_cluster_records)),
-                   alone | "Unclustered" >> beam.Map(lambda kv: _unclustered(kv[1]))) | "All faces" >> beam.Flatten()
+                   alone | "Unclustered" >> beam.Map(lambda kv: _unclustered(kv[1])),
+                   unsure | "Too unsure to group" >> beam.Map(_unclustered)) | "All faces" >> beam.Flatten()
         if self.previous is not None:
             records = records | "Stable cluster ids" >> StableIds(self.previous)
         return records

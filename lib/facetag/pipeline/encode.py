@@ -43,6 +43,7 @@ from facetag.vision.detection import (
 )
 from facetag.vision.models import load_model
 from facetag.vision.photo import Photo
+from facetag.vision.quality import face_quality
 
 
 class _LoadedOnFirstBatch:
@@ -225,6 +226,7 @@ def face_records(photo, sha256, found, shape):
             "box": list(d.box),
             "landmarks": [c for point in d.landmarks for c in point],
             "score": d.score,
+            "quality": face_quality(d.box, d.score, d.landmarks, crop),
             "identity": photo.identity if d is labelled else None,
         }
         yield record, crop

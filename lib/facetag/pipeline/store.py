@@ -12,13 +12,38 @@ from facetag.io.files import is_remote
 
 
 def read_table(pipeline, store, name, columns=None):
-    """The rows (dicts) of the store's table ``name`` at its current version; none for a new store."""
+    """The rows (dicts) of the store's table ``name`` at its current version; none for a new store.
+
+    Every row has every column asked for (``columns`` None: the table's schema): a column that a file
+    written before it existed lacks (``faces.quality``) is None.
+    """
     files = store.files(name)
     if not files:
         return pipeline | f"No stored {name}" >> beam.Create([])
+    wanted = columns or schema_of(name, store.model_id).names
     return (pipeline
             | f"List stored {name} files" >> beam.Create(files)
-            | f"Read stored {name}" >> beam.io.ReadAllFromParquet(columns=columns))
+            | f"Spread {name} files" >> beam.Reshuffle()
+            | f"Read stored {name}" >> beam.ParDo(_ReadRows(wanted)))
+
+
+class _ReadRows(beam.DoFn):
+    """A Parquet file of a store table -> its rows as dicts of ``columns``, None for columns the file lacks."""
+
+    def __init__(self, columns, batch_rows=4096):
+        self.columns = columns
+        self.batch_rows = batch_rows
+
+    def process(self, path):
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(path) as f:
+            parquet = pq.ParquetFile(f)
+            present = [c for c in self.columns if c in parquet.schema_arrow.names]
+            absent = dict.fromkeys(c for c in self.columns if c not in present)
+            for batch in parquet.iter_batches(batch_size=self.batch_rows, columns=present):
+                for row in batch.to_pylist():
+                    yield {**row, **absent}
 
 
 def stage_rows(rows, staging_dir, name, model_id):

@@ -25,7 +25,8 @@
   const shellQuote = (s) => /^[A-Za-z0-9_.,:@%+=\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
   const nameCmd = (what, id, name) => `facetag name ${D.store_shell} --${what} ${id} --as ${shellQuote(name || "NAME")}`;
   const notCmd = (id, name) => `facetag name ${D.store_shell} --face ${id} --not ${shellQuote(name)}`;
-  const title = (s) => s.kind === "identity" ? s.name : s.kind === "cluster" ? "Cluster " + s.name : "Unknown, in no cluster";
+  const title = (s) => s.kind === "identity" ? s.name : s.kind === "cluster" ? "Cluster " + s.name
+    : s.kind === "unsure" ? "Too unsure to group (low quality)" : "Unknown, in no cluster";
 
   function toast(text) {
     const t = $("toast");

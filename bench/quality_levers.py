@@ -1,0 +1,281 @@
+"""Levers for clustering precision on lfw_dev (issue 23): face quality gating, test-time flips, a second encoder.
+
+Every lfw_dev photo's main face (bench/cluster_data.py, encodings cached by facetag.learn.filecache),
+the sets of people of bench/cluster.py (``selection`` chooses, ``held-out`` reports, ``all`` is all
+6,922 photos).
+
+* ``quality``: each factor of facetag.vision.quality on every face, how well it singles out the faces
+  that default clustering puts in a stranger's cluster (ROC AUC, 0.5: not at all), and BCubed
+  precision / recall / F1 when the faces under a quality threshold are left unclustered (singletons).
+* ``identify``: lfw_dev's open-set identification protocol (facetag.learn.evaluation.identification_split,
+  as ``make lfw-identify`` but on the cached main faces, nearest gallery face by exact search) when a
+  face under a quality threshold needs a stricter distance to take a gallery name.
+* ``dlib``: a second encoder, face_recognition's (dlib's ResNet, on its own HOG detector's main face; cached by
+  bench/cluster_data.py, about 1 photo/s on a loaded two-core machine, so only people whose names start with
+  A to ``--dlib-until``), made unit length: alone, and joined with facetag-128 by concatenating the two unit
+  encodings (dlib's scaled so that both have the same best pair threshold) and re-normalising, i.e. the two
+  distances combined. Pair verification on the pairs within those people; clustering at thresholds that
+  are each encoding's best pair threshold times CLUSTER_RATIOS (facetag-128's default, 0.975, is 0.85 x
+  1.15), pair thresholds taken from the pairs of selection people only.
+* ``flips``: encodings of each face and its mirror image averaged and re-normalised (after the head,
+  or before it on the 512-d backbone encodings): lfw_dev pair verification (5-fold accuracy, ROC AUC,
+  TAR at FAR 1e-3) and clustering at several thresholds; and the encoder's faces/s with and without.
+
+    python bench/quality_levers.py quality identify flips --out q.md
+    python bench/quality_levers.py dlib --dlib-until D
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from benchutil import machine_facts, write_report
+from cluster import people_sets
+from cluster_data import LFW_DEV, dlib_encodings, lfw_photos
+from cluster_quality import clustering_quality
+from scipy.stats import rankdata
+
+from facetag.identity.clustering import FaceClustering
+from facetag.io.images import load_image
+from facetag.learn.evaluation import (
+    best_threshold,
+    identification_split,
+    read_pairs,
+    score_identification,
+    verification_scores,
+)
+from facetag.learn.filecache import FileEncoder
+from facetag.vision import quality
+from facetag.vision.alignment import crop_face
+from facetag.vision.models import IDENTIFY_THRESHOLDS, load_model
+
+REPORTED = ("selection", "held-out", "all")
+PERCENTILES = (5, 10, 20)
+QUALITY_THRESHOLDS = (0.25, 0.5, 0.75, 0.9)
+STRICT_THRESHOLDS = (0.85, 0.90)
+CLUSTER_RATIOS = (0.78, 0.80, 0.82, 0.85)
+FLIP_THRESHOLDS = (0.90, 0.925, 0.93, 0.935, 0.94, 0.95, 0.975, 1.0)
+
+
+def auc(positive, score):
+    """ROC AUC of ``score`` ranking the ``positive`` rows first."""
+    ranks = rankdata(score)
+    pos, neg = positive.sum(), len(positive) - positive.sum()
+    return (ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def factors(photos):
+    """Each face's quality factors (raw values) and its quality; faces the detector missed get quality 0."""
+    faces = FileEncoder(margin=0.25).main_faces(photos)
+    names = ("size px", "sharpness", "yaw offset", "score", "quality")
+    values = np.zeros((len(photos), len(names)))
+    for i, path in enumerate(photos):
+        if faces[path] is None:
+            continue
+        box, score, landmarks = faces[path]
+        crop = crop_face(load_image(path), box, margin=0.25)
+        left, top, right, bottom = box
+        values[i] = (min(right - left, bottom - top), quality.sharpness(crop), quality.yaw_offset(landmarks), score,
+                     quality.face_quality(box, score, landmarks, crop))
+    return names, values, np.array([faces[p] is not None for p in photos])
+
+
+def stranger_faces(labels, names):
+    """Faces in a cluster whose majority is another person."""
+    wrong = np.zeros(len(names), bool)
+    for cluster in np.unique(labels[labels >= 0]):
+        member = labels == cluster
+        people, counts = np.unique(names[member], return_counts=True)
+        wrong[member & (names != people[np.argmax(counts)])] = True
+    return wrong
+
+
+def gated_quality(encodings, names, sets, keep, threshold=None):
+    cells = []
+    for s in REPORTED:
+        rows = sets[s]
+        labels = np.full(int(rows.sum()), -1)
+        kept = keep[rows]
+        clustering = FaceClustering() if threshold is None else FaceClustering(threshold=threshold)
+        labels[kept] = clustering.fit_predict(encodings[rows][kept])
+        q = clustering_quality(labels, names[rows])
+        cells.append(f"{q.bcubed_precision:.4f} / {q.bcubed_recall:.4f} / {q.bcubed_f1:.4f}")
+    return cells
+
+
+def quality_report(photos, names, sets, encodings, measured):
+    names_f, values, found = measured
+    wrong = stranger_faces(FaceClustering().fit_predict(encodings), names)
+    lines = ["## Face quality gating", "",
+             f"Faces the default clustering (all 6,922 photos) puts in a stranger's cluster: {int(wrong.sum())}. "
+             "Each factor's distribution on the detected faces, and how well its low values single those faces out "
+             "(ROC AUC; 0.5: no better than chance; yaw offset ranked high-first):", "",
+             "| factor | 1% | 5% | 25% | 50% | 75% | 95% | 99% | AUC |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for j, name in enumerate(names_f):
+        sign = 1 if name == "yaw offset" else -1
+        pct = np.percentile(values[found, j], (1, 5, 25, 50, 75, 95, 99))
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3g}" for v in pct)
+                     + f" | {auc(wrong[found], sign * values[found, j]):.3f} |")
+    lines += ["", "BCubed precision / recall / F1 with the faces under each gate left unclustered (clustering at its "
+              "defaults on the rest):", "",
+              "| gate | faces gated (all) | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
+    lines.append("| none | 0 | " + " | ".join(gated_quality(encodings, names, sets, np.ones(len(names), bool))) + " |")
+    for j, name in enumerate(names_f[:-1]):
+        sign = -1 if name == "yaw offset" else 1
+        for pct in PERCENTILES:
+            cut = np.percentile(sign * values[found, j], pct)
+            keep = found & (sign * values[:, j] >= cut)
+            rule = f"{name} {'≤' if sign < 0 else '≥'} {abs(cut):.3g} (drops the worst {pct}%)"
+            lines.append(f"| {rule} | {int((~keep).sum())} | "
+                         + " | ".join(gated_quality(encodings, names, sets, keep)) + " |")
+        print(f"quality: {name} done", file=sys.stderr, flush=True)
+    for threshold in QUALITY_THRESHOLDS:
+        keep = values[:, -1] >= threshold
+        lines.append(f"| quality ≥ {threshold:g} | {int((~keep).sum())} | "
+                     + " | ".join(gated_quality(encodings, names, sets, keep)) + " |")
+    return lines
+
+
+def identify_report(photos, encodings, face_quality):
+    gallery, probes = identification_split(os.path.join(LFW_DEV, "images"))
+    row = {p: i for i, p in enumerate(photos)}
+    g = np.array([row[p] for p, _ in gallery])
+    who = np.array([name for _, name in gallery])
+    rows = np.array([row[p] for p, _ in probes])
+    distances = np.sqrt(np.maximum(2 - 2 * encodings[rows] @ encodings[g].T, 0))  # unit-length encodings
+    nearest = distances.argmin(axis=1)
+    base = IDENTIFY_THRESHOLDS["facetag-128"]
+    lines = ["## Low-quality faces and the gallery", "",
+             f"lfw_dev open-set identification ({len(gallery)} gallery photos, {len(probes)} probes, cached main faces, "
+             f"exact nearest gallery face): a probe face of quality under the gate takes a name only within the "
+             f"stricter distance; the others at the default {base:g}.", "",
+             "| gate | stricter distance | probes under the gate | known identified | strangers rejected |",
+             "|---|---:|---:|---:|---:|"]
+    configs = [(None, base)] + [(q, t) for q in QUALITY_THRESHOLDS[:2] for t in STRICT_THRESHOLDS]
+    for gate, strict in configs:
+        low = np.zeros(len(probes), bool) if gate is None else face_quality[rows] < gate
+        threshold = np.where(low, strict, base)
+        answers = {p: (who[n], d[n] if d[n] <= t else np.inf)
+                   for (p, _), n, d, t in zip(probes, nearest, distances, threshold)}
+        s = score_identification(probes, answers, base)
+        lines.append(f"| {'none' if gate is None else f'quality < {gate:g}'} | {strict:g} | {int(low.sum())} "
+                     f"| {100 * s['identified_at_threshold']:.1f}% | {100 * s['strangers_rejected']:.1f}% |")
+    return lines
+
+
+def dlib_report(photos, names, sets, encodings, until):
+    covered = np.array([n[0].upper() <= until.upper() for n in names])
+    subset = [p for p, c in zip(photos, covered) if c]
+    dlib, _ = dlib_encodings(subset, 1)
+    dlib /= np.linalg.norm(dlib, axis=1, keepdims=True)
+    sub_names = names[covered]
+    sub_sets = {s: sets[s][covered] for s in REPORTED}
+    pairs = [p for p in read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
+             if all(os.path.basename(os.path.dirname(x))[0].upper() <= until.upper() for x in (p.a, p.b))]
+    row = {p: i for i, p in enumerate(subset)}
+    a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
+    same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    chooser = sub_sets["selection"][a] & sub_sets["selection"][b]
+
+    def pair_threshold(enc):
+        return best_threshold(np.linalg.norm(enc[a] - enc[b], axis=1)[chooser], same[chooser])
+
+    ours = encodings[covered]
+    joined = np.concatenate([ours, pair_threshold(ours) / pair_threshold(dlib) * dlib], axis=1)
+    variants = {"facetag-128": ours, "dlib": dlib,
+                "facetag-128 + dlib": joined / np.linalg.norm(joined, axis=1, keepdims=True)}
+    lines = ["## A second encoder (dlib)", "",
+             f"People whose names start with A to {until.upper()}: {len(subset):,} photos; {len(pairs)} of lfw_dev's pairs "
+             f"({int(same.sum())} same) lie within them ({int(chooser.sum())} of selection people: the "
+             "pair thresholds below).", "",
+             "| encodings | pair accuracy | ROC AUC | TAR at FAR 1e-3 |", "|---|---:|---:|---:|"]
+    for name, enc in variants.items():
+        sc = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
+        lines.append(f"| {name} | {100 * sc['accuracy_mean']:.2f}% | {sc['roc_auc']:.4f} | {100 * sc['tar_at_far_1e-3']:.1f}% |")
+    lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1 within those people:", "",
+              "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
+    for name, enc in variants.items():
+        for ratio in CLUSTER_RATIOS:
+            threshold = round(ratio * pair_threshold(enc), 3)
+            lines.append(f"| {name} | {threshold:g} ({ratio:g} x {pair_threshold(enc):.3f}) | "
+                         + " | ".join(gated_quality(enc, sub_names, sub_sets, np.ones(len(subset), bool), threshold))
+                         + " |")
+    return lines
+
+
+def encoder_speed(model, crops, flip, repeats=3):
+    """Faces per second of ``model.encode`` on ``crops`` in batches of 32 (best of ``repeats``), mirrored too."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(crops), 32):
+            batch = crops[i:i + 32]
+            model.encode(np.concatenate([batch, batch[:, :, ::-1]]) if flip else batch)
+        best = max(best, len(crops) / (time.perf_counter() - start))
+    return best
+
+
+def flips_report(photos, names, sets, model):
+    plain_b = FileEncoder(margin=0.25).encode(photos).encodings
+    flip_b = FileEncoder(margin=0.25, flip=True).encode(photos).encodings
+    plain = model.project(plain_b)
+    after = plain + model.project(flip_b)
+    before = plain_b + flip_b
+    variants = {"plain (default)": plain,
+                "flips averaged after the head": after / np.linalg.norm(after, axis=1, keepdims=True),
+                "flips averaged before the head": model.project(before / np.linalg.norm(before, axis=1, keepdims=True))}
+    pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
+    row = {p: i for i, p in enumerate(photos)}
+    a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
+    same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    lines = ["## Test-time flips", "", "lfw_dev's 3,000 pairs (5-fold, threshold from the other folds):", "",
+             "| encodings | accuracy | ROC AUC | TAR at FAR 1e-3 |", "|---|---:|---:|---:|"]
+    for name, enc in variants.items():
+        s = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
+        lines.append(f"| {name} | {100 * s['accuracy_mean']:.2f}% ± {100 * s['accuracy_std']:.2f} | {s['roc_auc']:.4f} "
+                     f"| {100 * s['tar_at_far_1e-3']:.1f}% |")
+    lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1:", "",
+              "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
+    for name, enc in variants.items():
+        for threshold in FLIP_THRESHOLDS:
+            lines.append(f"| {name} | {threshold:g} | "
+                         + " | ".join(gated_quality(enc, names, sets, np.ones(len(names), bool), threshold)) + " |")
+        print(f"flips: {name} done", file=sys.stderr, flush=True)
+    rng = np.random.default_rng(0)
+    crops = np.stack([crop_face(load_image(p), (63, 63, 187, 187), margin=0.0)
+                      for p in rng.choice(photos, 256, replace=False)])
+    plain_speed, flip_speed = encoder_speed(model, crops, False), encoder_speed(model, crops, True)
+    lines += ["", f"Encoder ({model.name}, batches of 32, best of 3 over 256 crops): {plain_speed:.0f} faces/s plain, "
+              f"{flip_speed:.0f} faces/s with flips ({plain_speed / flip_speed:.2f}x the cost)."]
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("parts", nargs="*", choices=("quality", "identify", "flips", "dlib"),
+                        default=["quality", "identify", "flips"])
+    parser.add_argument("--dlib-until", metavar="LETTER", default="D",
+                        help="the dlib part covers people whose names start with A to LETTER")
+    parser.add_argument("--out", help="also write the report to this Markdown file")
+    args = parser.parse_args(argv)
+    photos, names = lfw_photos()
+    sets = people_sets(names)
+    model = load_model("facetag-128")
+    encodings = model.project(FileEncoder(margin=0.25).encode(photos).encodings)
+    lines = ["# Quality gating and test-time flips on lfw_dev", ""] + machine_facts() + [""]
+    measured = factors(photos) if {"quality", "identify"} & set(args.parts) else None
+    if "quality" in args.parts:
+        lines += quality_report(photos, names, sets, encodings, measured) + [""]
+    if "identify" in args.parts:
+        lines += identify_report(photos, encodings, measured[1][:, -1]) + [""]
+    if "flips" in args.parts:
+        lines += flips_report(photos, names, sets, model) + [""]
+    if "dlib" in args.parts:
+        lines += dlib_report(photos, names, sets, encodings, args.dlib_until)
+    write_report(lines, args.out)
+
+
+if __name__ == "__main__":
+    main()
