@@ -7,7 +7,7 @@ FACETAG := $(VENV)/bin/facetag
 INSTALLED := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean
+.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean engines cluster-up cluster-down
 
 setup: system-packages $(INSTALLED)
 	@$(PY) -m facetag.io.samples >/dev/null
@@ -79,6 +79,20 @@ bench: bench-setup
 	$(PY) bench/incremental.py
 	$(PY) bench/cluster.py quality --processes 1
 	$(PY) bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
+
+# Local clusters for the Beam jobs (README "Run on a cluster"): ENGINE=flink or spark. 'engines' fetches the
+# pinned engine and Beam job server jars from Maven Central once (checksums checked) into $$FACETAG_CACHE/engines.
+ENGINE ?= flink
+engines: setup
+	$(PY) scripts/cluster.py fetch $(ENGINE)
+
+cluster-up: setup
+	@$(PY) -c 'import sys; sys.path.insert(0, "scripts"); import cluster; sys.exit(0 if cluster.fetched("$(ENGINE)") else 1)' \
+	    || $(PY) scripts/cluster.py fetch $(ENGINE)
+	$(PY) scripts/cluster.py up $(ENGINE)
+
+cluster-down:
+	@if [ -x $(PY) ]; then $(PY) scripts/cluster.py down $(ENGINE); else python3 scripts/cluster.py down $(ENGINE); fi
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
