@@ -9,8 +9,11 @@ flink: a JobManager and two TaskManagers (one JVM each; REST on 127.0.0.1:8081),
        (127.0.0.1:8099) pointed at the JobManager, and a Python SDK worker pool (127.0.0.1:50000).
 spark: a standalone master (127.0.0.1:7077, web UI 127.0.0.1:8080) and two workers (one JVM each), Beam's Spark
        job server (127.0.0.1:8199) driving it, and a Python SDK worker pool (127.0.0.1:50001).
-configs/flink-local.yaml and configs/spark-local.yaml point the jobs at them. Everything listens on 127.0.0.1.
-Pid files and logs: out/cluster/ENGINE/. Nothing is downloaded by 'up'.
+       The job server keeps one Spark application for all jobs; its UI (127.0.0.1:4040) lists their Spark jobs.
+configs/flink-local.yaml and configs/spark-local.yaml point the jobs at them. Everything listens on 127.0.0.1:
+every JVM runs with scripts/engines/loopback_bind.c preloaded (built once with cc), because Beam's Java servers
+listen on every interface whatever host they are given. Pid files and logs: out/cluster/ENGINE/. Nothing is
+downloaded by 'up'.
 """
 
 import argparse
@@ -49,6 +52,7 @@ ENGINES = {
     "flink": {"job_port": 8099, "pool_port": 50000, "ui": f"http://{HOST}:8081"},
     "spark": {"job_port": 8199, "pool_port": 50001, "ui": f"http://{HOST}:8080"},
 }
+SPARK_APP_UI = f"http://{HOST}:4040"  # the UI of the Spark job server's application (its jobs)
 READY_S = 180
 
 
@@ -182,8 +186,30 @@ def _start_time(pid):
         return None
 
 
+def loopback_shim():
+    """scripts/engines/loopback_bind.c built into the cache folder (once): preloaded into every JVM of the
+    clusters, it binds to 127.0.0.1 the servers that Beam's Java code opens on every interface."""
+    source = os.path.join(POMS, "loopback_bind.c")
+    built = os.path.join(engines_dir(), "loopback_bind.so")
+    if not os.path.exists(built) or os.path.getmtime(built) < os.path.getmtime(source):
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if not compiler:
+            raise ClusterError("a C compiler (cc) is needed once to build scripts/engines/loopback_bind.c, which "
+                               "keeps the clusters' servers on 127.0.0.1 (Debian: apt-get install gcc)")
+        os.makedirs(engines_dir(), exist_ok=True)
+        out = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", built + ".tmp", source, "-ldl"],
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise ClusterError(f"building {source} failed:\n{out.stderr[-2000:]}")
+        os.replace(built + ".tmp", built)
+    return built
+
+
 def start(engine, name, cmd, env=None):
-    """Start one component in its own process group, logging to out/cluster/ENGINE/NAME.log; write its pid file."""
+    """Start one component in its own process group, logging to out/cluster/ENGINE/NAME.log; write its pid file.
+    A JVM gets the loopback shim (loopback_shim), which its children (Spark's executors) inherit."""
+    if cmd[0] == java():
+        env = {"LD_PRELOAD": loopback_shim(), **(env or {})}
     folder = state_dir(engine)
     log = os.path.join(folder, f"{name}.log")
     with open(log, "w") as out:
@@ -243,8 +269,8 @@ def port_open(port):
         return s.connect_ex((HOST, port)) == 0
 
 
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=3) as r:
+def get_json(url, timeout=3):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.load(r)
 
 
@@ -272,14 +298,25 @@ def worker_pool(engine):
     return lambda: wait_for(f"SDK worker pool (port {port})", lambda: port_open(port), proc, log)
 
 
-def job_server(engine, main_class, *args, jvm=()):
+def log4j_config(engine):
+    """A Log4j 2 configuration that logs INFO to the console (the component's log file under out/cluster/)."""
+    path = os.path.join(state_dir(engine), "log4j.properties")
+    with open(path, "w") as f:
+        f.write("rootLogger.level = INFO\nrootLogger.appenderRef.out.ref = out\nappender.out.type = Console\n"
+                "appender.out.name = out\nappender.out.layout.type = PatternLayout\n"
+                "appender.out.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n\n")
+    return path
+
+
+def job_server(engine, main_class, *args, jvm=(), env=None):
     port = ENGINES[engine]["job_port"]
     artifacts = os.path.join(state_dir(engine), "artifacts")
     os.makedirs(artifacts, exist_ok=True)
-    cmd = [java(), "-Xms256m", "-Xmx768m", *JAVA17_OPENS, *jvm, "-cp", paths(engine)["job_server"], main_class,
+    cmd = [java(), "-Xms256m", "-Xmx768m", *JAVA17_OPENS, f"-Dlog4j2.configurationFile=file:{log4j_config(engine)}",
+           *jvm, "-cp", paths(engine)["job_server"], main_class,
            f"--job-host={HOST}", f"--job-port={port}", f"--artifact-port={port - 1}", f"--expansion-port={port - 2}",
            f"--artifacts-dir={artifacts}", *args]
-    proc, log = start(engine, "job-server", cmd)
+    proc, log = start(engine, "job-server", cmd, env)
     return lambda: wait_for(f"Beam {engine} job server (port {port})", lambda: port_open(port), proc, log)
 
 
@@ -304,6 +341,11 @@ taskmanager.memory.network.min: 128m
 taskmanager.memory.network.max: 128m
 taskmanager.network.sort-shuffle.min-buffers: 64
 parallelism.default: 2
+# The TaskManagers load Beam's runner from their own classpath (the job server jar, appended there), not from the
+# job's jar: Beam keeps a job's SDK workers between its stages (the pipeline option environment_cache_millis) only
+# when its runner classes were not loaded by Flink's per-job class loader; otherwise every stage of every
+# TaskManager starts, and waits for, a fresh SDK worker process that imports Beam and facetag and loads the models.
+classloader.resolve-order: parent-first
 blob.server.port: 0
 env.java.opts.all: {" ".join(JAVA17_OPENS)}
 """
@@ -326,18 +368,15 @@ def flink_up():
     os.makedirs(conf, exist_ok=True)
     with open(os.path.join(conf, "flink-conf.yaml"), "w") as f:
         f.write(FLINK_CONF)
-    with open(os.path.join(conf, "log4j.properties"), "w") as f:
-        f.write("rootLogger.level = INFO\nrootLogger.appenderRef.out.ref = out\nappender.out.type = Console\n"
-                "appender.out.name = out\nappender.out.layout.type = PatternLayout\n"
-                "appender.out.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n\n")
     classpath = os.path.join(p["lib"], "*")
-    logging = [f"-Dlog4j.configurationFile=file:{conf}/log4j.properties", f"-Dlog.file={folder}/unused.log"]
+    logging = [f"-Dlog4j.configurationFile=file:{log4j_config('flink')}", f"-Dlog.file={folder}/unused.log"]
     jm_jvm, jm_dyn = _flink_jvm_params(conf, p["lib"], "GET_JM_RESOURCE_PARAMS")
     jm, jm_log = start("flink", "jobmanager", [java(), *jm_jvm, *JAVA17_OPENS, *logging, "-cp", classpath,
                                                "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
                                                "--configDir", conf, *jm_dyn])
     tm_jvm, tm_dyn = _flink_jvm_params(conf, p["lib"], "GET_TM_RESOURCE_PARAMS")
-    tms = [start("flink", f"taskmanager-{i}", [java(), *tm_jvm, *JAVA17_OPENS, *logging, "-cp", classpath,
+    tm_classpath = classpath + os.pathsep + p["job_server"]  # Flink's own classes first (see FLINK_CONF)
+    tms = [start("flink", f"taskmanager-{i}", [java(), *tm_jvm, *JAVA17_OPENS, *logging, "-cp", tm_classpath,
                                                "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
                                                "--configDir", conf, *tm_dyn]) for i in (1, 2)]
     pool_ready = worker_pool("flink")
@@ -364,7 +403,8 @@ def spark_up():
     workers = []
     for i in (1, 2):
         work = os.path.join(folder, f"worker-{i}")
-        os.makedirs(work, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)  # each application's executors keep a copy of the job server jar
+        os.makedirs(work)
         workers.append(start("spark", f"worker-{i}", [
             *base, "org.apache.spark.deploy.worker.Worker", "--host", HOST, "--webui-port", str(8090 + i),
             "--cores", "1", "--memory", "1g", "--work-dir", work, f"spark://{HOST}:7077"], env))
@@ -372,10 +412,15 @@ def spark_up():
     for i, (w, log) in enumerate(workers, 1):
         wait_for(f"Spark worker {i}", lambda: get_json(f"{ui}/json/").get("aliveworkers", 0) >= i, w, log)
     driver = [f"-Dspark.{k}={v}" for k, v in {
-        "driver.host": HOST, "driver.bindAddress": HOST, "ui.enabled": "false", "executor.memory": "768m",
+        "driver.host": HOST, "driver.bindAddress": HOST, "ui.port": "4040", "executor.memory": "768m",
         "executor.cores": "1", "cores.max": "2"}.items()]
+    # Beam's Spark job server makes a Spark application per job by default: new executor JVMs on both workers,
+    # each fetching the 270 MB job server jar, about 40 s of every job here. This property of Beam's
+    # SparkContextFactory (named for Beam's own tests) keeps one application, whose executors run every job;
+    # its jobs are listed by the application's UI (127.0.0.1:4040, /api/v1/applications).
+    driver.append("-Dbeam.spark.test.reuseSparkContext=true")
     js_ready = job_server("spark", "org.apache.beam.runners.spark.SparkJobServerDriver",
-                          f"--spark-master-url=spark://{HOST}:7077", jvm=driver)
+                          f"--spark-master-url=spark://{HOST}:7077", jvm=driver, env=env)
     pool_ready()
     js_ready()
 
@@ -408,8 +453,12 @@ def status(engine):
             print(f"flink: {len(tms)} TaskManagers; jobs: " + (", ".join(f"{j['name']} {j['state']}" for j in jobs) or "none"))
         else:
             state = get_json(f"{ui}/json/")
-            print(f"spark: {state['aliveworkers']} workers alive; completed applications: "
-                  + (", ".join(f"{a['name']} {a['state']}" for a in state["completedapps"]) or "none"))
+            apps = get_json(f"{SPARK_APP_UI}/api/v1/applications", 60) if port_open(4040) else []
+            jobs = [j["status"] for a in apps
+                    for j in get_json(f"{SPARK_APP_UI}/api/v1/applications/{a['id']}/jobs", 60)]
+            print(f"spark: {state['aliveworkers']} workers alive; the job server's application: "
+                  + (f"{len(jobs)} Spark jobs ({', '.join(f'{jobs.count(s)} {s}' for s in sorted(set(jobs)))})"
+                     if apps else "not started (it starts with the first Beam job)"))
     except OSError as e:
         raise ClusterError(f"{engine}: not reachable at {ui} ({e})") from None
 
