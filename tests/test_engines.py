@@ -8,7 +8,8 @@ jobs finished and two TaskManagers / workers registered. `make cluster-down` run
 Flink, a `facetag tag` killed while Flink runs its job leaves the store at its previous version, and the next
 run completes it.
 
-Slow: on two cores about 3 minutes per engine with the clusters' jars already fetched (the first
+Slow: on two cores 2-3 minutes per engine with the clusters' jars already fetched (4 minutes for the whole
+module on a quiet machine, about 6 under load; the first
 `make cluster-up` on a fresh machine fetches them: about 1.5 minutes for Flink, 2.5 for Spark). 20 photos,
 not the issue's 60: each job's fixed cost on a cluster (submission, scheduling, SDK workers starting and
 loading the models) is 15-40 s however few the photos, and the suite must stay under 15 minutes.
