@@ -7,7 +7,7 @@ FACETAG := $(VENV)/bin/facetag
 INSTALLED := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean s3-up s3-down
+.PHONY: setup system-packages demo test lfw-eval lfw-identify bench-setup bench clean s3-up s3-down engines cluster-up cluster-down
 
 setup: system-packages $(INSTALLED)
 	@$(PY) -m facetag.io.samples >/dev/null
@@ -64,7 +64,7 @@ bench-setup: setup
 	$(PY) -m pip install -q --no-deps face_recognition==1.3.0
 	$(PY) -m pip install -q duckdb==2.0.0
 
-# Every benchmark (needs ../shared/data; on two cores about an hour, half of it face_recognition encoding
+# Every benchmark (needs ../shared/data; engines.py needs Java; on two cores over an hour, half of it face_recognition encoding
 # lfw_dev for the clustering comparison the first time; cached after). Results: bench/RESULTS.md.
 bench: bench-setup
 	$(PY) bench/startup.py
@@ -79,6 +79,21 @@ bench: bench-setup
 	$(PY) bench/incremental.py
 	$(PY) bench/cluster.py quality --processes 1
 	$(PY) bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
+	$(PY) bench/engines.py
+
+# Local clusters for the Beam jobs (README "Run on a cluster"): ENGINE=flink or spark. 'engines' fetches the
+# pinned engine and Beam job server jars from Maven Central once (checksums checked) into $$FACETAG_CACHE/engines.
+ENGINE ?= flink
+engines: setup
+	$(PY) scripts/cluster.py fetch $(ENGINE)
+
+cluster-up: setup
+	@$(PY) -c 'import sys; sys.path.insert(0, "scripts"); import cluster; sys.exit(0 if cluster.fetched("$(ENGINE)") else 1)' \
+	    || $(PY) scripts/cluster.py fetch $(ENGINE)
+	$(PY) scripts/cluster.py up $(ENGINE)
+
+cluster-down:
+	@if [ -x $(PY) ]; then $(PY) scripts/cluster.py down $(ENGINE); else python3 scripts/cluster.py down $(ENGINE); fi
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

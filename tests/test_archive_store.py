@@ -232,7 +232,7 @@ def test_progress_line_sums_the_workers_and_estimates_the_time_left(tmp_path):
         "facetag: 200/1,000 photos (10.0/s), 200 faces, 2 failed, about 80 s left")
     assert progress.ProgressReporter.line(totals | {"listed": 10000}, 20.0).endswith("about 16 min left")
     assert progress.ProgressReporter.line({"listed": 10, "done": 10}, 5.0) == "facetag: 10/10 photos (2.0/s), 0 faces, 0 failed"
-    assert not os.path.exists(reporter.folder) and progress.ENV not in os.environ
+    assert not os.path.exists(reporter.folder) and progress.folder() is None
 
 
 def test_input_scope_covers_what_the_listing_lists(tmp_path):

@@ -34,7 +34,7 @@ from facetag.io.files import is_remote
 from facetag.io.images import read_file
 from facetag.io.listing import list_paths
 from facetag.pipeline.encode import PHOTOS, EncodePhotos
-from facetag.pipeline.progress import note
+from facetag.pipeline.progress import folder, note, report_to
 from facetag.pipeline.records import PhotoBytes, face_id
 
 #: ``photos`` columns the comparison and reuse steps read (not the run id).
@@ -91,6 +91,10 @@ class _Compare(beam.DoFn):
         self.emit_kept = emit_kept
         self.counts = {name: _counter(name) for name in (
             "photos_listed", "photos_unchanged", "photos_new", "photos_changed", "photos_removed", "images_failed")}
+        self.progress = folder()  # the progress line's folder travels with the DoFn (facetag.pipeline.progress)
+
+    def setup(self):
+        report_to(self.progress)
 
     def process(self, element):
         path, joined = element
@@ -167,6 +171,10 @@ class _ReadPhoto(beam.DoFn):
         self.run_id = run_id
         self.max_file_bytes = max_file_bytes
         self.failed = _counter("images_failed")
+        self.progress = folder()
+
+    def setup(self):
+        report_to(self.progress)
 
     def process(self, photo):
         try:
@@ -194,6 +202,10 @@ class _Reuse(beam.DoFn):
         self.run_id = run_id
         self.reused = _counter("photos_reused")
         self.no_face = _counter("images_without_face")
+        self.progress = folder()
+
+    def setup(self):
+        report_to(self.progress)
 
     def process(self, element):
         _, joined = element

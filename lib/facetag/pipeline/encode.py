@@ -32,7 +32,7 @@ from facetag.pipeline.budget import InFlight
 from facetag.pipeline.notices import hide_beam_notices
 from facetag.pipeline.options import limit_model_threads
 from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
-from facetag.pipeline.progress import note
+from facetag.pipeline.progress import folder, note, report_to
 from facetag.pipeline.records import face_id
 from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.detection import (
@@ -136,9 +136,11 @@ class DetectFaces(beam.DoFn):
         self.images_with_faces = Metrics.counter("facetag", "images_with_faces")
         self.images_without_face = Metrics.counter("facetag", "images_without_face")
         self.images_failed = Metrics.counter("facetag", "images_failed")
+        self.progress = folder()  # the progress line's folder travels with the DoFn (facetag.pipeline.progress)
 
     def setup(self):
         self._detector = None
+        report_to(self.progress)
 
     @property
     def detector(self):

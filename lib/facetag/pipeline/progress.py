@@ -1,10 +1,19 @@
-"""A live progress line for long runs on the local runners.
+"""A live progress line for long runs on the local runners and the local clusters.
 
-Workers (threads of this process, or the local runner's worker processes)
-count what they finish with :func:`note`; each process writes its totals to a
-small file at most once a second, and the submitting process sums the files
-and redraws one line on stderr, at most once a second. Remote runners have no
-such line: their Beam counters show the same counts in the runner's UI.
+Workers (threads of this process, the local runner's worker processes, or the
+SDK workers of a local Flink or Spark cluster) count what they finish with
+:func:`note`; each process writes its totals to a small file at most once a
+second, and the submitting process sums the files and redraws one line on
+stderr, at most once a second.
+
+The folder reaches the workers inside the DoFns that count: each takes
+:func:`folder` when the pipeline is built (inside the open
+:class:`ProgressReporter`) and hands it to :func:`report_to` in its ``setup``.
+Workers started by a cluster's SDK worker pool do not inherit the submitting
+process's environment, so an environment variable would not reach them. The
+files are only summed while the workers share the submitting machine's disk
+(every local runner, ``make cluster-up``); on a real cluster the workers' notes
+go nowhere, and Beam's counters show the same counts in the runner's UI.
 """
 
 import json
@@ -16,17 +25,30 @@ import time
 
 from facetag.io.files import write_atomically
 
-ENV = "FACETAG_PROGRESS_DIR"
 INTERVAL = 1.0
 
 _counts = {}
 _written = [0.0]
+_folder = [None]
 _lock = threading.Lock()
+
+
+def folder():
+    """The progress folder of the reporter open in this process (None when no line is drawn): what a counting
+    DoFn takes when it is built and passes to :func:`report_to` in its ``setup``."""
+    return _folder[0]
+
+
+def report_to(path):
+    """Make :func:`note` in this worker process write to ``path`` (a DoFn's ``setup``; None: to nowhere)."""
+    if path is not None and not os.path.isdir(path):
+        path = None  # another machine's folder, or a run already over
+    _folder[0] = path
 
 
 def note(**increments):
     """Add to this process's counts (``listed``, ``done``, ``faces``, ``failed``); cheap when no one watches."""
-    folder = os.environ.get(ENV)
+    folder = _folder[0]
     if not folder:
         return
     with _lock:
@@ -56,7 +78,7 @@ class ProgressReporter:
         if not self.enabled:
             return self
         self.folder = tempfile.mkdtemp(prefix="facetag-progress-")
-        os.environ[ENV] = self.folder
+        _folder[0] = self.folder
         _counts.clear()
         self.started = time.monotonic()
         self.stop = threading.Event()
@@ -69,7 +91,7 @@ class ProgressReporter:
             return
         self.stop.set()
         self.thread.join()
-        os.environ.pop(ENV, None)
+        _folder[0] = None
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
