@@ -20,7 +20,7 @@ Each run is a fresh `facetag tag` process timed as a whole. The cluster is stopp
 """
 
 import argparse
-import glob
+import importlib.util
 import os
 import subprocess
 import sys
@@ -30,10 +30,22 @@ import time
 
 import benchutil
 
+
+def _load_cluster_script():
+    """scripts/cluster.py (the local clusters' pid files and process groups), by path: bench/cluster.py is another
+    module of that name."""
+    path = os.path.join(benchutil.REPO, "scripts", "cluster.py")
+    spec = importlib.util.spec_from_file_location("cluster_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cluster = _load_cluster_script()
+
 from facetag.learn.evaluation import identification_split
 
 VENV_BIN = os.path.dirname(sys.executable)
-CLUSTER_STATE = os.path.join(benchutil.REPO, "out", "cluster")
 CACHED_S = 32  # a job's SDK workers outlive it by environment_cache_millis (configs/*-local.yaml: 30 s)
 
 
@@ -47,20 +59,7 @@ def vm_hwm_kib(pid):
 
 def cluster_pids(engine):
     """Every live process in the process groups `make cluster-up` started (their pid files)."""
-    groups = set()
-    for pid_file in glob.glob(os.path.join(CLUSTER_STATE, engine, "*.pid")):
-        with open(pid_file) as f:
-            groups.add(int(f.read().split()[0]))
-    pids = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) in groups:
-            pids.append(int(stat.split("/")[2]))
-    return pids
+    return [pid for pid, _ in cluster.group_members(cluster.started_groups(engine))]
 
 
 class PeakMemory:

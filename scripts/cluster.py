@@ -246,21 +246,36 @@ def stop(engine):
     return len(groups)
 
 
-def _group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie leader that nobody reaps (its parent, 'up', has exited) still counts as a member: look deeper
+def group_members(pgids):
+    """``[(pid, state letter)]`` of every process in the process groups ``pgids``, from /proc."""
+    members = []
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             with open(stat) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        if int(fields[2]) in pgids:
+            members.append((int(stat.split("/")[2]), fields[0]))
+    return members
+
+
+def started_groups(engine):
+    """The process groups `up` started for ``engine``, from its pid files."""
+    groups = set()
+    for pid_file in glob.glob(os.path.join(state_dir(engine), "*.pid")):
+        with open(pid_file) as f:
+            groups.add(int(f.read().split()[0]))
+    return groups
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie leader that nobody reaps (its parent, 'up', has exited) still counts as a member: look deeper
+    return any(state != "Z" for _, state in group_members({pgid}))
 
 
 def port_open(port):

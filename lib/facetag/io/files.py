@@ -93,10 +93,10 @@ def join(base, *parts):
 def replaced_atomically(path, suffix=".tmp"):
     """Yield a temporary local path beside ``path``; when the block succeeds it replaces ``path`` at once.
 
-    ``path``'s folder is made if needed, as object stores and Beam's local file system do. ``suffix`` ends
-    the temporary name, for writers that insist on a file name ending (NumPy's ``.npz``).
+    ``suffix`` ends the temporary name, for writers that insist on a file name ending (NumPy's ``.npz``).
+    ``path``'s folder must exist: a writer whose folder was removed under it (a finished run's progress
+    folder) gets FileNotFoundError rather than the folder back.
     """
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
     try:
         yield tmp
@@ -134,13 +134,15 @@ def read_bytes(path):
 
 
 def copy_file(source, target):
-    """Copy ``source`` to ``target``, each local or remote, in blocks; a local target is replaced at once."""
+    """Copy ``source`` to ``target``, each local or remote, in blocks; a local target is replaced at once (its
+    folder made if needed)."""
     FileSystems = filesystems()
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(FileSystems.open(source) if is_remote(source) else open(source, "rb"))
         if is_remote(target):
             dst = stack.enter_context(FileSystems.create(target))
-        else:
+        else:  # the target's folder is made, as object stores and Beam's local file system do
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
             dst = stack.enter_context(open(stack.enter_context(replaced_atomically(target)), "wb"))
         shutil.copyfileobj(src, dst, _BLOCK)
 

@@ -16,7 +16,7 @@ import fcntl
 import hashlib
 import os
 
-from facetag.io.files import is_remote, replaced_atomically
+from facetag.io.files import is_remote, write_atomically
 
 
 class Conflict(Exception):
@@ -113,11 +113,7 @@ class _LocalCell(Cell):
         with self._folder_locked():
             if self._version(self._current()) != expect:
                 raise Conflict(f"{self.url} {'exists' if expect is None else 'changed since it was read'}")
-            with replaced_atomically(self.url) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+            write_atomically(self.url, bytes(data))
         return self._version(bytes(data))
 
     def create(self, data):
