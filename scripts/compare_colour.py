@@ -1,4 +1,4 @@
-"""facetag-128, facenet-512 and face_recognition's recipe side by side on the same held-out pairs.
+"""facetag-128, facenet-512, facetag-256 and face_recognition's recipe side by side on the same held-out pairs.
 
     python scripts/compare_colour.py [--sets NAME ...] [--head NAME=PATH ...] [--border mean reflect clip]
                                      [--bootstrap N]
@@ -151,7 +151,7 @@ def main(argv=None):
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="also print facetag-128's lead over each other system with a 95%% interval from N paired resamples")
     args = parser.parse_args(argv)
-    models = [load_model("facetag-128"), load_model("facenet-512")]
+    models = [load_model("facetag-128"), load_model("facenet-512"), load_model("facetag-256")]
     for spec in args.head:
         name, path = spec.split("=", 1)
         with np.load(path) as z:
@@ -172,10 +172,11 @@ def main(argv=None):
         fractions = args.centre_fraction or [1.0 if key.startswith("tight") else 0.5]
         for border in args.border:
             for fraction in fractions:
-                files = FileEncoder(margin=DEFAULT_MARGIN, border=border, centre_fraction=fraction).encode(paths, progress)
+                encoder = FileEncoder(margin=DEFAULT_MARGIN, border=border, centre_fraction=fraction)
                 options = "" if (len(args.border), len(fractions)) == (1, 1) else f" (border {border}, centre {fraction})"
                 for model in models:
-                    compared[model.name + options] = pair_distances(model.project(files.encodings), pairs, index)
+                    files = encoder.model_encodings(model, paths, progress)
+                    compared[model.name + options] = pair_distances(files.encodings, pairs, index)
                     print(score(name, model.name + options, compared[model.name + options], files.detected, same, folds), flush=True)
         if not args.no_peer:
             encodings, detected = face_recognition_encodings(paths, progress, fractions[-1])

@@ -58,8 +58,12 @@ def test_batches_larger_than_the_internal_batch_size():
 @pytest.mark.parametrize("name", available_models())
 def test_channels_first_equals_channels_last(crops, name):
     model = load_model(name)
-    np.testing.assert_allclose(model.encode(crops.transpose(0, 3, 1, 2)), model.encode(crops), atol=1e-6)
-    assert model.encode(crops).shape == (5, model.dim)
+    chips = crops[:, 5:155, 5:155] if model.uses_chips else None
+    np.testing.assert_allclose(model.encode(crops.transpose(0, 3, 1, 2), chips), model.encode(crops, chips), atol=1e-6)
+    if model.uses_chips:
+        np.testing.assert_allclose(model.encode(crops, chips.transpose(0, 3, 1, 2)), model.encode(crops, chips),
+                                   atol=1e-6)
+    assert model.encode(crops, chips).shape == (5, model.dim)
 
 
 def test_layout_conversion_and_errors(crops):
@@ -80,6 +84,10 @@ def test_model_ids_differ_between_models():
     for model_id in ids:
         name, backbone, head_sha, preprocessing = model_id.split(":")
         assert len(backbone.split("-")[0]) == 12 and preprocessing
+    # facetag-256's id names both encoders' weights and both preprocessings
+    assert load_model("facetag-256").model_id.split(":")[1:] == [
+        load_model("facetag-128").backbone.backbone_id + "+" + load_model("facetag-256").dlib.encoder_id,
+        load_model("facetag-128").head_sha256[:12], "crop-v2+chip-v1"]
     # The float32 models keep the ids stores and galleries were encoded with before int8.
     assert load_model("facetag-128-fp32").model_id == load_model("facetag-128").model_id.replace("-int8:", ":")
 

@@ -192,3 +192,26 @@ def test_config_files_become_pipeline_options(tmp_path):
 def test_encode_refuses_a_folder_holding_an_earlier_run(archive, encoded):
     with pytest.raises(FaceTagError, match="already holds the results of an earlier run"):
         encode.run(["--input", archive[0], "--output", encoded[0], *MODEL])
+
+
+def test_facetag_256_encodes_in_the_job_as_the_library_does(samples, tmp_path):
+    """The joined model needs each face's aligned chip as well as its crop: the job carries both to the encoder."""
+    import numpy as np
+
+    from facetag import find_faces
+    from facetag.vision.models import describe_model
+
+    photo = sorted(glob.glob(os.path.join(samples, "**", "*.jp*g"), recursive=True))[0]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "portrait.jpg").write_bytes(open(photo, "rb").read())
+    out = str(tmp_path / "out")
+    encode.run(["--input", str(folder), "--output", out, "--model", "facetag-256"])
+    faces, _, _ = read_outcomes(out)
+    schema = pq.read_schema(glob.glob(os.path.join(out, "faces-*.parquet"))[0])
+    assert schema.metadata[MODEL_ID_KEY].decode() == describe_model("facetag-256")[0]
+    expected = find_faces(str(folder / "portrait.jpg"), model="facetag-256")
+    assert len(faces) == len(expected) > 0
+    for row, face in zip(sorted(faces, key=lambda f: f["face_index"]), expected):
+        assert len(row["encoding"]) == 256
+        np.testing.assert_allclose(row["encoding"], face.encoding, atol=1e-5)

@@ -136,8 +136,8 @@ def evaluate_pairs(pairs, model, margin, on_miss="centre", progress=None, cache_
     index = {p: i for i, p in enumerate(paths)}
     encoder = FileEncoder(margin=margin, fallback="centre" if on_miss == "centre" else "none", cache_dir=cache_dir,
                           precision=model.backbone.precision, **encoder_options)
-    files = encoder.encode(paths, progress=progress)
-    encodings = model.project(files.encodings)
+    files = encoder.model_encodings(model, paths, progress=progress)
+    encodings = files.encodings
     ia = np.array([index[p.a] for p in pairs])
     ib = np.array([index[p.b] for p in pairs])
     distances = np.linalg.norm(encodings[ia] - encodings[ib], axis=1)

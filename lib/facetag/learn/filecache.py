@@ -20,15 +20,20 @@ from facetag.io.cachedir import default_cache_dir
 from facetag.io.files import replaced_atomically, write_atomically
 from facetag.io.images import load_image
 from facetag.vision.alignment import (
+    CHIP_VERSION,
     CROP_SIZE,
     DEFAULT_BORDER,
+    MEAN_FACE_LANDMARKS,
     PREPROCESSING_VERSION,
+    align_face,
     centre_box,
     crop_face,
     crop_inside,
+    crop_region,
 )
 from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
+from facetag.vision.dlib_encoder import load_dlib_encoder
 from facetag.vision.framing import find_main_face
 
 
@@ -83,13 +88,68 @@ class FileEncoder:
             detections = json.load(f)
         return {p: detections[file_key(p)]["face"] for p in paths}
 
+    def model_encodings(self, model, paths, progress=None):
+        """:class:`FileEncodings` of ``model`` (a facetag.vision.models.FaceModel): the backbone's encodings
+        (:meth:`encode`) through its head, and for a model that uses chips joined to dlib's encodings of the same
+        main faces' aligned chips (:meth:`dlib_encodings`)."""
+        files = self.encode(paths, progress=progress)
+        files.encodings = model.project(files.encodings)
+        if model.uses_chips:
+            files.encodings = model.join(files.encodings, self.dlib_encodings(paths))
+        return files
+
+    def dlib_encodings(self, paths):
+        """(N, 128) unit encodings by dlib's ResNet of each file's main face (as :meth:`encode` found it; call
+        that first), aligned by its landmarks under this encoder's views; a photo without a detected face gets
+        the chip of the mean face placed in the box :meth:`encode` crops (or zeros, without a fallback)."""
+        encoder = load_dlib_encoder()
+        with open(self._detections_file()) as f:
+            detections = json.load(f)
+        path = self._encodings_file(encoder.encoder_id, CHIP_VERSION)
+        cached = {}
+        if os.path.exists(path):
+            with np.load(path, allow_pickle=False) as z:
+                cached = dict(zip(z["keys"].tolist(), z["encodings"]))
+        keys = [file_key(p) for p in paths]
+        entry_keys = [self._entry_key(k, detections[k]) for k in keys]
+        todo = [i for i, k in enumerate(entry_keys) if k not in cached]
+        for chunk_start in range(0, len(todo), 64):
+            chunk = todo[chunk_start : chunk_start + 64]
+            chips = [self._chip(load_image(paths[i]), detections[keys[i]]) for i in chunk]
+            known = [i for i, chip in zip(chunk, chips) if chip is not None]
+            encodings = encoder.encode(np.stack([c for c in chips if c is not None])) if known else []
+            cached.update({entry_keys[i]: np.zeros(128, np.float32) for i, c in zip(chunk, chips) if c is None})
+            cached.update({entry_keys[i]: e for i, e in zip(known, encodings)})
+            with replaced_atomically(path, suffix=".npz") as temporary:
+                np.savez(temporary, keys=np.array(list(cached)), encodings=np.stack(list(cached.values())))
+        return np.stack([cached[k] for k in entry_keys]) if keys else np.zeros((0, 128), np.float32)
+
+    def _chip(self, image, entry):
+        box = self._box(entry)
+        if box is None:
+            return None
+        if entry["face"] is not None:
+            landmarks = np.asarray(entry["face"][2], np.float64)
+        else:  # the mean face's landmarks, the face filling the box
+            left, top, right, bottom = box
+            landmarks = MEAN_FACE_LANDMARKS * (right - left, bottom - top) + (left, top)
+        if self.tight:
+            x0, y0, x1, y1 = crop_region(box, 0.0)
+            image = crop_face(image, box, margin=0.0, size=self.tight, border=self.border)
+            landmarks = (landmarks - (x0, y0)) * (self.tight / (x1 - x0), self.tight / (y1 - y0))
+        chip = align_face(image, landmarks)
+        if self.grey:
+            chip = np.repeat(np.asarray(Image.fromarray(chip).convert("L"))[..., None], 3, axis=2)
+        return chip[:, ::-1] if self.flip else chip
+
     def _detections_file(self):
         return os.path.join(self.cache_dir, f"detections-framed-mtcnn-{self.min_score}.json")
 
-    def _encodings_file(self, backbone):
+    def _encodings_file(self, encoder_id, preprocessing=PREPROCESSING_VERSION):
         view = f"{'-flip' if self.flip else ''}{'-grey' if self.grey else ''}{f'-tight{self.tight}' if self.tight else ''}"
         fallback = self.fallback + (f"{self.centre_fraction}" if self.fallback == "centre" else "")
-        name = f"backbone-{backbone.backbone_id}-{PREPROCESSING_VERSION}-m{self.margin}-{fallback}-s{self.min_score}{view}.npz"
+        margin = f"-m{self.margin}" if preprocessing == PREPROCESSING_VERSION else ""
+        name = f"{encoder_id}-{preprocessing}{margin}-{fallback}-s{self.min_score}{view}.npz"
         return os.path.join(self.cache_dir, name)
 
     def _box(self, entry):
@@ -116,7 +176,7 @@ class FileEncoder:
     def encode(self, paths, progress=None):
         os.makedirs(self.cache_dir, exist_ok=True)
         backbone = load_backbone(self.precision)
-        det_file, enc_file = self._detections_file(), self._encodings_file(backbone)
+        det_file, enc_file = self._detections_file(), self._encodings_file(f"backbone-{backbone.backbone_id}")
         detections = {}
         if os.path.exists(det_file):
             with open(det_file) as f:

@@ -41,7 +41,7 @@ from facetag.vision.detection import (
     main_face,
     shared_detector,
 )
-from facetag.vision.models import load_model
+from facetag.vision.models import load_model, uses_chips
 from facetag.vision.photo import Photo
 from facetag.vision.quality import face_quality
 
@@ -55,15 +55,16 @@ class _LoadedOnFirstBatch:
         self.model_threads = model_threads
         self.model = None
 
-    def encode(self, crops):
+    def encode(self, crops, chips):
         if self.model is None:
             limit_model_threads(self.model_threads)
             self.model = load_model(self.model_name)
-        return self.model.encode(crops)
+        return self.model.encode(crops, chips)
 
 
 class FaceModelHandler(ModelHandler):
-    """RunInference handler: a batch of (160, 160, 3) uint8 crops -> their encodings."""
+    """RunInference handler: a batch of faces, each ``(crop, chip)`` (uint8 (160, 160, 3) and (150, 150, 3); the
+    chip None for a model that does not use it, facetag.vision.models.uses_chips) -> their encodings."""
 
     def __init__(self, model_name, max_batch_size=32, model_threads=0):
         super().__init__()
@@ -76,8 +77,9 @@ class FaceModelHandler(ModelHandler):
         return _LoadedOnFirstBatch(self.model_name, self.model_threads)
 
     def run_inference(self, batch, model, inference_args=None):
-        maybe_fail("encode", [hashlib.sha256(crop.tobytes()).digest() for crop in batch])
-        encodings = model.encode(np.stack(batch))
+        maybe_fail("encode", [hashlib.sha256(crop.tobytes()).digest() for crop, _ in batch])
+        chips = np.stack([chip for _, chip in batch]) if batch[0][1] is not None else None
+        encodings = model.encode(np.stack([crop for crop, _ in batch]), chips)
         return [PredictionResult(None, e) for e in encodings]
 
     def batch_elements_kwargs(self):
@@ -109,7 +111,8 @@ def _unexpected(error, source):
 
 
 class DetectFaces(beam.DoFn):
-    """A batch of :class:`facetag.pipeline.records.PhotoBytes` -> ``(face record without encoding, crop)`` per face.
+    """A batch of :class:`facetag.pipeline.records.PhotoBytes` -> ``(face record without encoding, (crop, chip))`` per
+    face; ``chips``: whether the model needs each face's aligned chip (else None).
 
     Photos without a face (or too small to hold one) go to the ``no_face``
     output and undecodable ones, or ones over a limit (facetag.io.limits), to
@@ -127,9 +130,11 @@ class DetectFaces(beam.DoFn):
     threads go on with the next photos. ``finish_bundle`` emits the rest.
     """
 
-    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, model_threads=0, limits=DEFAULT_LIMITS):
+    def __init__(self, min_score=DEFAULT_MIN_SCORE, margin=DEFAULT_MARGIN, model_threads=0, limits=DEFAULT_LIMITS,
+                 chips=False):
         self.min_score = min_score
         self.margin = margin
+        self.chips = chips
         self.model_threads = model_threads
         self.limits = limits
         self.faces_found = Metrics.counter("facetag", "faces_found")
@@ -179,7 +184,7 @@ class DetectFaces(beam.DoFn):
         return self._outcome(photo, *result)
 
     def _detect(self, photo):
-        """(width, height), [(detection, crop)] and None, or None, None and (outcome, reason)."""
+        """(width, height), [(detection, (crop, chip))] and None, or None, None and (outcome, reason)."""
         try:
             maybe_stall(photo.source)
             decoded = Photo(photo.data, photo.source, self.limits)
@@ -187,7 +192,8 @@ class DetectFaces(beam.DoFn):
             tiny = too_small_for_faces(decoded.width, decoded.height, DEFAULT_MIN_FACE_SIZE)
             if tiny:
                 return size, None, (NO_FACE, tiny)
-            return size, [(d, decoded.crop(d.box, self.margin)) for d in decoded.detect(self.detector)], None
+            return size, [(d, (decoded.crop(d.box, self.margin), decoded.chip(d.landmarks) if self.chips else None))
+                          for d in decoded.detect(self.detector)], None
         except ImageError as e:
             return None, None, (FAILED, e.reason)
         except Exception as e:  # noqa: BLE001 - a photo that breaks facetag is that photo's outcome, reported
@@ -216,10 +222,10 @@ class DetectFaces(beam.DoFn):
 
 
 def face_records(photo, sha256, found, shape):
-    """``(face record, crop)`` for each ``(detection, crop)`` found in the photo, whose displayed size is
-    ``shape`` (height, width): a gallery photo's identity goes to its main face only."""
+    """``(face record, (crop, chip))`` for each ``(detection, (crop, chip))`` found in the photo, whose displayed
+    size is ``shape`` (height, width): a gallery photo's identity goes to its main face only."""
     labelled = main_face([d for d, _ in found], shape) if photo.identity else None
-    for index, (d, crop) in enumerate(found):
+    for index, (d, (crop, chip)) in enumerate(found):
         record = {
             "face_id": face_id(photo.source, index),
             "source": photo.source,
@@ -231,7 +237,7 @@ def face_records(photo, sha256, found, shape):
             "quality": face_quality(d.box, d.score, d.landmarks, crop),
             "identity": photo.identity if d is labelled else None,
         }
-        yield record, crop
+        yield record, (crop, chip)
 
 
 def _with_encoding(keyed_result):
@@ -258,7 +264,8 @@ class EncodePhotos(beam.PTransform):
             photos
             | "Batch photos" >> beam.BatchElements(min_batch_size=1, max_batch_size=DETECTION_BATCH)
             | "Detect faces" >> beam.ParDo(
-                DetectFaces(self.min_score, self.margin, self.model_threads, self.limits)).with_outputs(
+                DetectFaces(self.min_score, self.margin, self.model_threads, self.limits,
+                            chips=uses_chips(self.model_name))).with_outputs(
                 FAILED, NO_FACE, PHOTOS, main="faces"))
         faces = (
             detected.faces

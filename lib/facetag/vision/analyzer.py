@@ -1,11 +1,11 @@
-"""From a photo to faces: detect, crop, encode."""
+"""From a photo to faces: detect, crop (and align, for a model that uses chips), encode."""
 
 from dataclasses import dataclass
 
 import numpy as np
 
 from facetag.io.images import image_source
-from facetag.vision.alignment import DEFAULT_MARGIN, crop_face
+from facetag.vision.alignment import DEFAULT_MARGIN, align_face, crop_face
 from facetag.vision.detection import DEFAULT_MIN_SCORE, main_face, shared_detector
 from facetag.vision.framing import detect_framed
 from facetag.vision.models import DEFAULT_MODEL, load_model
@@ -58,14 +58,16 @@ class FaceAnalyzer:
         if isinstance(image, np.ndarray):
             detections = self.detect(image)
             crops = [crop_face(image, d.box, margin=self.margin) for d in detections]
+            chips = [align_face(image, d.landmarks) for d in detections] if self.face_model.uses_chips else None
             shape = image.shape[:2]
         else:
             photo = Photo(*image_source(image))
             detections = photo.detect(shared_detector(self.min_score))
             crops = [photo.crop(d.box, self.margin) for d in detections]
+            chips = [photo.chip(d.landmarks) for d in detections] if self.face_model.uses_chips else None
             shape = (photo.height, photo.width)
         if not detections:
             return [], shape
-        encodings = self.face_model.encode(np.stack(crops))
+        encodings = self.face_model.encode(np.stack(crops), None if chips is None else np.stack(chips))
         return [Face(d.box, d.score, d.landmarks, e) for d, e in zip(detections, encodings)], shape
 

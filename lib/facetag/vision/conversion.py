@@ -19,12 +19,13 @@ import os
 import numpy as np
 
 from facetag.io.checksums import file_sha256
-from facetag.vision.weight_files import EMBEDDING_SIZE, graph_path, mtcnn_version
+from facetag.vision.dlib_weights import read_network
+from facetag.vision.weight_files import EMBEDDING_SIZE, dlib_resnet_path, graph_path, mtcnn_version
 
 #: Bumped when the conversion below changes, so that cached files are converted again.
 CONVERSION_VERSION = 2
 
-NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8")
+NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8", "dlib-resnet")
 
 #: FaceNet layers the int8 network keeps in float32. Kept in int8, Conv2d_2a_3x3 alone gives a third of
 #: the int8 network's distance from the float32 encodings (mean over 400 faces of people in no measured
@@ -46,6 +47,8 @@ def source_key(network):
     """What the flatbuffer is made from: the weights' package (or graph file) and the conversion."""
     if network.startswith("facenet"):
         source = file_sha256(graph_path()) + ("|" + ",".join(FACENET_FLOAT_LAYERS) if network == "facenet-int8" else "")
+    elif network == "dlib-resnet":
+        source = file_sha256(dlib_resnet_path())
     else:
         source = "mtcnn-" + mtcnn_version()
     return hashlib.sha256(f"{source}|{CONVERSION_VERSION}".encode()).hexdigest()[:12]
@@ -197,10 +200,47 @@ def _convert_refiner(index, side):
     return _convert(forward)
 
 
+def _convert_dlib_resnet():
+    """dlib's ResNet (facetag.vision.dlib_weights) as TensorFlow ops on its parsed weights: uint8-range float32
+    chips (N, 150, 150, 3) in, dlib's 128 numbers out (not unit length, as dlib gives them)."""
+    import tensorflow as tf
+
+    network = read_network(dlib_resnet_path())
+
+    def conv(x, layer):
+        if layer.padding:
+            x = tf.pad(x, [[0, 0], [layer.padding] * 2, [layer.padding] * 2, [0, 0]])
+        x = tf.nn.bias_add(tf.nn.conv2d(x, layer.kernel, layer.stride, "VALID"), layer.bias)
+        return x * layer.scale + layer.shift
+
+    def padded_to(x, rows, channels):
+        # dlib's add_prev adds tensors of different sizes where they overlap, from the top left: zeros elsewhere
+        return tf.pad(x, [[0, 0], [0, rows - x.shape[1]], [0, rows - x.shape[2]], [0, channels - x.shape[3]]])
+
+    size = network.chip_size
+
+    @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+    def forward(chips):
+        x = tf.nn.relu(conv((chips - network.mean_rgb) / 256.0, network.stem))
+        x = tf.nn.max_pool2d(x, network.pool[0], network.pool[1], "VALID")
+        for first, second in network.blocks:
+            out = conv(tf.nn.relu(conv(x, first)), second)
+            if first.stride == 1:
+                x = tf.nn.relu(x + out)
+            else:  # a down block: its shortcut is a 2x2 average pool of its input
+                shortcut = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+                rows, channels = max(shortcut.shape[1], out.shape[1]), max(shortcut.shape[3], out.shape[3])
+                x = tf.nn.relu(padded_to(shortcut, rows, channels) + padded_to(out, rows, channels))
+        return tf.reduce_mean(x, axis=[1, 2]) @ network.projection
+
+    return _convert(forward)
+
+
 _CONVERTERS = {
     "pnet": _convert_pnet,
     "rnet": lambda: _convert_refiner(1, 24),
     "onet": lambda: _convert_refiner(2, 48),
     "facenet": _convert_facenet,
     "facenet-int8": _convert_facenet_int8,
+    "dlib-resnet": _convert_dlib_resnet,
 }

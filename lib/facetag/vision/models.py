@@ -2,14 +2,17 @@
 
 ``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
 512 -> 128 projection this project trained with the triplet loss
-(weights/README.md). ``facenet-512`` is the backbone alone. Both run the
+(weights/README.md). ``facenet-512`` is the backbone alone. ``facetag-256`` is
+facetag-128's encoding and dlib's ResNet's (facetag.vision.dlib_encoder, on the face
+chip aligned by its landmarks) side by side: its distances combine both encoders'. Both run the
 backbone in int8 (facetag.vision.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
 ``facenet-512-fp32`` run it in float32, as facetag did before 2026-12-04, so
 that stores and galleries encoded then can go on growing.
 
 A model id is ``name:backbone:head-sha:preprocessing``, ``backbone`` being the
 graph's SHA-256 with ``-int8`` for the int8 network (facetag.vision.backbone.backbone_id):
-the ``-fp32`` models keep the ids of the float32 encoder. Encodings and
+the ``-fp32`` models keep the ids of the float32 encoder. facetag-256's backbone part also
+names dlib's weights, and its preprocessing the chip's (``crop-v2+chip-v1``). Encodings and
 indexes store it, and facetag refuses to compare encodings whose ids differ.
 """
 
@@ -23,8 +26,9 @@ from importlib import resources
 import numpy as np
 
 from facetag.errors import FaceTagError, ModelMismatchError
-from facetag.vision.alignment import PREPROCESSING_VERSION
+from facetag.vision.alignment import CHIP_VERSION, PREPROCESSING_VERSION
 from facetag.vision.backbone import backbone_id, load_backbone
+from facetag.vision.dlib_encoder import dlib_encoder_id, load_dlib_encoder
 
 DEFAULT_MODEL = "facetag-128"
 METRIC = "euclidean"  # between L2-normalised encodings
@@ -38,6 +42,7 @@ METRIC = "euclidean"  # between L2-normalised encodings
 THRESHOLDS = {
     "facenet-512": 1.11,
     "facetag-128": 1.15,
+    "facetag-256": 0.57,
 }
 
 # 1:K identification needs a stricter threshold than 1:1 verification: a
@@ -47,14 +52,32 @@ THRESHOLDS = {
 IDENTIFY_THRESHOLDS = {
     "facenet-512": 0.90,  # 90.5% of the known identified, 94.0% of strangers rejected
     "facetag-128": 0.95,  # 93.0% identified, 95.3% rejected
+    "facetag-256": 0.47,
 }
 
-_HEADS = {"facetag-128": "facetag-128.npz"}
+# Distance at or below which `facetag cluster` links two faces (average linkage, facetag.identity.clustering):
+# chosen by bench/cluster.py on lfw_dev people no head was trained on (bench/RESULTS.md).
+CLUSTER_THRESHOLDS = {
+    "facenet-512": 0.975,  # facetag-128's: clustering had one threshold for every model before issue 23
+    "facetag-128": 0.975,
+    "facetag-256": 0.47,
+}
+
+_HEADS = {"facetag-128": "facetag-128.npz", "facetag-256": "facetag-128.npz"}
+#: Models whose encodings join dlib's ResNet's to facetag-128's.
+_JOINED = {"facetag-256"}
 #: Model name -> (the name its ids and thresholds go by, the backbone's precision).
 _MODELS = {"facetag-128": ("facetag-128", "int8"), "facenet-512": ("facenet-512", "int8"),
+           "facetag-256": ("facetag-256", "int8"),
            "facetag-128-fp32": ("facetag-128", "fp32"), "facenet-512-fp32": ("facenet-512", "fp32")}
 THRESHOLDS.update({name: THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
 IDENTIFY_THRESHOLDS.update({name: IDENTIFY_THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
+CLUSTER_THRESHOLDS.update({name: CLUSTER_THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
+
+#: facetag-256 weighs dlib's unit encoding by this before joining it to facetag-128's: the ratio of the two
+#: encoders' best pair thresholds (1.183 and 0.440) on the lfw_dev pairs of selection people
+#: (bench/quality_levers.py), so that each encoder's distances count alike.
+DLIB_WEIGHT = 2.69
 
 
 @dataclass
@@ -65,14 +88,21 @@ class FaceModel:
     backbone: object
     head: dict | None
     head_sha256: str | None
+    dlib: object = None  # facetag.vision.dlib_encoder.DlibEncoder, for a joined model
 
     @property
     def dim(self):
-        return _dim(self.head)
+        return _dim(self.head, self.dlib is not None)
 
     @property
     def model_id(self):
-        return _model_id(_MODELS[self.name][0], self.backbone.backbone_id, self.head_sha256)
+        return _model_id(_MODELS[self.name][0], self.backbone.backbone_id, self.head_sha256,
+                         self.dlib.encoder_id if self.dlib else None)
+
+    @property
+    def uses_chips(self):
+        """Whether :meth:`encode` needs the aligned chips (facetag.vision.alignment.align_face) too."""
+        return self.dlib is not None
 
     @property
     def threshold(self):
@@ -84,9 +114,20 @@ class FaceModel:
         """1:K identification threshold (stricter)."""
         return IDENTIFY_THRESHOLDS[self.name]
 
-    def encode(self, crops):
-        """uint8 face crops (N,160,160,3) or (N,3,160,160) -> float32 (N, dim), L2-normalised."""
-        return self.project(self.backbone.encode(crops))
+    def encode(self, crops, chips=None):
+        """uint8 face crops (N,160,160,3) or (N,3,160,160) -> float32 (N, dim), L2-normalised. A joined model
+        (:attr:`uses_chips`) also needs each face's aligned chip, uint8 (N,150,150,3), in ``chips``."""
+        encodings = self.project(self.backbone.encode(crops))
+        if self.dlib is None:
+            return encodings
+        if chips is None or len(chips) != len(encodings):
+            raise ValueError(f"model {self.name} encodes each face's crop and its aligned chip: give both")
+        return self.join(encodings, self.dlib.encode(chips))
+
+    def join(self, encodings, dlib_encodings):
+        """facetag-128 ``encodings`` and the same faces' unit ``dlib_encodings`` -> the joined model's, unit length."""
+        joined = np.concatenate([encodings, DLIB_WEIGHT * np.asarray(dlib_encodings, np.float32)], axis=1)
+        return (joined / np.linalg.norm(joined, axis=1, keepdims=True)).astype(np.float32)
 
     def project(self, backbone_encodings):
         """Apply the head to 512-d backbone encodings (identity for facenet-512)."""
@@ -115,12 +156,14 @@ def load_head(filename):
     return head, hashlib.sha256(data).hexdigest()
 
 
-def _dim(head):
-    return 512 if head is None else head["w_out"].shape[1]
+def _dim(head, joined=False):
+    return (512 if head is None else head["w_out"].shape[1]) + (128 if joined else 0)
 
 
-def _model_id(base_name, backbone, head_sha256):
+def _model_id(base_name, backbone, head_sha256, dlib_id=None):
     head = head_sha256[:12] if head_sha256 else "none"
+    if dlib_id:
+        return f"{base_name}:{backbone}+{dlib_id}:{head}:{PREPROCESSING_VERSION}+{CHIP_VERSION}"
     return f"{base_name}:{backbone}:{head}:{PREPROCESSING_VERSION}"
 
 
@@ -133,7 +176,14 @@ def describe_model(name=DEFAULT_MODEL):
     _check_name(name)
     base, precision = _MODELS[name]
     head, head_sha = load_head(_HEADS[base]) if base in _HEADS else (None, None)
-    return _model_id(base, backbone_id(precision), head_sha), _dim(head)
+    joined = base in _JOINED
+    return _model_id(base, backbone_id(precision), head_sha, dlib_encoder_id() if joined else None), _dim(head, joined)
+
+
+def uses_chips(name):
+    """Whether the named model encodes each face's aligned chip too (FaceModel.uses_chips), without loading it."""
+    _check_name(name)
+    return _MODELS[name][0] in _JOINED
 
 
 def model_named_by(model_id):
@@ -149,10 +199,19 @@ def model_advice(model_id):
 
 def identify_threshold_of(model_id):
     """The default 1:K threshold for encodings that carry ``model_id`` (whose first part is the model's name)."""
+    return _threshold_of(model_id, IDENTIFY_THRESHOLDS, "1:K")
+
+
+def cluster_threshold_of(model_id):
+    """The default clustering threshold for encodings that carry ``model_id``."""
+    return _threshold_of(model_id, CLUSTER_THRESHOLDS, "clustering")
+
+
+def _threshold_of(model_id, thresholds, what):
     name = model_id.split(":", 1)[0]
-    if name not in IDENTIFY_THRESHOLDS:
-        raise FaceTagError(f"encodings of model {model_id} have no known 1:K threshold: pass --threshold")
-    return IDENTIFY_THRESHOLDS[name]
+    if name not in thresholds:
+        raise FaceTagError(f"encodings of model {model_id} have no known {what} threshold: pass --threshold")
+    return thresholds[name]
 
 
 def check_same_model(held_id, used_id, *, holder, user, remedy):
@@ -183,5 +242,6 @@ def load_model(name=DEFAULT_MODEL):
         if name not in _shared:
             base, precision = _MODELS[name]
             head, sha = load_head(_HEADS[base]) if base in _HEADS else (None, None)
-            _shared[name] = FaceModel(name, load_backbone(precision), head, sha)
+            _shared[name] = FaceModel(name, load_backbone(precision), head, sha,
+                                      load_dlib_encoder() if base in _JOINED else None)
         return _shared[name]

@@ -6,15 +6,15 @@ DETECTION_MAX_SIDE). Each face is then cropped from that decode when the crop
 spans at least the encoder's CROP_SIZE pixels there, so it is only ever shrunk
 to the encoder's input as a full-size crop would be; a smaller face is
 cropped from a larger decode of the same file, made once per photo when the
-first such face needs it. Boxes and landmarks are in pixels of the full-size
-photo, as everywhere in facetag.
+first such face needs it. Aligned chips (dlib's encoder) are chosen the same way. Boxes and
+landmarks are in pixels of the full-size photo, as everywhere in facetag.
 """
 
 import math
 
 from facetag.io.images import decode_reduced
 from facetag.io.limits import DEFAULT_LIMITS
-from facetag.vision.alignment import CROP_SIZE, DEFAULT_MARGIN, crop_face, crop_region
+from facetag.vision.alignment import CROP_SIZE, DEFAULT_MARGIN, align_face, chip_scale, crop_face, crop_region
 from facetag.vision.detection import DETECTION_MAX_SIDE, Detection
 from facetag.vision.framing import detect_framed
 
@@ -50,6 +50,15 @@ class Photo:
             scale //= 2
         decoded = self._decoded(scale)
         return crop_face(decoded.image, tuple(v / decoded.scale for v in box), margin=margin)
+
+    def chip(self, landmarks):
+        """:func:`facetag.vision.alignment.align_face` of the full-size photo's face with ``landmarks``, from the
+        smallest decode in which the face is at least as large as on the chip."""
+        scale = self.scale
+        while scale > 1 and chip_scale([(x / scale, y / scale) for x, y in landmarks]) > 1:
+            scale //= 2
+        decoded = self._decoded(scale)
+        return align_face(decoded.image, [(x / decoded.scale, y / decoded.scale) for x, y in landmarks])
 
     def _decoded(self, scale):
         if scale not in self._decodes:

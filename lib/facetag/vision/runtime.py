@@ -32,7 +32,7 @@ _stderr_lock = threading.Lock()
 
 
 def model_path(network):
-    """Path of ``network``'s flatbuffer (one of pnet, rnet, onet, facenet, facenet-int8), converting it first
+    """Path of ``network``'s flatbuffer (one of facetag.vision.conversion.NETWORKS), converting it first
     if needed."""
     if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}")

@@ -1,0 +1,119 @@
+"""dlib's ResNet read from its weight file without dlib: parsed, converted to LiteRT, equal to dlib's own encoder;
+the aligned chips it encodes; facetag-256, which joins its encodings to facetag-128's."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facetag.vision.alignment import CHIP_SIZE, align_face, chip_scale, similarity_transform
+from facetag.vision.dlib_encoder import load_dlib_encoder
+from facetag.vision.dlib_weights import read_network
+from facetag.vision.models import DLIB_WEIGHT, describe_model, load_model, uses_chips
+from facetag.vision.weight_files import dlib_resnet_path
+
+
+@pytest.fixture(scope="module")
+def sample_chips(samples):
+    """The sample photos' faces as facetag aligns them."""
+    from facetag.io.images import image_source
+    from facetag.vision.detection import shared_detector
+    from facetag.vision.photo import Photo
+
+    chips = []
+    for path in sorted(glob.glob(os.path.join(samples, "**", "*.*"), recursive=True)):
+        photo = Photo(*image_source(path))
+        chips += [photo.chip(face.landmarks) for face in photo.detect(shared_detector())]
+    return np.stack(chips)
+
+
+def test_the_weight_file_parses_into_dlibs_resnet():
+    network = read_network(dlib_resnet_path())
+    assert network.chip_size == CHIP_SIZE
+    np.testing.assert_allclose(network.mean_rgb, [122.782, 117.001, 104.298], atol=1e-4)
+    assert network.stem.kernel.shape == (7, 7, 3, 32) and network.pool == (3, 2)
+    assert len(network.blocks) == 14
+    assert [first.stride for first, _ in network.blocks] == [1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 1, 1, 2]
+    assert network.blocks[-1][1].kernel.shape == (3, 3, 256, 256) and network.projection.shape == (256, 128)
+
+
+def test_a_file_that_is_not_the_network_is_refused(tmp_path):
+    other = tmp_path / "model.dat"
+    other.write_bytes(b"\x01\x05con_4" + bytes(64))
+    with pytest.raises(ValueError, match="model.dat is not dlib"):
+        read_network(str(other))
+
+
+def test_the_litert_network_encodes_as_dlib_does(sample_chips):
+    """dlib's own encoder (dlib-bin, the test extra) on the same chips: the same 128 numbers, made unit length."""
+    dlib = pytest.importorskip("dlib", reason="dlib's own encoder is the reference: pip install dlib-bin")
+    reference = dlib.face_recognition_model_v1(dlib_resnet_path())
+    expected = np.array([reference.compute_face_descriptor(np.ascontiguousarray(chip)) for chip in sample_chips])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(load_dlib_encoder().encode(sample_chips), expected, atol=1e-4)
+
+
+def test_encodings_do_not_depend_on_the_batch(sample_chips):
+    encoder = load_dlib_encoder()
+    together = encoder.encode(sample_chips)
+    one_by_one = np.concatenate([encoder.encode(sample_chips[i : i + 1]) for i in range(len(sample_chips))])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="150x150"):
+        encoder.encode(np.zeros((1, 160, 160, 3), np.uint8))
+
+
+def test_the_similarity_transform_is_exact_on_points_it_maps():
+    rng = np.random.default_rng(3)
+    source = rng.uniform(0, 100, (5, 2))
+    angle, scale = 0.4, 1.7
+    matrix = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    found, offset = similarity_transform(source, source @ matrix.T + (10, -4))
+    np.testing.assert_allclose(found, matrix, atol=1e-12)
+    np.testing.assert_allclose(offset, (10, -4), atol=1e-10)
+
+
+def test_a_turned_and_enlarged_face_gives_the_same_chip(samples):
+    """The chip is the face upright at one size: the same photo turned by 25 degrees and twice as large (with its
+    landmarks moved alike) gives nearly the same chip, and a photo far larger than the chip is shrunk first."""
+    from facetag.io.images import load_image
+    from facetag.vision.detection import shared_detector
+
+    path = min(glob.glob(os.path.join(samples, "**", "*.jp*g"), recursive=True))
+    image = load_image(path)
+    face = shared_detector().detect(image)[0]
+    upright = align_face(image, face.landmarks)
+    height, width = image.shape[:2]
+    turned = Image.fromarray(image).resize((2 * width, 2 * height), Image.BICUBIC).rotate(25, expand=False)
+    angle = np.radians(25)  # PIL turns anticlockwise about the centre
+    centre = np.array([width, height], np.float64)
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    moved = (2 * np.asarray(face.landmarks) - centre) @ rotation.T + centre
+    again = align_face(np.asarray(turned), moved)
+    assert chip_scale(moved) < chip_scale(face.landmarks)
+    centre_part = (slice(40, 110), slice(40, 110))
+    difference = np.abs(upright[centre_part].astype(int) - again[centre_part].astype(int)).mean()
+    assert difference < 12, f"mean difference {difference:.1f} of 255 between the two chips' centres"
+
+
+def test_facetag_256_joins_both_encoders(sample_chips, samples):
+    from facetag.io.images import image_source
+    from facetag.vision.detection import shared_detector
+    from facetag.vision.photo import Photo
+
+    path = min(glob.glob(os.path.join(samples, "**", "*.jp*g"), recursive=True))
+    photo = Photo(*image_source(path))
+    faces = photo.detect(shared_detector())
+    crops = np.stack([photo.crop(f.box) for f in faces])
+    chips = np.stack([photo.chip(f.landmarks) for f in faces])
+    joined, model = load_model("facetag-256"), load_model("facetag-128")
+    assert uses_chips("facetag-256") and not uses_chips("facetag-128")
+    assert describe_model("facetag-256") == (joined.model_id, 256)
+    encodings = joined.encode(crops, chips)
+    ours, theirs = model.encode(crops), load_dlib_encoder().encode(chips)
+    expected = np.concatenate([ours, DLIB_WEIGHT * theirs], axis=1) / np.sqrt(1 + DLIB_WEIGHT ** 2)
+    np.testing.assert_allclose(encodings, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="its aligned chip"):
+        joined.encode(crops)
