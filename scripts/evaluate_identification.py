@@ -23,6 +23,11 @@ from facetag.learn.evaluation import identification_split, score_identification
 from facetag.vision.models import DEFAULT_MODEL, IDENTIFY_THRESHOLDS
 
 
+#: The 1:K thresholds swept, around each model's default (facetag-256's distances are about half as long).
+SWEEP = np.arange(0.70, 1.21, 0.05).round(2)
+SWEEPS = {"facetag-256": np.arange(0.40, 0.601, 0.02).round(2)}
+
+
 def run_protocol(images, work, people=None, strangers=300, model=None, threshold=None, beam_args=()):
     gallery, probes = identification_split(images, people=people, strangers=strangers)
     gallery_csv = os.path.join(work, "gallery.csv")
@@ -54,7 +59,7 @@ def run_protocol(images, work, people=None, strangers=300, model=None, threshold
     report.update(gallery_photos=len(gallery), people=len({who for _, who in gallery}),
                   enroll_seconds=round(enrolled - start, 1), tag_seconds=round(tagged - enrolled, 1),
                   tag_photos_per_second=round(len(probes) / (tagged - enrolled), 2),
-                  sweep=[score_identification(probes, answers, t) for t in np.arange(0.70, 1.21, 0.05).round(2)])
+                  sweep=[score_identification(probes, answers, t) for t in SWEEPS.get(model or DEFAULT_MODEL, SWEEP)])
     return report
 
 

@@ -117,3 +117,23 @@ def test_facetag_256_joins_both_encoders(sample_chips, samples):
     np.testing.assert_allclose(encodings, expected, atol=1e-5)
     with pytest.raises(ValueError, match="its aligned chip"):
         joined.encode(crops)
+
+
+def test_every_model_has_its_own_thresholds():
+    """facetag-256's distances are about half facetag-128's: verification, 1:K and clustering each take the
+    thresholds of the model whose encodings they compare (an archive store's cluster job: its model id's)."""
+    from facetag.errors import FaceTagError
+    from facetag.vision.models import (
+        CLUSTER_THRESHOLDS,
+        IDENTIFY_THRESHOLDS,
+        THRESHOLDS,
+        available_models,
+        cluster_threshold_of,
+    )
+
+    for name in available_models():
+        assert CLUSTER_THRESHOLDS[name] <= THRESHOLDS[name] and IDENTIFY_THRESHOLDS[name] <= THRESHOLDS[name]
+        assert cluster_threshold_of(describe_model(name)[0]) == CLUSTER_THRESHOLDS[name]
+    assert THRESHOLDS["facetag-256"] < THRESHOLDS["facetag-128"] / 1.5
+    with pytest.raises(FaceTagError, match="pass --threshold"):
+        cluster_threshold_of("someone-elses-model:x:y:z")

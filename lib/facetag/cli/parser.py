@@ -81,7 +81,8 @@ def build_parser():
     p = sub.add_parser("cluster", description=BEAM_DESCRIPTION,
                        help="group the archive's unknown faces into people (a Beam job)")
     p.add_argument("store", help="an archive store (facetag tag --out)")
-    p.add_argument("--threshold", type=float, help="largest distance between two faces linked as one person")
+    p.add_argument("--threshold", type=float,
+                   help="largest distance between two faces linked as one person (default: the model's)")
     p.add_argument("--min-quality", type=float, metavar="Q",
                    help="leave faces of a quality (0-1) under Q out of clusters, listed apart in the review page "
                         "(default 0: none; see README, 'Face quality')")

@@ -28,13 +28,14 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from facetag.vision.models import METRIC
+from facetag.vision.models import CLUSTER_THRESHOLDS, DEFAULT_MODEL, METRIC
 
 UNCLUSTERED = -1
 METHODS = ("average", "components", "whispers")
 
-#: Defaults chosen by bench/cluster.py on lfw_dev people the head never saw (bench/RESULTS.md).
-DEFAULT_THRESHOLD = 0.975
+#: Defaults chosen by bench/cluster.py on lfw_dev people the head never saw (bench/RESULTS.md); the threshold is
+#: the default model's (each model's: facetag.vision.models.CLUSTER_THRESHOLDS).
+DEFAULT_THRESHOLD = CLUSTER_THRESHOLDS[DEFAULT_MODEL]
 DEFAULT_METHOD = "average"
 DEFAULT_NEIGHBOURS = 10
 DEFAULT_TREES = 16

@@ -150,8 +150,10 @@ def align_face(image, landmarks, *, size=CHIP_SIZE, padding=CHIP_PADDING):
     """The face whose five ``landmarks`` (x, y in ``image``'s pixels) are given, as a (size, size, 3) uint8
     chip: rotated, scaled and shifted so that they lie on :data:`MEAN_FACE_LANDMARKS` with ``padding``, bilinear.
     A photo much larger than the chip is first shrunk by a whole factor with a box filter, so that no
-    detail is skipped (bilinear sampling alone would alias). Parts of the chip outside the photo are black,
-    as in dlib's chips."""
+    detail is skipped (bilinear sampling alone would alias). Parts of the chip outside the photo take the
+    photo's mean colour, as :func:`crop_face`'s crops do (dlib's chips are black there: on tight 112x112 face
+    crops, where most of the chip's border lies outside, the mean colour gave 94.93% against 94.63% on
+    colour_faces' validation pairs, and the same on full photos; weights/README.md)."""
     landmarks = np.asarray(landmarks, np.float64).reshape(5, 2)
     picture = Image.fromarray(np.asarray(image, np.uint8))
     shrink = max(1, int(1 / chip_scale(landmarks, size, padding)))
@@ -162,4 +164,9 @@ def align_face(image, landmarks, *, size=CHIP_SIZE, padding=CHIP_PADDING):
     inverse = np.linalg.inv(matrix)  # PIL maps each chip pixel back to the photo
     back = -inverse @ offset
     coefficients = (inverse[0, 0], inverse[0, 1], back[0], inverse[1, 0], inverse[1, 1], back[1])
-    return np.asarray(picture.transform((size, size), Image.AFFINE, coefficients, Image.BILINEAR), np.uint8)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]]) @ inverse.T + back
+    fill = None
+    if corners.min() < 0 or (corners >= picture.size).any():
+        fill = tuple(int(v) for v in np.round(np.asarray(picture).reshape(-1, 3).mean(axis=0)))
+    chip = picture.transform((size, size), Image.AFFINE, coefficients, Image.BILINEAR, fillcolor=fill)
+    return np.asarray(chip, np.uint8)
