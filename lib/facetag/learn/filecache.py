@@ -23,13 +23,13 @@ from facetag.vision.alignment import (
     CHIP_VERSION,
     CROP_SIZE,
     DEFAULT_BORDER,
-    MEAN_FACE_LANDMARKS,
     PREPROCESSING_VERSION,
     align_face,
     centre_box,
     crop_face,
     crop_inside,
     crop_region,
+    mean_face_in,
 )
 from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
@@ -128,11 +128,7 @@ class FileEncoder:
         box = self._box(entry)
         if box is None:
             return None
-        if entry["face"] is not None:
-            landmarks = np.asarray(entry["face"][2], np.float64)
-        else:  # the mean face's landmarks, the face filling the box
-            left, top, right, bottom = box
-            landmarks = MEAN_FACE_LANDMARKS * (right - left, bottom - top) + (left, top)
+        landmarks = np.asarray(entry["face"][2], np.float64) if entry["face"] is not None else mean_face_in(box)
         if self.tight:
             x0, y0, x1, y1 = crop_region(box, 0.0)
             image = crop_face(image, box, margin=0.0, size=self.tight, border=self.border)

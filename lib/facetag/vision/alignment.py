@@ -128,6 +128,13 @@ MEAN_FACE_LANDMARKS = np.array([[0.225490, 0.215990], [0.754760, 0.215990], [0.4
                                 [0.254149, 0.780233], [0.726104, 0.780233]])
 
 
+def mean_face_in(box):
+    """Five landmarks for a face that fills ``box`` (left, top, right, bottom) where no detector placed any (a
+    photo known to be a face crop): the mean face's (:data:`MEAN_FACE_LANDMARKS`), stretched over the box."""
+    left, top, right, bottom = box
+    return MEAN_FACE_LANDMARKS * (right - left, bottom - top) + (left, top)
+
+
 def similarity_transform(source, target):
     """(2x2 matrix A, offset t) of the rotation, uniform scale and shift that maps the points ``source`` onto
     ``target`` best in least squares (Umeyama's method): target ~ A @ source + t."""

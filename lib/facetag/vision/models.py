@@ -1,10 +1,11 @@
 """Named face-encoding models and the identifier every stored encoding carries.
 
-``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
-512 -> 128 projection this project trained with the triplet loss
-(weights/README.md). ``facenet-512`` is the backbone alone. ``facetag-256`` is
-facetag-128's encoding and dlib's ResNet's (facetag.vision.dlib_encoder, on the face
-chip aligned by its landmarks) side by side: its distances combine both encoders'. Both run the
+``facetag-256`` (the default since issue 23) is facetag-128's encoding and dlib's
+ResNet's (facetag.vision.dlib_encoder, on the face chip aligned by its landmarks) side
+by side: its distances combine both encoders', which err on different faces
+(weights/README.md, "facetag-256"). ``facetag-128`` is the pretrained FaceNet backbone
+followed by a 512 -> 128 projection this project trained with the triplet loss.
+``facenet-512`` is the backbone alone. Both run the
 backbone in int8 (facetag.vision.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
 ``facenet-512-fp32`` run it in float32, as facetag did before 2026-12-04, so
 that stores and galleries encoded then can go on growing.
@@ -30,7 +31,7 @@ from facetag.vision.alignment import CHIP_VERSION, PREPROCESSING_VERSION
 from facetag.vision.backbone import backbone_id, load_backbone
 from facetag.vision.dlib_encoder import dlib_encoder_id, load_dlib_encoder
 
-DEFAULT_MODEL = "facetag-128"
+DEFAULT_MODEL = "facetag-256"
 METRIC = "euclidean"  # between L2-normalised encodings
 
 # Distance at or below which two faces are the same person: the best single
@@ -42,7 +43,7 @@ METRIC = "euclidean"  # between L2-normalised encodings
 THRESHOLDS = {
     "facenet-512": 1.11,
     "facetag-128": 1.15,
-    "facetag-256": 0.57,
+    "facetag-256": 0.57,  # 0.572
 }
 
 # 1:K identification needs a stricter threshold than 1:1 verification: a
@@ -52,7 +53,7 @@ THRESHOLDS = {
 IDENTIFY_THRESHOLDS = {
     "facenet-512": 0.90,  # 90.5% of the known identified, 94.0% of strangers rejected
     "facetag-128": 0.95,  # 93.0% identified, 95.3% rejected
-    "facetag-256": 0.47,
+    "facetag-256": 0.48,  # 95.0% identified, 96.3% rejected (0.47: 93.0% and 97.7%)
 }
 
 # Distance at or below which `facetag cluster` links two faces (average linkage, facetag.identity.clustering):
@@ -60,7 +61,7 @@ IDENTIFY_THRESHOLDS = {
 CLUSTER_THRESHOLDS = {
     "facenet-512": 0.975,  # facetag-128's: clustering had one threshold for every model before issue 23
     "facetag-128": 0.975,
-    "facetag-256": 0.47,
+    "facetag-256": 0.47,  # facetag-128's ratio to its pair threshold (0.82) times facetag-256's (0.572)
 }
 
 _HEADS = {"facetag-128": "facetag-128.npz", "facetag-256": "facetag-128.npz"}
