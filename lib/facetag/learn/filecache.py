@@ -1,4 +1,4 @@
-"""Detections and backbone encodings of image files, cached on disk.
+"""Detections, backbone encodings and dlib's chip encodings (facetag-256) of image files, cached on disk.
 
 Evaluation and training read the same thousands of photos many times; their
 detections and 512-d backbone encodings are computed once and kept under
@@ -133,10 +133,7 @@ class FileEncoder:
             x0, y0, x1, y1 = crop_region(box, 0.0)
             image = crop_face(image, box, margin=0.0, size=self.tight, border=self.border)
             landmarks = (landmarks - (x0, y0)) * (self.tight / (x1 - x0), self.tight / (y1 - y0))
-        chip = align_face(image, landmarks)
-        if self.grey:
-            chip = np.repeat(np.asarray(Image.fromarray(chip).convert("L"))[..., None], 3, axis=2)
-        return chip[:, ::-1] if self.flip else chip
+        return self._as_viewed(align_face(image, landmarks))
 
     def _detections_file(self):
         return os.path.join(self.cache_dir, f"detections-framed-mtcnn-{self.min_score}.json")
@@ -164,10 +161,13 @@ class FileEncoder:
         if self.tight:
             image = crop_face(image, box, margin=0.0, size=self.tight, border=self.border)
             box = (0, 0, self.tight - 1, self.tight - 1)
-        crop = crop_face(image, box, margin=self.margin, border=self.border)
+        return self._as_viewed(crop_face(image, box, margin=self.margin, border=self.border))
+
+    def _as_viewed(self, face):
+        """A crop or chip under this encoder's ``grey`` and ``flip`` views."""
         if self.grey:
-            crop = np.repeat(np.asarray(Image.fromarray(crop).convert("L"))[..., None], 3, axis=2)
-        return crop[:, ::-1] if self.flip else crop
+            face = np.repeat(np.asarray(Image.fromarray(face).convert("L"))[..., None], 3, axis=2)
+        return face[:, ::-1] if self.flip else face
 
     def encode(self, paths, progress=None):
         os.makedirs(self.cache_dir, exist_ok=True)
