@@ -26,12 +26,17 @@ CASES = {
         "import numpy as np, facetag\n"
         "facetag.load_model('facetag-128').encode(np.zeros((32, 160, 160, 3), np.uint8))"
     ),
+    "encoder loaded (facetag-256, the default: FaceNet and dlib's ResNet), batch of 32 encoded": (
+        "import numpy as np, facetag\n"
+        "facetag.load_model('facetag-256').encode(np.zeros((32, 160, 160, 3), np.uint8),"
+        " np.zeros((32, 150, 150, 3), np.uint8))"
+    ),
     "both loaded, photo analysed, batch of 32 encoded (one worker)": (
         "import numpy as np, facetag\n"
         "from facetag.io.samples import fetch\n"
         "a = facetag.FaceAnalyzer()\n"
         "a.analyze(fetch() + '/photos/obama2.jpg')\n"
-        "a.face_model.encode(np.zeros((32, 160, 160, 3), np.uint8))"
+        "a.face_model.encode(np.zeros((32, 160, 160, 3), np.uint8), np.zeros((32, 150, 150, 3), np.uint8))"
     ),
     "a 99-megapixel JPEG decoded (the largest the default limit takes; made by a child process)": (
         "import subprocess, sys, tempfile, facetag\n"

@@ -47,7 +47,11 @@ if sys.argv[2] == "detector":
     shared_detector().detect(photo)
 else:
     from facetag.vision.models import load_model
-    load_model().encode(np.zeros((1, 160, 160, 3), np.uint8))
+    model = load_model()
+    if getattr(model, "uses_chips", False):  # facetag-256 (an earlier commit's models have no chips)
+        model.encode(np.zeros((1, 160, 160, 3), np.uint8), np.zeros((1, 150, 150, 3), np.uint8))
+    else:
+        model.encode(np.zeros((1, 160, 160, 3), np.uint8))
 print(json.dumps({"first_call": time.perf_counter() - imported}), flush=True)
 os._exit(0)  # the measurement is taken; TensorFlow's teardown may abort (see bench/startup.py's tag runs)
 """

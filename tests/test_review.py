@@ -35,7 +35,8 @@ def dom_sections(driver):
 def test_review_page_in_chromium_matches_the_store(tagged_archive, tmp_path):
     res = with_clusters(tagged_archive)
     out = tmp_path / "review"
-    summary = write_review(res, str(out), "/data/store", 0.95)
+    threshold = res.identify_threshold()
+    summary = write_review(res, str(out), "/data/store", threshold)
     assert summary["thumbnails_written"] == len(res.faces) == 7
     assert all((out / thumb_name(f.face_id)).stat().st_size > 1000 for f in res.faces)
 
@@ -59,7 +60,7 @@ def test_review_page_in_chromium_matches_the_store(tagged_archive, tmp_path):
                                      ".every(i => i.complete && i.naturalWidth > 0)")
         # The obama faces are sorted most doubtful first: distance closest to the threshold.
         shown = driver.execute_script("return [...document.querySelectorAll('#s1 .dist')].map(d => +d.textContent)")
-        assert [abs(d - 0.95) for d in shown] == sorted(abs(d - 0.95) for d in shown)
+        assert [abs(d - threshold) for d in shown] == sorted(abs(d - threshold) for d in shown)
         driver.save_screenshot(str(tmp_path / "review.png"))
 
         # The cluster's command follows the name typed for it.
@@ -83,6 +84,25 @@ def test_review_page_in_chromium_matches_the_store(tagged_archive, tmp_path):
         assert f"facetag name /data/store --face {two.face_id} --not biden" in commands
         driver.save_screenshot(str(tmp_path / "review-photo.png"))
     print(f"screenshots in {tmp_path}")
+
+
+def test_review_page_lists_faces_too_unsure_to_group(tagged_archive, tmp_path):
+    """A face the last clustering left out for its quality (facetag cluster --min-quality) has a section of its own."""
+    _, _, res, photos, matches = tagged_archive
+    unknown = [f.face_id for f in res.faces if not f.known]
+    no_clusters = pa.table({"face_id": pa.array([], pa.string()), "cluster_id": pa.array([], pa.int64()),
+                            "cluster_size": pa.array([], pa.int32()), "distance": pa.array([], pa.float32())})
+    gated = results_from_tables(photos, matches, res.model_id, no_clusters,
+                                quality=dict.fromkeys(unknown, 0.2), min_quality=0.5)
+    out = tmp_path / "review"
+    summary = write_review(gated, str(out), "/data/store", gated.identify_threshold())
+    assert summary["too_unsure"] == len(unknown) == 1
+    with chromium() as driver:
+        driver.get((out / "index.html").as_uri())
+        wait_ready(driver)
+        assert dom_sections(driver)[-1] == ["unsure", "too unsure to group", 1, 1]
+        heading = driver.execute_script("return document.querySelector('section[data-kind=unsure] h2').textContent")
+        assert "Too unsure to group" in heading
 
 
 def test_rerun_writes_only_new_thumbnails(tagged_archive, tmp_path):

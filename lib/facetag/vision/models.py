@@ -1,11 +1,14 @@
 """Named face-encoding models and the identifier every stored encoding carries.
 
-``facetag-256`` (the default since issue 23) is facetag-128's encoding and dlib's
-ResNet's (facetag.vision.dlib_encoder, on the face chip aligned by its landmarks) side
-by side: its distances combine both encoders', which err on different faces
-(weights/README.md, "facetag-256"). ``facetag-128`` is the pretrained FaceNet backbone
-followed by a 512 -> 128 projection this project trained with the triplet loss.
-``facenet-512`` is the backbone alone. Both run the
+``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
+512 -> 128 projection this project trained with the triplet loss (weights/README.md).
+``facenet-512`` is the backbone alone. ``facetag-256``, for archives that put precision
+first, is facetag-128's encoding and dlib's ResNet's (facetag.vision.dlib_encoder, on
+the face chip aligned by its landmarks) side by side: its distances combine both
+encoders', which err on different faces. It is more accurate on every LFW set and
+clusters with a third of the strangers, but costs a fifth of `facetag tag`'s speed, which
+took it under the 3x-face_recognition bar on a CPU without AVX-512 (weights/README.md,
+"facetag-256"), so it is not the default. Both run the
 backbone in int8 (facetag.vision.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
 ``facenet-512-fp32`` run it in float32, as facetag did before 2026-12-04, so
 that stores and galleries encoded then can go on growing.
@@ -31,7 +34,7 @@ from facetag.vision.alignment import CHIP_VERSION, PREPROCESSING_VERSION
 from facetag.vision.backbone import backbone_id, load_backbone
 from facetag.vision.dlib_encoder import dlib_encoder_id, load_dlib_encoder
 
-DEFAULT_MODEL = "facetag-256"
+DEFAULT_MODEL = "facetag-128"
 METRIC = "euclidean"  # between L2-normalised encodings
 
 # Distance at or below which two faces are the same person: the best single
