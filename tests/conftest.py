@@ -25,6 +25,22 @@ def samples():
 
 
 @pytest.fixture(scope="session")
+def sample_detections(samples):
+    """``(Photo, its detections)`` for every sample photo, decoded and searched as the jobs do."""
+    import glob
+
+    from facetag.io.images import image_source
+    from facetag.vision.detection import shared_detector
+    from facetag.vision.photo import Photo
+
+    found = []
+    for path in sorted(glob.glob(os.path.join(samples, "**", "*.*"), recursive=True)):
+        photo = Photo(*image_source(path))
+        found.append((photo, photo.detect(shared_detector())))
+    return found
+
+
+@pytest.fixture(scope="session")
 def lfw_dev():
     return shared("lfw_dev")
 

@@ -1,8 +1,6 @@
 """The FaceNet backbone: any batch size, both tensor layouts, the same encodings as the TensorFlow graph in
 float32 and close to them in int8."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -18,19 +16,9 @@ def crops():
 
 
 @pytest.fixture(scope="module")
-def sample_faces(samples):
+def sample_faces(sample_detections):
     """The faces of the sample photos, cropped as facetag crops them."""
-    import glob
-
-    from facetag.io.images import image_source
-    from facetag.vision.detection import shared_detector
-    from facetag.vision.photo import Photo
-
-    crops = []
-    for path in sorted(glob.glob(os.path.join(samples, "**", "*.*"), recursive=True)):
-        photo = Photo(*image_source(path))
-        crops += [photo.crop(face.box) for face in photo.detect(shared_detector())]
-    return np.stack(crops)
+    return np.stack([photo.crop(face.box) for photo, faces in sample_detections for face in faces])
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

@@ -16,17 +16,9 @@ from facetag.vision.weight_files import dlib_resnet_path
 
 
 @pytest.fixture(scope="module")
-def sample_chips(samples):
+def sample_chips(sample_detections):
     """The sample photos' faces as facetag aligns them."""
-    from facetag.io.images import image_source
-    from facetag.vision.detection import shared_detector
-    from facetag.vision.photo import Photo
-
-    chips = []
-    for path in sorted(glob.glob(os.path.join(samples, "**", "*.*"), recursive=True)):
-        photo = Photo(*image_source(path))
-        chips += [photo.chip(face.landmarks) for face in photo.detect(shared_detector())]
-    return np.stack(chips)
+    return np.stack([photo.chip(face.landmarks) for photo, faces in sample_detections for face in faces])
 
 
 def test_the_weight_file_parses_into_dlibs_resnet():
@@ -98,14 +90,8 @@ def test_a_turned_and_enlarged_face_gives_the_same_chip(samples):
     assert difference < 12, f"mean difference {difference:.1f} of 255 between the two chips' centres"
 
 
-def test_facetag_256_joins_both_encoders(sample_chips, samples):
-    from facetag.io.images import image_source
-    from facetag.vision.detection import shared_detector
-    from facetag.vision.photo import Photo
-
-    path = min(glob.glob(os.path.join(samples, "**", "*.jp*g"), recursive=True))
-    photo = Photo(*image_source(path))
-    faces = photo.detect(shared_detector())
+def test_facetag_256_joins_both_encoders(sample_detections):
+    photo, faces = next((photo, faces) for photo, faces in sample_detections if faces)
     crops = np.stack([photo.crop(f.box) for f in faces])
     chips = np.stack([photo.chip(f.landmarks) for f in faces])
     joined, model = load_model("facetag-256"), load_model("facetag-128")
