@@ -132,9 +132,9 @@ def quality_report(photos, names, sets, encodings, measured, threshold):
             lines.append(f"| {rule} | {int((~keep).sum())} | "
                          + " | ".join(gated_quality(encodings, names, sets, keep, threshold)) + " |")
         print(f"quality: {name} done", file=sys.stderr, flush=True)
-    for threshold in QUALITY_THRESHOLDS:
-        keep = values[:, -1] >= threshold
-        lines.append(f"| quality ≥ {threshold:g} | {int((~keep).sum())} | "
+    for gate in QUALITY_THRESHOLDS:
+        keep = values[:, -1] >= gate
+        lines.append(f"| quality ≥ {gate:g} | {int((~keep).sum())} | "
                      + " | ".join(gated_quality(encodings, names, sets, keep, threshold)) + " |")
     return lines
 
