@@ -21,6 +21,9 @@ from tests.test_detection import iou
 #: full decode, on the colour test photo below: measured 0.043 (median 0.017) on 2026-11-29. Two photos of one
 #: person are typically 0.6-0.9 apart, the same-person threshold is 1.15.
 DRAFT_CROP_BOUND = 0.08
+#: The same for dlib's unit encodings of chips (facetag-256): measured 0.023 (median 0.005) on 2026-12-04; the
+#: same person is within 0.44 on that scale.
+DRAFT_CHIP_BOUND = 0.05
 
 
 def jpeg(image, quality=92):
@@ -84,6 +87,22 @@ def test_faces_cropped_from_the_half_size_decode_encode_as_full_size_crops_do(co
     from_full = model.encode(np.stack([crop_face(full, face.box) for face in faces]))
     assert sorted(photo._decodes) == [2], "these faces are large enough to crop from the half-size decode"
     assert np.linalg.norm(from_draft - from_full, axis=1).max() < DRAFT_CROP_BOUND
+
+
+def test_chips_from_the_half_size_decode_encode_as_full_size_chips_do(colour_scene):
+    """facetag-256's chips come from the decode in which the face is at least chip-sized, as crops do, and dlib
+    encodes them as it encodes chips from the full decode."""
+    from facetag.vision.alignment import align_face
+    from facetag.vision.dlib_encoder import load_dlib_encoder
+
+    photo = Photo(colour_scene, "scene.jpg")
+    faces = photo.detect(shared_detector())
+    full = decode_image(colour_scene, "scene.jpg")
+    encoder = load_dlib_encoder()
+    from_draft = encoder.encode(np.stack([photo.chip(face.landmarks) for face in faces]))
+    from_full = encoder.encode(np.stack([align_face(full, face.landmarks) for face in faces]))
+    assert sorted(photo._decodes) == [2], "these faces are larger than a chip in the half-size decode"
+    assert np.linalg.norm(from_draft - from_full, axis=1).max() < DRAFT_CHIP_BOUND
 
 
 def test_a_small_face_is_cropped_from_a_larger_decode(colour_scene):
