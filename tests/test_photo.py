@@ -77,32 +77,41 @@ def colour_scene():
     return jpeg(scene)
 
 
-def test_faces_cropped_from_the_half_size_decode_encode_as_full_size_crops_do(colour_scene):
+def _crops(photo_or_image, face):
+    return photo_or_image.crop(face.box) if isinstance(photo_or_image, Photo) else crop_face(photo_or_image, face.box)
+
+
+def _chips(photo_or_image, face):
+    from facetag.vision.alignment import align_face
+
+    if isinstance(photo_or_image, Photo):
+        return photo_or_image.chip(face.landmarks)
+    return align_face(photo_or_image, face.landmarks)
+
+
+def _dlib_encode(chips):
+    from facetag.vision.dlib_encoder import load_dlib_encoder
+
+    return load_dlib_encoder().encode(chips)
+
+
+def _facenet_encode(crops):
+    return load_model("facetag-128").encode(crops)
+
+
+@pytest.mark.parametrize(("cut", "encode", "bound"), [(_crops, _facenet_encode, DRAFT_CROP_BOUND),
+                                                      (_chips, _dlib_encode, DRAFT_CHIP_BOUND)], ids=["crops", "chips"])
+def test_faces_from_the_half_size_decode_encode_as_full_size_ones_do(colour_scene, cut, encode, bound):
+    """Crops (FaceNet) and facetag-256's aligned chips (dlib) come from the smallest decode in which the face is
+    at least their size, and encode as the same faces cut from the full decode."""
     photo = Photo(colour_scene, "scene.jpg")
     faces = photo.detect(shared_detector())
     assert photo.scale == 2 and len(faces) >= 10
     full = decode_image(colour_scene, "scene.jpg")
-    model = load_model()
-    from_draft = model.encode(np.stack([photo.crop(face.box) for face in faces]))
-    from_full = model.encode(np.stack([crop_face(full, face.box) for face in faces]))
-    assert sorted(photo._decodes) == [2], "these faces are large enough to crop from the half-size decode"
-    assert np.linalg.norm(from_draft - from_full, axis=1).max() < DRAFT_CROP_BOUND
-
-
-def test_chips_from_the_half_size_decode_encode_as_full_size_chips_do(colour_scene):
-    """facetag-256's chips come from the decode in which the face is at least chip-sized, as crops do, and dlib
-    encodes them as it encodes chips from the full decode."""
-    from facetag.vision.alignment import align_face
-    from facetag.vision.dlib_encoder import load_dlib_encoder
-
-    photo = Photo(colour_scene, "scene.jpg")
-    faces = photo.detect(shared_detector())
-    full = decode_image(colour_scene, "scene.jpg")
-    encoder = load_dlib_encoder()
-    from_draft = encoder.encode(np.stack([photo.chip(face.landmarks) for face in faces]))
-    from_full = encoder.encode(np.stack([align_face(full, face.landmarks) for face in faces]))
-    assert sorted(photo._decodes) == [2], "these faces are larger than a chip in the half-size decode"
-    assert np.linalg.norm(from_draft - from_full, axis=1).max() < DRAFT_CHIP_BOUND
+    from_draft = encode(np.stack([cut(photo, face) for face in faces]))
+    from_full = encode(np.stack([cut(full, face) for face in faces]))
+    assert sorted(photo._decodes) == [2], "these faces are large enough to cut from the half-size decode"
+    assert np.linalg.norm(from_draft - from_full, axis=1).max() < bound
 
 
 def test_a_small_face_is_cropped_from_a_larger_decode(colour_scene):
