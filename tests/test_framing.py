@@ -80,8 +80,14 @@ def test_evaluate_reports_colour_and_grey_pairs_apart(tmp_path):
              ["Grey 2 3", "Colour 2 3", "Grey 2 Colour 2", "Grey 1 Colour 3"]]
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("2\t2\n" + "".join(line.replace(" ", "\t") + "\n" for fold in folds for line in fold))
+    # A cache of its own for the encodings, sharing the converted networks (converting them again costs 30 s).
+    from facetag.vision.runtime import prepare_all
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.symlink(os.path.dirname(prepare_all()[0]), cache / "models")
     out = subprocess.run([sys.executable, "-m", "facetag.cli", "evaluate", "--pairs", str(pairs), "--images", str(images)],
-                         capture_output=True, text=True, check=False, env={**os.environ, "FACETAG_CACHE": str(tmp_path / "cache")})
+                         capture_output=True, text=True, check=False, env={**os.environ, "FACETAG_CACHE": str(cache)})
     assert out.returncode == 0, out.stderr
     lines = {line.split(" (")[0]: line for line in out.stdout.splitlines() if " pairs (" in line}
     assert set(lines) == {"colour pairs", "grey pairs", "mixed pairs"}, out.stdout
