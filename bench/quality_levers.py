@@ -82,6 +82,21 @@ def factors(photos):
     return names, values, np.array([faces[p] is not None for p in photos])
 
 
+def lfw_pairs(photos):
+    """lfw_dev's pairs as rows of ``photos``: (a, b, same, folds)."""
+    pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
+    row = {p: i for i, p in enumerate(photos)}
+    return (np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs]),
+            np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]))
+
+
+def verification_cells(encodings, a, b, same, folds):
+    """Table cells: 5-fold accuracy ± its spread, ROC AUC, TAR at FAR 1e-3 of the pairs (a, b)."""
+    s = verification_scores(np.linalg.norm(encodings[a] - encodings[b], axis=1), same, folds)
+    return (f"{100 * s['accuracy_mean']:.2f}% ± {100 * s['accuracy_std']:.2f} | {s['roc_auc']:.4f} "
+            f"| {100 * s['tar_at_far_1e-3']:.1f}%")
+
+
 def stranger_faces(labels, names):
     """Faces in a cluster whose majority is another person."""
     wrong = np.zeros(len(names), bool)
@@ -172,10 +187,7 @@ def dlib_report(photos, names, sets, until):
     ours = encoder.model_encodings(load_model("facetag-128"), photos).encodings
     dlib = encoder.dlib_encodings(photos)
     joined = load_model("facetag-256")
-    pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
-    row = {p: i for i, p in enumerate(photos)}
-    a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
-    same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    a, b, same, folds = lfw_pairs(photos)
     chooser = sets["selection"][a] & sets["selection"][b]
 
     def pair_threshold(enc):
@@ -204,9 +216,7 @@ def dlib_report(photos, names, sets, until):
              "| encodings | pair accuracy (5-fold) | ROC AUC | TAR at FAR 1e-3 | best pair threshold (selection) |",
              "|---|---:|---:|---:|---:|"]
     for name, enc in variants.items():
-        sc = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
-        lines.append(f"| {name} | {100 * sc['accuracy_mean']:.2f}% ± {100 * sc['accuracy_std']:.2f} | {sc['roc_auc']:.4f} "
-                     f"| {100 * sc['tar_at_far_1e-3']:.1f}% | {pair_threshold(enc):.3f} |")
+        lines.append(f"| {name} | {verification_cells(enc, a, b, same, folds)} | {pair_threshold(enc):.3f} |")
     lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1:", "",
               "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
     everyone = np.ones(len(photos), bool)
@@ -268,16 +278,11 @@ def flips_report(photos, names, sets, model):
     variants = {"plain (default)": plain,
                 "flips averaged after the head": after / np.linalg.norm(after, axis=1, keepdims=True),
                 "flips averaged before the head": model.project(before / np.linalg.norm(before, axis=1, keepdims=True))}
-    pairs = read_pairs(os.path.join(LFW_DEV, "pairs.txt"), os.path.join(LFW_DEV, "images"))
-    row = {p: i for i, p in enumerate(photos)}
-    a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
-    same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    a, b, same, folds = lfw_pairs(photos)
     lines = ["## Test-time flips", "", "lfw_dev's 3,000 pairs (5-fold, threshold from the other folds):", "",
              "| encodings | accuracy | ROC AUC | TAR at FAR 1e-3 |", "|---|---:|---:|---:|"]
     for name, enc in variants.items():
-        s = verification_scores(np.linalg.norm(enc[a] - enc[b], axis=1), same, folds)
-        lines.append(f"| {name} | {100 * s['accuracy_mean']:.2f}% ± {100 * s['accuracy_std']:.2f} | {s['roc_auc']:.4f} "
-                     f"| {100 * s['tar_at_far_1e-3']:.1f}% |")
+        lines.append(f"| {name} | {verification_cells(enc, a, b, same, folds)} |")
     lines += ["", "Clustering (average linkage, lone ratio 0.85), BCubed precision / recall / F1:", "",
               "| encodings | threshold | " + " | ".join(REPORTED) + " |", "|---|---:|" + "---|" * len(REPORTED)]
     for name, enc in variants.items():

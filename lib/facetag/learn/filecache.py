@@ -33,6 +33,7 @@ from facetag.vision.alignment import (
 )
 from facetag.vision.backbone import DEFAULT_PRECISION, load_backbone
 from facetag.vision.detection import DEFAULT_MIN_SCORE, shared_detector
+from facetag.vision.dlib_encoder import ENCODING_SIZE as DLIB_ENCODING_SIZE
 from facetag.vision.dlib_encoder import load_dlib_encoder
 from facetag.vision.framing import find_main_face
 
@@ -115,14 +116,14 @@ class FileEncoder:
         todo = [i for i, k in enumerate(entry_keys) if k not in cached]
         for chunk_start in range(0, len(todo), 64):
             chunk = todo[chunk_start : chunk_start + 64]
-            chips = [self._chip(load_image(paths[i]), detections[keys[i]]) for i in chunk]
-            known = [i for i, chip in zip(chunk, chips) if chip is not None]
-            encodings = encoder.encode(np.stack([c for c in chips if c is not None])) if known else []
-            cached.update({entry_keys[i]: np.zeros(128, np.float32) for i, c in zip(chunk, chips) if c is None})
-            cached.update({entry_keys[i]: e for i, e in zip(known, encodings)})
+            chips = {i: self._chip(load_image(paths[i]), detections[keys[i]]) for i in chunk}
+            found = [i for i in chunk if chips[i] is not None]
+            encodings = encoder.encode(np.stack([chips[i] for i in found])) if found else []
+            cached.update(dict.fromkeys([entry_keys[i] for i in chunk], np.zeros(DLIB_ENCODING_SIZE, np.float32)))
+            cached.update({entry_keys[i]: e for i, e in zip(found, encodings)})
             with replaced_atomically(path, suffix=".npz") as temporary:
                 np.savez(temporary, keys=np.array(list(cached)), encodings=np.stack(list(cached.values())))
-        return np.stack([cached[k] for k in entry_keys]) if keys else np.zeros((0, 128), np.float32)
+        return np.stack([cached[k] for k in entry_keys]) if keys else np.zeros((0, DLIB_ENCODING_SIZE), np.float32)
 
     def _chip(self, image, entry):
         box = self._box(entry)

@@ -147,10 +147,16 @@ def similarity_transform(source, target):
     return matrix, target_mean - matrix @ source_mean
 
 
+def _to_chip(landmarks, size, padding):
+    """(matrix, offset) mapping the photo's pixels onto the chip's, and how many chip pixels one photo pixel
+    becomes."""
+    matrix, offset = similarity_transform(landmarks, (padding + MEAN_FACE_LANDMARKS) / (2 * padding + 1) * size)
+    return matrix, offset, math.sqrt(abs(np.linalg.det(matrix)))
+
+
 def chip_scale(landmarks, size=CHIP_SIZE, padding=CHIP_PADDING):
     """How many chip pixels one photo pixel becomes when the face with ``landmarks`` is aligned."""
-    matrix, _ = similarity_transform(landmarks, (padding + MEAN_FACE_LANDMARKS) / (2 * padding + 1) * size)
-    return math.sqrt(abs(np.linalg.det(matrix)))
+    return _to_chip(landmarks, size, padding)[2]
 
 
 def align_face(image, landmarks, *, size=CHIP_SIZE, padding=CHIP_PADDING):
@@ -161,13 +167,12 @@ def align_face(image, landmarks, *, size=CHIP_SIZE, padding=CHIP_PADDING):
     photo's mean colour, as :func:`crop_face`'s crops do (dlib's chips are black there: on tight 112x112 face
     crops, where most of the chip's border lies outside, the mean colour gave 94.93% against 94.63% on
     colour_faces' validation pairs, and the same on full photos; weights/README.md)."""
-    landmarks = np.asarray(landmarks, np.float64).reshape(5, 2)
     picture = Image.fromarray(np.asarray(image, np.uint8))
-    shrink = max(1, int(1 / chip_scale(landmarks, size, padding)))
-    if shrink > 1:
+    matrix, offset, scale = _to_chip(np.asarray(landmarks, np.float64).reshape(5, 2), size, padding)
+    shrink = max(1, int(1 / scale))
+    if shrink > 1:  # the photo's pixels are ``shrink`` times fewer a side: the same map, scaled up
         picture = picture.reduce(shrink)
-        landmarks = landmarks / shrink
-    matrix, offset = similarity_transform(landmarks, (padding + MEAN_FACE_LANDMARKS) / (2 * padding + 1) * size)
+        matrix = matrix * shrink
     inverse = np.linalg.inv(matrix)  # PIL maps each chip pixel back to the photo
     back = -inverse @ offset
     coefficients = (inverse[0, 0], inverse[0, 1], back[0], inverse[1, 0], inverse[1, 1], back[1])

@@ -5,8 +5,8 @@ facetag.vision.weight_files finds it) is dlib's ``anet_type`` serialised by ``dl
 29 convolutions on a 150x150 aligned face chip (facetag.vision.alignment.align_face), 128 numbers out, trained
 by Davis King on about 3 million faces of 7,485 people, none of them in LFW. :func:`read_network` parses the
 file into NumPy arrays; facetag.vision.conversion builds the same network for LiteRT from them. dlib's own
-reader would need dlib, a C++ build facetag does not install. tests/test_dlib_resnet.py checks the result
-against dlib's own encoder where dlib is installed (``make bench-setup``).
+reader would need dlib, a C++ build facetag does not install. tests/test_dlib_encoder.py checks the result
+against dlib's own encoder (``dlib-bin``, a test dependency).
 
 The format (dlib/serialize.h, dlib/dnn/*.h): an integer is a control byte (its low nibble the number of
 little-endian bytes that follow, 0x80 its sign) then those bytes; a string is its length then its

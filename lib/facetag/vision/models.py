@@ -32,7 +32,9 @@ import numpy as np
 from facetag.errors import FaceTagError, ModelMismatchError
 from facetag.vision.alignment import CHIP_VERSION, PREPROCESSING_VERSION
 from facetag.vision.backbone import backbone_id, load_backbone
+from facetag.vision.dlib_encoder import ENCODING_SIZE as DLIB_ENCODING_SIZE
 from facetag.vision.dlib_encoder import dlib_encoder_id, load_dlib_encoder
+from facetag.vision.weight_files import EMBEDDING_SIZE
 
 DEFAULT_MODEL = "facetag-128"
 METRIC = "euclidean"  # between L2-normalised encodings
@@ -161,7 +163,7 @@ def load_head(filename):
 
 
 def _dim(head, joined=False):
-    return (512 if head is None else head["w_out"].shape[1]) + (128 if joined else 0)
+    return (EMBEDDING_SIZE if head is None else head["w_out"].shape[1]) + (DLIB_ENCODING_SIZE if joined else 0)
 
 
 def _model_id(base_name, backbone, head_sha256, dlib_id=None):

