@@ -83,7 +83,8 @@ bench: bench-setup
 	$(PY) bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
 	$(PY) bench/engines.py
 
-# Local clusters for the Beam jobs (README "Run on a cluster"): ENGINE=flink or spark. 'engines' fetches the
+# Local clusters for the Beam jobs (README "Run on a cluster"): ENGINE=flink or spark; ISOLATED=1 starts the workers
+# in mount namespaces of their own, sharing no disk with this machine (scripts/cluster.py). 'engines' fetches the
 # pinned engine and Beam job server jars from Maven Central once (checksums checked) into $$FACETAG_CACHE/engines.
 ENGINE ?= flink
 engines: setup
@@ -92,7 +93,7 @@ engines: setup
 cluster-up: setup
 	@$(PY) -c 'import sys; sys.path.insert(0, "scripts"); import cluster; sys.exit(0 if cluster.fetched("$(ENGINE)") else 1)' \
 	    || $(PY) scripts/cluster.py fetch $(ENGINE)
-	$(PY) scripts/cluster.py up $(ENGINE)
+	$(PY) scripts/cluster.py up $(ENGINE) $(if $(filter 1 yes true,$(ISOLATED)),--isolated)
 
 cluster-down:
 	@if [ -x $(PY) ]; then $(PY) scripts/cluster.py down $(ENGINE); else python3 scripts/cluster.py down $(ENGINE); fi

@@ -10,7 +10,6 @@ new photos arrive. Faces alone (or only like faces of their own photo) get no cl
 whose quality is under ``--min_quality`` (the review page lists them as too unsure to group).
 """
 
-import logging
 import time
 
 import apache_beam as beam
@@ -22,6 +21,7 @@ from facetag.identity.clustering import DEFAULT_MIN_QUALITY, too_unsure
 from facetag.identity.matching import UNKNOWN
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
+from facetag.pipeline.running import job_main, running
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
 from facetag.vision.models import cluster_threshold_of
 
@@ -58,7 +58,7 @@ def run(argv=None, test_pipeline=None):
     with StoreRun(store) as run:
         run_id, staging = run.run_id, run.staging
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
-        with pipeline as p:
+        with running(pipeline) as p:
             unknown = ({"unknown": (read_table(p, store, "matches", ["face_id", "identity"])
                                     | "Unknown faces" >> beam.Filter(lambda m: m["identity"] == UNKNOWN)
                                     | "Key unknown" >> beam.Map(lambda m: (m["face_id"], None))),
@@ -98,5 +98,4 @@ def _too_unsure(store, clusters, min_quality):
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
-    run()
+    job_main(run)

@@ -6,7 +6,6 @@ Every input photo ends up in exactly one output: its faces (one Parquet row
 per face), ``no_face.jsonl``, or ``failed.jsonl`` with the reason.
 """
 
-import logging
 
 import apache_beam as beam
 
@@ -21,6 +20,7 @@ from facetag.pipeline.options import (
     summary_line,
 )
 from facetag.pipeline.outputs import earlier_outputs, write_encoded
+from facetag.pipeline.running import job_main, running
 from facetag.pipeline.sources import read_and_encode
 from facetag.vision.models import describe_model
 
@@ -44,7 +44,7 @@ def run(argv=None, test_pipeline=None):
         raise FaceTagError(f"{args.output} already holds the results of an earlier run; give an empty or new "
                            "--output folder (or use 'facetag tag', whose archive store updates in place)")
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
-    with pipeline as p:
+    with running(pipeline) as p:
         labelled = read_labelled(args.gallery) if args.gallery else []
         encoded = read_and_encode(p, args.input, labelled, encoder_settings(args, p.options))
         write_encoded(encoded, args.output, model_id, encoding_size)
@@ -53,5 +53,4 @@ def run(argv=None, test_pipeline=None):
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
-    run()
+    job_main(run)

@@ -8,7 +8,6 @@ Faces, photos without a face and failures are written into the index folder
 too (``gallery_faces-*.parquet``, ``no_face.jsonl``, ``failed.jsonl``).
 """
 
-import logging
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -26,6 +25,7 @@ from facetag.pipeline.options import (
     summary_line,
 )
 from facetag.pipeline.outputs import earlier_outputs, write_encoded
+from facetag.pipeline.running import job_main, running
 from facetag.pipeline.sources import read_and_encode
 from facetag.vision.models import describe_model
 
@@ -49,7 +49,7 @@ def run(argv=None, test_pipeline=None):
     if stale:  # re-enrolling replaces the gallery: an earlier run's shards must not mix with this one's
         FileSystems.delete(stale)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
-    with pipeline as p:
+    with running(pipeline) as p:
         encoded = read_and_encode(p, [], read_labelled(args.gallery), encoder_settings(args, p.options))
         write_encoded(encoded, args.out, model_id, encoding_size, faces_name="gallery_faces")
         faces = encoded[0]
@@ -64,5 +64,4 @@ def run(argv=None, test_pipeline=None):
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
-    run()
+    job_main(run)

@@ -5,13 +5,13 @@
 Refuses faces from more than one model: their encodings cannot share an index.
 """
 
-import logging
 
 import apache_beam as beam
 
 from facetag.pipeline.index import BuildIndex
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.records import faces_model_id
+from facetag.pipeline.running import job_main, running
 
 
 def parse_known_args(argv):
@@ -27,7 +27,7 @@ def run(argv=None, test_pipeline=None):
     args, pipeline_args = parse_known_args(argv)
     model_id = faces_model_id(args.faces)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
-    with pipeline as p:
+    with running(pipeline) as p:
         (p
          | "Read faces" >> beam.io.ReadFromParquet(args.faces)
          | "Index gallery" >> BuildIndex(args.out, model_id, args.trees))
@@ -36,5 +36,4 @@ def run(argv=None, test_pipeline=None):
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
-    run()
+    job_main(run)

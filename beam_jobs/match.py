@@ -8,7 +8,6 @@ the store's last run; this job does only that, for example right after
 table; the ``matches`` table is replaced in one commit.
 """
 
-import logging
 import time
 
 import apache_beam as beam
@@ -17,6 +16,7 @@ from facetag.archive.store import ArchiveStore
 from facetag.pipeline.archive import FacesOfPresentPhotos
 from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import add_config_argument, counters, new_parser, pipeline_options
+from facetag.pipeline.running import job_main, running
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
 
 
@@ -37,7 +37,7 @@ def run(argv=None, test_pipeline=None):
     with StoreRun(store) as run:
         run_id, staging = run.run_id, run.staging
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
-        with pipeline as p:
+        with running(pipeline) as p:
             faces = ((read_table(p, store, "photos", ["path", "outcome"]), read_table(p, store, "faces"))
                      | "Faces of present photos" >> FacesOfPresentPhotos())
             labels = read_table(p, store, "labels") | "Labels" >> FaceLabels()
@@ -55,5 +55,4 @@ def run(argv=None, test_pipeline=None):
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
-    run()
+    job_main(run)

@@ -12,7 +12,6 @@ or encoding anything. The results are committed once, after the pipeline
 succeeded; a run killed at any moment leaves the store as it was.
 """
 
-import logging
 import os
 import time
 
@@ -20,7 +19,7 @@ import apache_beam as beam
 
 from facetag._testing.faults import kill_point
 from facetag.archive.store import ArchiveStore
-from facetag.io.files import is_remote
+from facetag.io.files import is_remote, join
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
 from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
 from facetag.pipeline.options import (
@@ -32,6 +31,7 @@ from facetag.pipeline.options import (
     pipeline_options,
 )
 from facetag.pipeline.progress import ProgressReporter
+from facetag.pipeline.running import job_main, running
 from facetag.pipeline.sources import check_patterns_match
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
 from facetag.vision.models import describe_model
@@ -66,8 +66,8 @@ def run(argv=None, test_pipeline=None):
         rematch_all = store.exists() and (store.index_id != current_index
                                           or store.manifest().get("labels_matched") != labels_version)
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
-        with ProgressReporter(args.progress):
-            with pipeline as p:
+        with ProgressReporter(args.progress, folder=join(staging, "progress")):
+            with running(pipeline) as p:
                 stored = (read_table(p, store, "photos", STORED_PHOTO_COLUMNS), read_table(p, store, "faces"),
                           read_table(p, store, "labels") | "Labels" >> FaceLabels())
                 rows = stored | "Update the archive" >> UpdateArchive(
@@ -116,5 +116,4 @@ def summary_line(s):
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
-    run()
+    job_main(run)

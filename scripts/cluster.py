@@ -2,6 +2,7 @@
 
     python scripts/cluster.py fetch flink|spark   # Maven Central -> $FACETAG_CACHE/engines, checksums checked
     python scripts/cluster.py up flink|spark      # start everything, wait until ready
+    python scripts/cluster.py up flink|spark --isolated   # the same, workers sharing no disk with this machine
     python scripts/cluster.py down flink|spark    # stop exactly what 'up' started (safe to repeat)
     python scripts/cluster.py status flink|spark
 
@@ -14,6 +15,11 @@ configs/flink-local.yaml and configs/spark-local.yaml point the jobs at them. Ev
 every JVM runs with scripts/engines/loopback_bind.c preloaded (built once with cc), because Beam's Java servers
 listen on every interface whatever host they are given. Pid files and logs: out/cluster/ENGINE/. Nothing is
 downloaded by 'up'.
+
+--isolated starts the TaskManagers / Spark workers (with their executors) and the SDK worker pool (with its SDK
+workers) each in a mount namespace of its own, as machines that share no disk with the one that submits jobs:
+each sees its own folder out/cluster/ENGINE/NAME-disk as /tmp, and neither this machine's /tmp and /var/tmp
+nor the checkout's out/ (see `isolated`). The network is shared: 127.0.0.1 is this machine for them too.
 """
 
 import argparse
@@ -21,6 +27,7 @@ import glob
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -205,16 +212,57 @@ def loopback_shim():
     return built
 
 
-def start(engine, name, cmd, env=None):
+def node_disk(engine, name):
+    """The folder an isolated component sees as its /tmp, its own disk (made empty)."""
+    disk = os.path.join(state_dir(engine), f"{name}-disk")
+    shutil.rmtree(disk, ignore_errors=True)
+    os.makedirs(disk)
+    return disk
+
+
+#: What an isolated component does not see of this machine: its temporary folders and the checkout's out/ (where
+#: the demo, the tests and the clusters' own state live). TMPDIR is added when it points elsewhere.
+HIDDEN = ("/var/tmp", os.path.join(REPO, "out"))
+#: Variables an isolated component does not inherit: where the object store is must reach the workers through the
+#: job's options (facetag passes its own AWS_ENDPOINT_URL as --s3_endpoint_url), as on a cluster whose nodes
+#: were never told. Credentials stay: a cluster's nodes have their own (environment, ~/.aws, instance role).
+NOT_INHERITED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "TMPDIR")
+
+
+def check_isolation():
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
+    if probe.returncode:
+        raise ClusterError("--isolated needs mount namespaces (unshare --mount, as root): "
+                           f"{probe.stderr.strip() or 'unshare failed'}")
+
+
+def isolated(cmd, disk):
+    """``cmd`` run in a mount namespace of its own, where ``disk`` is /tmp and HIDDEN are empty folders.
+
+    unshare(1) execs in place (no fork for a mount namespace), so the pid file's pid is still the component's.
+    """
+    hidden = list(HIDDEN) + ([os.environ["TMPDIR"]] if os.environ.get("TMPDIR", "/tmp").rstrip("/") != "/tmp" else [])
+    script = (f"set -e; mount --bind {shlex.quote(disk)} /tmp; "
+              + "".join(f"mount -t tmpfs facetag-hidden {shlex.quote(h)}; " for h in hidden if os.path.isdir(h))
+              + 'cd /tmp; exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "isolated", *cmd]
+
+
+def start(engine, name, cmd, env=None, disk=None):
     """Start one component in its own process group, logging to out/cluster/ENGINE/NAME.log; write its pid file.
-    A JVM gets the loopback shim (loopback_shim), which its children (Spark's executors) inherit."""
+    A JVM gets the loopback shim (loopback_shim), which its children (Spark's executors) inherit. With ``disk``
+    it runs isolated (``isolated``) with that folder as its /tmp."""
     if cmd[0] == java():
         env = {"LD_PRELOAD": loopback_shim(), **(env or {})}
+    environment = {**os.environ, **(env or {})}
+    if disk:
+        cmd = isolated(cmd, disk)
+        environment = {k: v for k, v in environment.items() if k not in NOT_INHERITED}
     folder = state_dir(engine)
     log = os.path.join(folder, f"{name}.log")
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                env=environment, start_new_session=True)
     with open(os.path.join(folder, f"{name}.pid"), "w") as f:
         f.write(f"{proc.pid} {_start_time(proc.pid)}\n")
     return proc, log
@@ -303,13 +351,12 @@ def wait_for(what, ready, proc, log, seconds=READY_S):
     raise ClusterError(f"{what} not ready after {seconds} s: see {log}")
 
 
-def worker_pool(engine):
-    """The Python SDK worker pool: this environment's python first on PATH (the pool starts workers as 'python')."""
+def worker_pool(engine, isolate):
+    """The Python SDK worker pool, on this environment's python (its SDK workers too)."""
     port = ENGINES[engine]["pool_port"]
-    env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-           "PYTHONUNBUFFERED": "1"}
     proc, log = start(engine, "worker-pool", [sys.executable, os.path.join(REPO, "scripts", "worker_pool.py"),
-                                              f"--service_port={port}"], env)
+                                              f"--service_port={port}"], {"PYTHONUNBUFFERED": "1"},
+                      disk=node_disk(engine, "worker-pool") if isolate else None)
     return lambda: wait_for(f"SDK worker pool (port {port})", lambda: port_open(port), proc, log)
 
 
@@ -376,7 +423,7 @@ def _flink_jvm_params(conf_dir, lib, which):
     return results[0].split(), results[1].split()
 
 
-def flink_up():
+def flink_up(isolate):
     p = paths("flink")
     folder = state_dir("flink")
     conf = os.path.join(folder, "conf")
@@ -391,10 +438,19 @@ def flink_up():
                                                "--configDir", conf, *jm_dyn])
     tm_jvm, tm_dyn = _flink_jvm_params(conf, p["lib"], "GET_TM_RESOURCE_PARAMS")
     tm_classpath = classpath + os.pathsep + p["job_server"]  # Flink's own classes first (see FLINK_CONF)
-    tms = [start("flink", f"taskmanager-{i}", [java(), *tm_jvm, *JAVA17_OPENS, *logging, "-cp", tm_classpath,
-                                               "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
-                                               "--configDir", conf, *tm_dyn]) for i in (1, 2)]
-    pool_ready = worker_pool("flink")
+    tms = []
+    for i in (1, 2):
+        name, tm_conf, tm_logging = f"taskmanager-{i}", conf, logging
+        disk = node_disk("flink", name) if isolate else None
+        if disk:  # its configuration on its own disk, seen as /tmp
+            shutil.copytree(conf, os.path.join(disk, "conf"))
+            shutil.copy(log4j_config("flink"), disk)
+            tm_conf = "/tmp/conf"
+            tm_logging = ["-Dlog4j.configurationFile=file:/tmp/log4j.properties", "-Dlog.file=/tmp/unused.log"]
+        tms.append(start("flink", name, [java(), *tm_jvm, *JAVA17_OPENS, *tm_logging, "-cp", tm_classpath,
+                                         "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
+                                         "--configDir", tm_conf, *tm_dyn], disk=disk))
+    pool_ready = worker_pool("flink", isolate)
     ui = ENGINES["flink"]["ui"]
     wait_for("Flink JobManager REST API (8081)", lambda: get_json(f"{ui}/overview") is not None, jm, jm_log)
     for i, (tm, log) in enumerate(tms, 1):
@@ -404,7 +460,7 @@ def flink_up():
     js_ready()
 
 
-def spark_up():
+def spark_up(isolate):
     p = paths("spark")
     folder = state_dir("spark")
     env = {"SPARK_HOME": p["home"], "SPARK_SCALA_VERSION": "2.12", "SPARK_LOCAL_IP": HOST, "SPARK_LOCAL_HOSTNAME": HOST,
@@ -417,13 +473,16 @@ def spark_up():
     wait_for("Spark master (7077, UI 8080)", lambda: get_json(f"{ui}/json/") is not None, master, master_log)
     workers = []
     for i in (1, 2):
-        work = os.path.join(folder, f"worker-{i}")
-        shutil.rmtree(work, ignore_errors=True)  # each application's executors keep a copy of the job server jar
-        os.makedirs(work)
-        workers.append(start("spark", f"worker-{i}", [
+        name = f"worker-{i}"
+        disk = node_disk("spark", name) if isolate else None
+        # each application's executors keep a copy of the job server jar in the work folder: made empty
+        work = os.path.join(disk, "work") if disk else node_disk("spark", name)
+        os.makedirs(work, exist_ok=True)
+        workers.append(start("spark", name, [
             *base, "org.apache.spark.deploy.worker.Worker", "--host", HOST, "--webui-port", str(8090 + i),
-            "--cores", "1", "--memory", "1g", "--work-dir", work, f"spark://{HOST}:7077"], env))
-    pool_ready = worker_pool("spark")
+            "--cores", "1", "--memory", "1g", "--work-dir", "/tmp/work" if disk else work, f"spark://{HOST}:7077"],
+            env, disk=disk))
+    pool_ready = worker_pool("spark", isolate)
     for i, (w, log) in enumerate(workers, 1):
         wait_for(f"Spark worker {i}", lambda: get_json(f"{ui}/json/").get("aliveworkers", 0) >= i, w, log)
     driver = [f"-Dspark.{k}={v}" for k, v in {
@@ -440,7 +499,7 @@ def spark_up():
     js_ready()
 
 
-def up(engine):
+def up(engine, isolate=False):
     if not fetched(engine):
         raise ClusterError(f"{engine} is not fetched yet: run 'make engines ENGINE={engine}' "
                            f"(or python scripts/cluster.py fetch {engine})")
@@ -448,13 +507,16 @@ def up(engine):
     os.makedirs(folder, exist_ok=True)
     if glob.glob(os.path.join(folder, "*.pid")):
         stop(engine)  # a previous 'up' that was never taken down
+    if isolate:
+        check_isolation()
     begun = time.monotonic()
     try:
-        flink_up() if engine == "flink" else spark_up()
+        flink_up(isolate) if engine == "flink" else spark_up(isolate)
     except BaseException:
         stop(engine)
         raise
-    print(f"{engine}: up in {time.monotonic() - begun:.0f} s; job server {HOST}:{ENGINES[engine]['job_port']}, "
+    print(f"{engine}: up in {time.monotonic() - begun:.0f} s"
+          f"{' (workers isolated: no disk shared with this machine)' if isolate else ''}; job server {HOST}:{ENGINES[engine]['job_port']}, "
           f"SDK worker pool {HOST}:{ENGINES[engine]['pool_port']}, UI {ENGINES[engine]['ui']}; "
           f"logs in {os.path.relpath(folder, REPO)}/ (use configs/{engine}-local.yaml)")
 
@@ -483,12 +545,14 @@ def main(argv=None):
     parser.add_argument("action", choices=["fetch", "up", "down", "status"])
     parser.add_argument("engine", choices=sorted(ENGINES))
     parser.add_argument("--record", action="store_true", help="fetch: write the checksums instead of checking them")
+    parser.add_argument("--isolated", action="store_true",
+                        help="up: start the workers and SDK worker pool in mount namespaces of their own (root)")
     args = parser.parse_args(argv)
     try:
         if args.action == "fetch":
             fetch(args.engine, args.record)
         elif args.action == "up":
-            up(args.engine)
+            up(args.engine, args.isolated)
         elif args.action == "down":
             n = stop(args.engine)
             print(f"{args.engine}: stopped {n} process groups" if n else f"{args.engine}: nothing running")

@@ -1,9 +1,11 @@
 """Beam's Python SDK worker pool for the EXTERNAL environment, listening on 127.0.0.1 only.
 
-``python -m apache_beam.runners.worker.worker_pool_main`` listens on every interface (``[::]:PORT``); this is
-the same pool (one SDK worker process per request from the runner, each started as ``python -c ...`` with the
-``python`` on PATH, so run this with the project's environment first on PATH) bound to the loopback address,
-with two changes for a cluster of several TaskManagers or executors sharing one pool:
+``python -m apache_beam.runners.worker.worker_pool_main`` listens on every interface (``[::]:PORT``) and starts
+each SDK worker bare: without the job's pipeline options, so on a worker Beam's file systems have none
+(``s3://`` fails: "Must provide one of client or options") and settings such as ``--s3_endpoint_url`` never
+arrive. This pool starts each worker the way Beam's SDK container does (its boot program): it asks the
+runner's provision service for the job's pipeline options and endpoints, then runs Beam's
+``sdk_worker_main`` with them, whose logs go to the runner (the TaskManager's or executor's log). Besides:
 
 - Beam's pool keeps its workers by worker id, but each TaskManager numbers its workers from "1-1": two
   TaskManagers asking for "1-1" got two processes under one key, and the first StopWorker killed the *other*
@@ -18,14 +20,47 @@ with two changes for a cluster of several TaskManagers or executors sharing one 
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
+import sys
 import threading
 
 import grpc
-from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
+from apache_beam.portability.api import (
+    beam_fn_api_pb2,
+    beam_fn_api_pb2_grpc,
+    beam_provision_api_pb2,
+    beam_provision_api_pb2_grpc,
+    endpoints_pb2,
+)
 from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer, kill_process_gracefully
 from apache_beam.utils import thread_pool_executor
+from google.protobuf import json_format, text_format
+
+PROVISION_TIMEOUT_S = 60
+
+
+def worker_environment(request):
+    """The environment Beam's SDK container gives ``sdk_worker_main``, from the runner's provision service."""
+    with grpc.insecure_channel(request.provision_endpoint.url) as channel:
+        info = beam_provision_api_pb2_grpc.ProvisionServiceStub(channel).GetProvisionInfo(
+            beam_provision_api_pb2.GetProvisionInfoRequest(), metadata=[("worker_id", request.worker_id)],
+            timeout=PROVISION_TIMEOUT_S).info
+
+    def descriptor(url):
+        return text_format.MessageToString(endpoints_pb2.ApiServiceDescriptor(url=url), as_one_line=True)
+
+    env = {"WORKER_ID": request.worker_id,
+           "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),
+           "CONTROL_API_SERVICE_DESCRIPTOR": descriptor(request.control_endpoint.url or info.control_endpoint.url),
+           "RUNNER_CAPABILITIES": " ".join(info.runner_capabilities)}
+    logging_url = request.logging_endpoint.url or info.logging_endpoint.url
+    if logging_url:
+        env["LOGGING_API_SERVICE_DESCRIPTOR"] = descriptor(logging_url)
+    if info.status_endpoint.url:
+        env["STATUS_API_SERVICE_DESCRIPTOR"] = descriptor(info.status_endpoint.url)
+    return env
 
 
 class WorkerPool(BeamFnExternalWorkerPoolServicer):
@@ -35,12 +70,12 @@ class WorkerPool(BeamFnExternalWorkerPoolServicer):
         self.lock = threading.Lock()
 
     def StartWorker(self, request, unused_context):  # noqa: N802 - gRPC's method name
-        command = ["python", "-c", "from apache_beam.runners.worker.sdk_worker import SdkHarness; "
-                   f"SdkHarness({request.control_endpoint.url!r}, worker_id={request.worker_id!r}, "
-                   "state_cache_size=0, data_buffer_time_limit_ms=-1).run()"]
         try:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, close_fds=True)
-        except OSError as e:
+            env = {**os.environ, **worker_environment(request)}
+            proc = subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.sdk_worker_main"], env=env,
+                                    stdin=subprocess.DEVNULL, close_fds=True)
+        except (OSError, grpc.RpcError) as e:
+            logging.error("SDK worker %s not started: %s", request.worker_id, e)
             return beam_fn_api_pb2.StartWorkerResponse(error=str(e))
         logging.info("SDK worker %s (pid %d) for %s", request.worker_id, proc.pid, request.control_endpoint.url)
         with self.lock:

@@ -1,4 +1,5 @@
-"""The ``facetag`` command line. Exit codes: 0 done, 1 a file could not be read or used, 2 usage error."""
+"""The ``facetag`` command line. Exit codes: 0 done, 1 a file could not be read or used (or a job failed), 2 usage
+error, 130 interrupted (Ctrl-C, SIGTERM: a job running on a cluster is cancelled first)."""
 
 import logging
 import os
@@ -8,6 +9,7 @@ from facetag.cli.output import UsageError
 from facetag.cli.parser import build_parser
 from facetag.errors import FaceTagError
 from facetag.pipeline.notices import hide_beam_notices
+from facetag.pipeline.running import JobInterrupted, send_logs_to_file
 
 
 def main(argv=None):
@@ -20,12 +22,16 @@ def main(argv=None):
     if extra and not getattr(args, "beam", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra
-    # facetag's own warnings as plain lines (Beam may have configured the root logger at import time).
-    logging.basicConfig(format="%(message)s", level=logging.WARNING, force=True)
+    # facetag's own warnings as plain lines; the libraries' to a log file (Beam may have configured the root
+    # logger at import time).
+    send_logs_to_file()
     try:
         args.func(args)
     except UsageError as e:
         parser.error(str(e))
+    except JobInterrupted as e:
+        print(f"facetag: {e}", file=sys.stderr)
+        return 130
     except (FaceTagError, FileNotFoundError) as e:
         print(f"facetag: error: {e}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ from facetag.identity.clustering import (
     neighbourhood_scales,
     too_unsure,
 )
-from facetag.io.files import copy_file, is_remote
+from facetag.io.files import copy_file, filesystems, is_remote
 
 INDEX_FILE = "neighbours.annoy"
 ONE_PLACE = None  # the key that sends every element to one place
@@ -139,7 +139,7 @@ class ClusterGraph(beam.DoFn):
         del neighbours, distances
         labels = cluster_graph(graph, photos, self.method, self.min_size, encodings=encodings, threshold=self.threshold,
                                scales=scales, lone_ratio=self.lone_ratio)
-        FileSystems.delete([index_info["path"]])  # every query is done: the graph needs them all
+        filesystems().delete([index_info["path"]])  # every query is done: the graph needs them all
         yield labels
 
 

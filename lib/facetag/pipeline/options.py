@@ -18,6 +18,16 @@ from facetag.vision.models import DEFAULT_MODEL, available_models
 #: Beam's in-process runner. Named explicitly because Beam 2.77's DirectRunner
 #: first tries to download and start the Prism runner, which cannot work offline.
 DEFAULT_RUNNER = "FnApiRunner"
+#: Runners whose workers are this process or its children, which see its environment (and its disk).
+IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
+#: Where the object store is, passed to a job's workers as Beam's S3 options when not given: the workers of a
+#: cluster do not share the submitting process's environment.
+FORWARDED_S3_SETTINGS = {"s3_endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+                         "s3_region_name": ("AWS_REGION", "AWS_DEFAULT_REGION")}
+#: Beam's S3 options that are secrets. Beam's SDK workers write their pipeline options to the runner's logs
+#: when they start ("Pipeline_options: ..."), and Flink's UI shows them: on a runner with remote workers
+#: facetag refuses them, and the workers take credentials from their own environment.
+SECRET_S3_OPTIONS = ("s3_secret_access_key", "s3_session_token")
 
 
 def add_model_arguments(parser):
@@ -80,17 +90,31 @@ def config_args(path):
 
 
 def pipeline_options(config, pipeline_args):
-    """PipelineOptions from the config file then the command line, with the offline-safe default runner."""
+    """PipelineOptions from the config file then the command line, with the offline-safe default runner, and
+    the object store's endpoint and region from this process's environment (FORWARDED_S3_SETTINGS)."""
     args = config_args(config) + list(pipeline_args)
-    options = PipelineOptions(args)
-    runner = options.get_all_options()["runner"]
+    given = PipelineOptions(args).get_all_options()
+    runner = given["runner"]
     if not runner:
-        return PipelineOptions(args + [f"--runner={DEFAULT_RUNNER}"])
-    try:
-        create_runner(runner)
-    except ValueError as e:  # Beam's message lists the runners it knows
-        raise FaceTagError(f"--runner {runner}: {e}") from None
-    return options
+        args.append(f"--runner={DEFAULT_RUNNER}")
+    else:
+        try:
+            create_runner(runner)
+        except ValueError as e:  # Beam's message lists the runners it knows
+            raise FaceTagError(f"--runner {runner}: {e}") from None
+    if runner and runner.rsplit(".", 1)[-1] not in IN_PROCESS_RUNNERS:
+        secrets = [f"--{name}" for name in SECRET_S3_OPTIONS if given.get(name)]
+        if secrets:
+            raise FaceTagError(
+                f"{', '.join(secrets)}: Beam's workers write their pipeline options to the runner's logs, so a secret "
+                f"given as an option ends up there; give the workers of --runner {runner} their credentials in "
+                "their own environment instead (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws, or an "
+                "instance role; README 'Run on a cluster')")
+    for option, variables in FORWARDED_S3_SETTINGS.items():
+        value = next((os.environ[v] for v in variables if os.environ.get(v)), None)
+        if value and not given.get(option):
+            args.append(f"--{option}={value}")
+    return PipelineOptions(args)
 
 
 def model_threads(options, requested=0):

@@ -1,19 +1,24 @@
-"""A live progress line for long runs on the local runners and the local clusters.
+"""A live progress line for long runs, on every runner whose workers reach the run's output.
 
 Workers (threads of this process, the local runner's worker processes, or the
-SDK workers of a local Flink or Spark cluster) count what they finish with
-:func:`note`; each process writes its totals to a small file at most once a
-second, and the submitting process sums the files and redraws one line on
-stderr, at most once a second.
+SDK workers of a Flink or Spark cluster) count what they finish with
+:func:`note`; each process writes its totals to a small file in the progress
+folder at most once a second (every few seconds on an object store), and the
+submitting process sums the files and redraws one line on stderr.
+
+The progress folder is where the job writes its results (``facetag tag``: the
+run's staging folder in the store), so workers that share no disk with the
+submitting machine reach it wherever they reach the store, ``s3://`` included.
+Beam's own counters cannot serve: a Flink or Spark job server reports a batch
+job's metrics only once the job has ended (its ``GetJobMetrics`` answers none
+while it runs; measured in bench/RESULTS.md, issue 27), so they feed the summary
+line alone.
 
 The folder reaches the workers inside the DoFns that count: each takes
 :func:`folder` when the pipeline is built (inside the open
 :class:`ProgressReporter`) and hands it to :func:`report_to` in its ``setup``.
 Workers started by a cluster's SDK worker pool do not inherit the submitting
-process's environment, so an environment variable would not reach them. The
-files are only summed while the workers share the submitting machine's disk
-(every local runner, ``make cluster-up``); on a real cluster the workers' notes
-go nowhere, and Beam's counters show the same counts in the runner's UI.
+process's environment, so an environment variable would not reach them.
 """
 
 import json
@@ -23,9 +28,11 @@ import tempfile
 import threading
 import time
 
-from facetag.io.files import write_atomically
+from facetag.io.files import delete_tree, filesystems, is_remote, join, write_atomically
 
 INTERVAL = 1.0
+#: On an object store each note is a PUT and each redraw a listing: fewer of them.
+REMOTE_INTERVAL = 3.0
 
 _counts = {}
 _written = [0.0]
@@ -41,7 +48,7 @@ def folder():
 
 def report_to(path):
     """Make :func:`note` in this worker process write to ``path`` (a DoFn's ``setup``; None: to nowhere)."""
-    if path is not None and not os.path.isdir(path):
+    if path is not None and not is_remote(path) and not os.path.isdir(path):
         path = None  # another machine's folder, or a run already over
     _folder[0] = path
 
@@ -55,29 +62,39 @@ def note(**increments):
         for key, n in increments.items():
             _counts[key] = _counts.get(key, 0) + n
         now = time.monotonic()
-        if now - _written[0] < INTERVAL:
+        if now - _written[0] < (REMOTE_INTERVAL if is_remote(folder) else INTERVAL):
             return
         _written[0] = now
         snapshot = dict(_counts)
-    path = os.path.join(folder, f"{os.getpid()}.json")
     try:
-        write_atomically(path, json.dumps(snapshot))
-    except OSError:
-        pass  # the run finished and its progress folder is gone
+        write_atomically(join(folder, f"{_process_name()}.json"), json.dumps(snapshot))
+    except Exception:  # noqa: BLE001 - the run finished and its progress folder is gone; a note is never worth a photo
+        pass
+
+
+def _process_name():
+    """This worker process's name in the progress folder: pids of different machines can be equal."""
+    return f"{os.uname().nodename}-{os.getpid()}"
 
 
 class ProgressReporter:
-    """Context manager: while open, draws the progress line (if stderr is a terminal, or ``force``)."""
+    """Context manager: while open, draws the progress line (if stderr is a terminal, or ``force``).
 
-    def __init__(self, force=False, stream=None):
+    ``folder``: where the workers write their notes (local or remote; made and deleted by the reporter), for
+    example beside the run's results; default a new local temporary folder."""
+
+    def __init__(self, force=False, stream=None, folder=None):
         self.stream = stream or sys.stderr
         self.enabled = force or self.stream.isatty()
-        self.folder = None
+        self.folder = folder
 
     def __enter__(self):
         if not self.enabled:
             return self
-        self.folder = tempfile.mkdtemp(prefix="facetag-progress-")
+        if self.folder is None:
+            self.folder = tempfile.mkdtemp(prefix="facetag-progress-")
+        elif not is_remote(self.folder):
+            os.makedirs(self.folder, exist_ok=True)
         _folder[0] = self.folder
         _counts.clear()
         self.started = time.monotonic()
@@ -95,14 +112,12 @@ class ProgressReporter:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+        delete_tree(self.folder)
 
     drawn = False
 
     def _draw_until_stopped(self):
-        while not self.stop.wait(INTERVAL):
+        while not self.stop.wait(REMOTE_INTERVAL if is_remote(self.folder) else INTERVAL):
             line = self.line(self.totals(), time.monotonic() - self.started)
             if line:
                 self.stream.write("\r" + line.ljust(100))
@@ -112,15 +127,23 @@ class ProgressReporter:
     def totals(self):
         with _lock:  # this process's own counts, live (its file lags by up to a second)
             totals = dict(_counts)
-        for name in os.listdir(self.folder):
-            if name.endswith(".json") and name != f"{os.getpid()}.json":
+        for path in self._notes():
+            if os.path.basename(path) != f"{_process_name()}.json":
                 try:
-                    with open(os.path.join(self.folder, name)) as f:
-                        for key, n in json.load(f).items():
+                    with (filesystems().open(path) if is_remote(path) else open(path, "rb")) as f:
+                        for key, n in json.loads(f.read()).items():
                             totals[key] = totals.get(key, 0) + n
-                except (OSError, ValueError):
+                except Exception:  # noqa: BLE001 - a note being replaced, or gone: the next redraw reads it
                     continue
         return totals
+
+    def _notes(self):
+        try:
+            if is_remote(self.folder):
+                return [m.path for m in filesystems().match([join(self.folder, "*.json")])[0].metadata_list]
+            return [os.path.join(self.folder, n) for n in os.listdir(self.folder) if n.endswith(".json")]
+        except Exception:  # noqa: BLE001 - nothing written yet, or the store briefly unreachable: no line now
+            return []
 
     @staticmethod
     def line(totals, elapsed):

@@ -8,7 +8,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from facetag.archive.store import new_run_id
 from facetag.archive.tables import schema_of
-from facetag.io.files import is_remote
+from facetag.io.files import filesystems, is_remote
 
 
 def read_table(pipeline, store, name, columns=None):
@@ -37,7 +37,7 @@ class _ReadRows(beam.DoFn):
     def process(self, path):
         import pyarrow.parquet as pq
 
-        with FileSystems.open(path) as f:
+        with filesystems().open(path) as f:
             parquet = pq.ParquetFile(f)
             present = [c for c in self.columns if c in parquet.schema_arrow.names]
             absent = dict.fromkeys(c for c in self.columns if c not in present)
@@ -57,7 +57,7 @@ def staged_files(staging_dir, name):
     pattern = FileSystems.join(staging_dir, f"{name}-*.parquet")
     if not is_remote(staging_dir):
         return sorted(glob.glob(pattern))
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return sorted(m.path for m in filesystems().match([pattern])[0].metadata_list)
 
 
 class StoreRun:
