@@ -493,6 +493,10 @@ def spark_up(isolate):
     # SparkContextFactory (named for Beam's own tests) keeps one application, whose executors run every job;
     # its jobs are listed by the application's UI (127.0.0.1:4040, /api/v1/applications).
     driver.append("-Dbeam.spark.test.reuseSparkContext=true")
+    if isolate:
+        # Spark reads the shuffle files of another executor on the same host straight from its disk; isolated
+        # workers share no disk, as executors on different machines, so they fetch them over the network.
+        driver.append("-Dspark.shuffle.readHostLocalDisk=false")
     js_ready = job_server("spark", "org.apache.beam.runners.spark.SparkJobServerDriver",
                           f"--spark-master-url=spark://{HOST}:7077", jvm=driver, env=env)
     pool_ready()

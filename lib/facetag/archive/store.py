@@ -260,13 +260,20 @@ class ArchiveStore:
             _create(path, name, data, _props(run_id))
         return self._publish(run_id, {name: DeltaTable(path).version()}, fields or {})
 
-    def _publish(self, run_id, versions, fields):
+    def publish_versions(self, run_id: str, versions: dict[str, int]) -> dict:
+        """Publish table versions that hold the same rows as those ``store.json`` names (compacted ones:
+        facetag.archive.maintenance), without rewriting the exports."""
+        self._check_lock()
+        return self._publish(run_id, versions, {"maintained_at": _now()}, exports=False)
+
+    def _publish(self, run_id, versions, fields, exports=True):
         """Write the exports, then ``store.json`` naming the new table versions: the store's commit point."""
         manifest = {**(self.manifest() or {"format": 1}), **fields}
         manifest["versions"] = {**manifest.get("versions", {}), **versions}
         manifest["run_id"] = run_id
-        manifest["committed_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        self._write_exports(manifest, versions)
+        manifest["committed_at"] = _now()
+        if exports:
+            self._write_exports(manifest, versions)
         kill_point("commit-manifest")
         self._check_lock()
         cell, data = Cell(self.join(MANIFEST)), json.dumps(manifest, indent=2).encode()
@@ -296,6 +303,10 @@ class ArchiveStore:
         if "clusters" in changed:
             write_clusters_csv(self.join(CLUSTERS_CSV), at("clusters", ["face_id", "cluster_id", "cluster_size"]),
                                at("matches", ["face_id", "path", "face_index", "box"]))
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _props(run_id):

@@ -192,6 +192,19 @@ def _store_results(args):
     return read_results(open_store(args.store))
 
 
+def cmd_maintain(args):
+    from facetag.archive.maintenance import maintain_store
+
+    report = maintain_store(args.store, args.retain_hours, args.dry_run)
+    would = "would be " if args.dry_run else ""
+    lines = [f"{args.store}: {report['files_compacted'] or report.get('files_to_compact', 0)} small files "
+             f"{would}compacted, {report['files_deleted']} files ({report['bytes_deleted'] / 1e6:.1f} MB) {would}"
+             f"deleted; versions kept: " + ", ".join(f"{k} {v}" for k, v in report["versions_kept"].items())]
+    lines += [f"  {name}: {t['files']} files ({t['small_files']} small) at version {t['version']}"
+              for name, t in report["tables"].items()]
+    emit(args, report, lines)
+
+
 def cmd_review(args):
     from facetag.archive.review import write_review
 

@@ -2,6 +2,7 @@
 
 import argparse
 
+from facetag.archive.maintenance import RETAIN_HOURS
 from facetag.cli import commands
 from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.models import DEFAULT_MODEL, available_models
@@ -121,6 +122,15 @@ def build_parser():
     p.add_argument("--embed", action="store_true", help="write into the JPEG and TIFF files themselves")
     p.add_argument("--unknown-regions", action="store_true", help="also write unknown faces' regions, unnamed")
     p.set_defaults(func=commands.cmd_xmp)
+
+    p = sub.add_parser("maintain", parents=[as_json],
+                       help="compact, checkpoint and vacuum an archive store's tables (every run does it too)")
+    p.add_argument("store", help="archive store written by 'facetag tag'")
+    p.add_argument("--retain-hours", type=float, default=RETAIN_HOURS,
+                   help=f"keep files that later versions replaced for this long (default {RETAIN_HOURS:g}: "
+                        "a week, Delta's default), for readers of older versions and time travel")
+    p.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    p.set_defaults(func=commands.cmd_maintain)
 
     p = sub.add_parser("train", parents=[as_json], help="train the 128-d head with the triplet loss")
     p.add_argument("--data", action="append", required=True,

@@ -19,8 +19,9 @@ def is_remote(path):
     return "://" in path
 
 
-def filesystems():
-    """Beam's ``FileSystems``, usable outside a pipeline too.
+def filesystems(path=None):
+    """Beam's ``FileSystems``, usable outside a pipeline too; ``path``, the one about to be used, is checked
+    to be reachable (:func:`check_reachable`).
 
     A pipeline hands its options to FileSystems; before one runs (or in a command that runs none),
     ``s3://`` refuses to work without options ("Must provide one of client or options"), so empty ones are
@@ -34,7 +35,46 @@ def filesystems():
 
         FileSystems.set_options(PipelineOptions([]))
     _share_s3_clients()
+    if path is not None:
+        check_reachable(path)
     return FileSystems
+
+
+_reached = set()
+
+
+def check_reachable(path):
+    """Raise FaceTagError at once when this process cannot reach the ``s3://`` bucket of ``path`` with its
+    settings: one request, no retry, a short timeout, once per process and bucket. Beam's own S3 calls retry
+    a refused connection or a missing credential with backoff for many minutes before they fail, and on a
+    cluster's worker that is a job that hangs. Other paths pass."""
+    if not path.startswith("s3://"):
+        return
+    from apache_beam.io.filesystems import FileSystems
+
+    settings = _s3_settings(FileSystems._pipeline_options or {})
+    bucket = path.removeprefix("s3://").split("/", 1)[0]
+    key = (os.getpid(), bucket, settings)
+    if key in _reached:
+        return
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from facetag.errors import FaceTagError
+
+    access_key, secret, token, endpoint, region = settings[:5]
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access_key, aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=30))
+    try:
+        client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    except (BotoCoreError, ClientError) as e:
+        raise FaceTagError(f"cannot reach s3://{bucket} (at {endpoint or 'AWS'}) from {os.uname().nodename}: {e}. "
+                           "Check the object store's address (--s3_endpoint_url, AWS_ENDPOINT_URL) and the "
+                           "credentials of the machine that runs this (AWS_ACCESS_KEY_ID, ...)") from None
+    _reached.add(key)
 
 
 _shared_lock = threading.Lock()
@@ -111,7 +151,7 @@ def write_atomically(path, data):
     if isinstance(data, str):
         data = data.encode("utf-8")
     if is_remote(path):
-        with filesystems().create(path) as f:
+        with filesystems(path).create(path) as f:
             f.write(data)
         return
     with replaced_atomically(path) as tmp:
@@ -126,7 +166,7 @@ def read_bytes(path):
     if not is_remote(path):
         with open(path, "rb") as f:
             return f.read()
-    fs = filesystems()
+    fs = filesystems(path)
     if not fs.exists(path):
         raise FileNotFoundError(path)
     with fs.open(path) as f:
@@ -136,7 +176,7 @@ def read_bytes(path):
 def copy_file(source, target):
     """Copy ``source`` to ``target``, each local or remote, in blocks; a local target is replaced at once (its
     folder made if needed)."""
-    FileSystems = filesystems()
+    FileSystems = filesystems(source if is_remote(source) else target)
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(FileSystems.open(source) if is_remote(source) else open(source, "rb"))
         if is_remote(target):
@@ -152,9 +192,19 @@ def delete_tree(path):
     if not is_remote(path):
         shutil.rmtree(path, ignore_errors=True)
         return
-    fs = filesystems()
+    fs = filesystems(path)
     # An object store has no folders: "prefix/" names every object below it ("prefix" alone names none,
     # and exists() is False for it); a sibling "prefix2/..." is left alone.
     prefix = path.rstrip("/") + "/"
     if fs.match([prefix + "**"])[0].metadata_list:
         fs.delete([prefix])
+
+
+
+def file_sizes(folder):
+    """``{path: bytes}`` of every file below ``folder`` (local or remote), from one listing."""
+    if not is_remote(folder):
+        return {os.path.join(where, name): os.path.getsize(os.path.join(where, name))
+                for where, _, names in os.walk(folder) for name in names}
+    listed = filesystems(folder).match([folder.rstrip("/") + "/**"])[0].metadata_list
+    return {m.path: m.size_in_bytes for m in listed}

@@ -97,7 +97,7 @@ def read_file(uri, max_bytes=DEFAULT_LIMITS.max_file_bytes):
     if not is_remote(uri):
         _check_regular_file(uri, uri)
     try:
-        with filesystems().open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with filesystems(uri).open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return read_limited(f, uri, max_bytes)
     except ImageError:
         raise

@@ -61,7 +61,7 @@ def list_paths(pattern):
 
 
 def _list_remote(pattern):
-    fs = filesystems()
+    fs = filesystems(pattern)
     if pattern.endswith("/"):
         pattern += "**"
     found = fs.match([pattern])[0].metadata_list

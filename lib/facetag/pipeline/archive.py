@@ -34,7 +34,7 @@ from facetag.io.files import is_remote
 from facetag.io.images import read_file
 from facetag.io.listing import list_paths
 from facetag.pipeline.encode import PHOTOS, EncodePhotos
-from facetag.pipeline.progress import folder, note, report_to
+from facetag.pipeline.progress import flush, folder, note, report_to
 from facetag.pipeline.records import PhotoBytes, face_id
 
 #: ``photos`` columns the comparison and reuse steps read (not the run id).
@@ -95,6 +95,9 @@ class _Compare(beam.DoFn):
 
     def setup(self):
         report_to(self.progress)
+
+    def finish_bundle(self):
+        flush()
 
     def process(self, element):
         path, joined = element
@@ -176,6 +179,9 @@ class _ReadPhoto(beam.DoFn):
     def setup(self):
         report_to(self.progress)
 
+    def finish_bundle(self):
+        flush()
+
     def process(self, photo):
         try:
             data = read_file(photo["path"], self.max_file_bytes)
@@ -206,6 +212,9 @@ class _Reuse(beam.DoFn):
 
     def setup(self):
         report_to(self.progress)
+
+    def finish_bundle(self):
+        flush()
 
     def process(self, element):
         _, joined = element

@@ -32,7 +32,7 @@ from facetag.pipeline.budget import InFlight
 from facetag.pipeline.notices import hide_beam_notices
 from facetag.pipeline.options import limit_model_threads
 from facetag.pipeline.outcomes import FACES, FAILED, NO_FACE, failure
-from facetag.pipeline.progress import folder, note, report_to
+from facetag.pipeline.progress import flush, folder, note, report_to
 from facetag.pipeline.records import face_id
 from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.detection import (
@@ -174,6 +174,7 @@ class DetectFaces(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
                 else:
                     yield GlobalWindows.windowed_value(output)
+        flush()
         maybe_fail("detect", self.bundle_sources)  # test-only: fails the whole bundle, after its outputs
 
     def _next_outcome(self):

@@ -35,6 +35,7 @@ INTERVAL = 1.0
 REMOTE_INTERVAL = 3.0
 
 _counts = {}
+_written_counts = {}
 _written = [0.0]
 _folder = [None]
 _lock = threading.Lock()
@@ -50,7 +51,11 @@ def report_to(path):
     """Make :func:`note` in this worker process write to ``path`` (a DoFn's ``setup``; None: to nowhere)."""
     if path is not None and not is_remote(path) and not os.path.isdir(path):
         path = None  # another machine's folder, or a run already over
-    _folder[0] = path
+    with _lock:
+        if path != _folder[0]:  # a worker process kept for the next job counts that job afresh
+            _counts.clear()
+            _written_counts.clear()
+        _folder[0] = path
 
 
 def note(**increments):
@@ -61,11 +66,22 @@ def note(**increments):
     with _lock:
         for key, n in increments.items():
             _counts[key] = _counts.get(key, 0) + n
-        now = time.monotonic()
-        if now - _written[0] < (REMOTE_INTERVAL if is_remote(folder) else INTERVAL):
+        if time.monotonic() - _written[0] < (REMOTE_INTERVAL if is_remote(folder) else INTERVAL):
             return
-        _written[0] = now
+    flush()
+
+
+def flush():
+    """Write this process's counts now, if it has any not yet written (a DoFn's ``finish_bundle``: the last
+    notes of a bundle would otherwise wait for the next one, which may never come)."""
+    folder = _folder[0]
+    with _lock:
+        if not folder or _counts == _written_counts:
+            return
+        _written[0] = time.monotonic()
         snapshot = dict(_counts)
+        _written_counts.clear()
+        _written_counts.update(snapshot)
     try:
         write_atomically(join(folder, f"{_process_name()}.json"), json.dumps(snapshot))
     except Exception:  # noqa: BLE001 - the run finished and its progress folder is gone; a note is never worth a photo
@@ -97,6 +113,7 @@ class ProgressReporter:
             os.makedirs(self.folder, exist_ok=True)
         _folder[0] = self.folder
         _counts.clear()
+        _written_counts.clear()
         self.started = time.monotonic()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._draw_until_stopped, name="facetag-progress", daemon=True)

@@ -74,7 +74,7 @@ def read_model_metadata(paths):
 
     found = {}
     for path in paths:
-        with filesystems().open(path) as f:
+        with filesystems(path).open(path) as f:
             metadata = pq.read_schema(f).metadata or {}
         model_id = metadata.get(MODEL_ID_KEY, b"(none: not written by facetag)").decode()
         found.setdefault(model_id, []).append(path)

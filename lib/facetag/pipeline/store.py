@@ -6,6 +6,7 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from facetag.archive.maintenance import maintain_after_run
 from facetag.archive.store import new_run_id
 from facetag.archive.tables import schema_of
 from facetag.io.files import filesystems, is_remote
@@ -37,7 +38,7 @@ class _ReadRows(beam.DoFn):
     def process(self, path):
         import pyarrow.parquet as pq
 
-        with filesystems().open(path) as f:
+        with filesystems(path).open(path) as f:
             parquet = pq.ParquetFile(f)
             present = [c for c in self.columns if c in parquet.schema_arrow.names]
             absent = dict.fromkeys(c for c in self.columns if c not in present)
@@ -62,7 +63,8 @@ def staged_files(staging_dir, name):
 
 class StoreRun:
     """A job's run on an archive store, as a context: the store locked, what a killed run left undone,
-    a new run id and its staging folder (``run_id``, ``staging``)."""
+    a new run id and its staging folder (``run_id``, ``staging``); when the run committed, the store's
+    maintenance (facetag.archive.maintenance) before the lock is released."""
 
     def __init__(self, store):
         self.store = store
@@ -84,5 +86,10 @@ class StoreRun:
         self.staging = self.store.staging_dir(self.run_id)
         return self
 
-    def __exit__(self, *exc):
-        return self.lock.__exit__(*exc)
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            manifest = self.store.manifest() if exc_type is None else None
+            if manifest and manifest.get("run_id") == self.run_id:  # this run committed: keep the store healthy
+                maintain_after_run(self.store, self.run_id)
+        finally:
+            self.lock.__exit__(exc_type, exc, tb)

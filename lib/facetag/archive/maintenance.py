@@ -1,0 +1,166 @@
+"""Keeping an archive store healthy as it grows night after night: compaction, checkpoints, vacuum.
+
+Every run adds a small Parquet file and a log entry to each table it changes, and merges leave the files
+they replaced behind. Left alone, a store of a year of nightly runs holds about a thousand small files per
+table, all read by every run (on ``s3://`` a request each), a log that takes ever longer to replay, and
+every replaced copy of ``matches``. :func:`maintain` runs after each successful run (and as ``facetag
+maintain``), with the store's lock held:
+
+1. *Compact* each table with more than ``max_small_files`` files under ``SMALL_FILE_BYTES``
+   (delta-rs ``optimize.compact``: same rows, fewer files, a new table version), then publish
+   ``store.json`` naming the compacted versions (the rows are the same, so the exports are not rewritten).
+2. *Checkpoint* each table whose log grew since its last checkpoint by ``CHECKPOINT_EVERY`` entries, and
+   delete log entries older than the table's log retention (delta-rs ``create_checkpoint``,
+   ``cleanup_metadata``; Delta's default retention, 30 days).
+3. *Vacuum*: delete the files that no version kept needs: files a later version removed more than
+   ``retain_hours`` ago (default 7 days, Delta's ``delta.deletedFileRetentionDuration``), and never a file of
+   a version ``store.json`` names (delta-rs ``vacuum(keep_versions=...)``).
+
+Kill-safe at every step: a compaction committed but not yet published is undone by the next run's
+recovery (it restores the versions ``store.json`` names, whose files are still there: vacuum comes after
+publishing); vacuum deletes only files no kept version reads; an interrupted checkpoint is never used.
+"""
+
+import datetime
+import logging
+
+from facetag._testing.faults import kill_point
+from facetag.archive.store import ArchiveStore, new_run_id
+from facetag.archive.tables import TABLES
+
+#: Files smaller than this count as small: a nightly run's files are kilobytes to a few megabytes.
+SMALL_FILE_BYTES = 32 * 1024 * 1024
+#: A table is compacted when it has more small files than this (so a run reads at most about this many).
+MAX_SMALL_FILES = 8
+#: Log entries between checkpoints (Delta's own default interval is 100; nightly runs would reach it in months).
+CHECKPOINT_EVERY = 10
+#: How long removed files are kept for readers of older versions and for time travel (Delta's default).
+RETAIN_HOURS = 7 * 24
+
+
+def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MAX_SMALL_FILES, run_id=None):
+    """Compact, checkpoint and vacuum the tables of ``store`` (an ArchiveStore whose lock the caller holds).
+    Returns what it did (or, with ``dry_run``, what it would do): ``{"tables": {name: {...}}, "files_compacted",
+    "files_deleted", "bytes_deleted", "versions_kept"}``."""
+    from deltalake import DeltaTable
+
+    report = {"tables": {}, "files_compacted": 0, "files_deleted": 0, "bytes_deleted": 0, "dry_run": dry_run}
+    compacted = {}
+    for name in TABLES:
+        version = store.version(name)
+        if version is None:
+            continue
+        table = DeltaTable(store.join(name))
+        small = _small_files(table)
+        entry = {"version": version, "files": len(table.file_uris()), "small_files": small}
+        report["tables"][name] = entry
+        if small > max_small_files and not dry_run:
+            metrics = _retried(lambda: table.optimize.compact(commit_properties=_props(run_id)))
+            entry["files_compacted"] = metrics.get("numFilesRemoved", 0)
+            report["files_compacted"] += entry["files_compacted"]
+            compacted[name] = DeltaTable(store.join(name)).version()
+            kill_point("maintain-compacted")
+        elif small > max_small_files:
+            entry["files_to_compact"] = small
+            report["files_to_compact"] = report.get("files_to_compact", 0) + small
+    if compacted:
+        store.publish_versions(run_id or new_run_id(), compacted)
+    report["versions_kept"] = dict(store.manifest()["versions"])
+    for name, entry in report["tables"].items():
+        table = DeltaTable(store.join(name))
+        if not dry_run:
+            _checkpoint(table)
+        keep = [report["versions_kept"][name]]
+
+        def vacuum(dry):
+            return _retried(lambda: table.vacuum(retention_hours=retain_hours, dry_run=dry,
+                                                 enforce_retention_duration=False, keep_versions=keep))
+
+        expired = vacuum(True)
+        sizes = _sizes(store.join(name)) if expired else {}
+        deleted = expired if dry_run else vacuum(False)
+        entry["files_deleted"] = len(deleted)
+        entry["bytes_deleted"] = sum(sizes.get(_relative(store.join(name), f), 0) for f in deleted)
+        report["files_deleted"] += entry["files_deleted"]
+        report["bytes_deleted"] += entry["bytes_deleted"]
+    return report
+
+
+def maintain_store(path, retain_hours=RETAIN_HOURS, dry_run=False):
+    """``facetag maintain``: :func:`maintain` under the store's lock, after undoing what a killed run left (not
+    in a dry run, which changes nothing)."""
+    store = ArchiveStore(path)
+    store.manifest()
+    store.model_id  # noqa: B018 - refuses a folder that is not a store, naming it
+    with store.lock():
+        store.manifest(reload=True)
+        if not dry_run:
+            store.recover()
+        return maintain(store, retain_hours, dry_run, run_id=new_run_id())
+
+
+def maintain_after_run(store, run_id):
+    """:func:`maintain` after a run committed; a failure is told in one line and never fails the run."""
+    try:
+        return maintain(store, run_id=run_id)
+    except Exception as e:  # noqa: BLE001 - the run's results are committed; maintenance can wait a night
+        logging.getLogger("facetag").warning(
+            "facetag: store maintenance of %s failed (%s: %s); the run's results are committed, and the next run "
+            "or 'facetag maintain %s' tries again", store.path, type(e).__name__, e, store.path)
+        return None
+
+
+def _small_files(table):
+    actions = table.get_add_actions(flatten=True)
+    sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    return sum(1 for size in sizes if size < SMALL_FILE_BYTES)
+
+
+def _checkpoint(table):
+    """A checkpoint when the log grew CHECKPOINT_EVERY entries past the last one; expired log entries deleted."""
+    version = table.version()
+    last = _last_checkpoint(table)
+    if version - (last if last is not None else -1) >= CHECKPOINT_EVERY:
+        table.create_checkpoint()
+        table.cleanup_metadata()
+
+
+def _last_checkpoint(table):
+    """The version of the table's last checkpoint (``_delta_log/_last_checkpoint``), None when it has none."""
+    import json
+
+    from facetag.io.files import read_bytes
+
+    try:
+        return json.loads(read_bytes(f"{table.table_uri.rstrip('/')}/_delta_log/_last_checkpoint"))["version"]
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        return None
+
+
+def _sizes(table_path):
+    """``{path relative to the table: bytes}`` of every file below the table's folder, from one listing."""
+    from facetag.io.files import file_sizes
+
+    return {_relative(table_path, path): size for path, size in file_sizes(table_path).items()}
+
+
+def _relative(table_path, path):
+    return path.split("://", 1)[-1].removeprefix(table_path.split("://", 1)[-1].rstrip("/") + "/")
+
+
+def _retried(operation):
+    """``operation()``, once more after a conflict with a concurrent writer (the lock keeps facetag's own
+    runs out; another Delta writer may not)."""
+    from deltalake.exceptions import CommitFailedError
+
+    try:
+        return operation()
+    except CommitFailedError:
+        return operation()
+
+
+def _props(run_id):
+    from deltalake import CommitProperties
+
+    stamp = run_id or datetime.datetime.now(datetime.timezone.utc).strftime("maintenance-%Y%m%dT%H%M%SZ")
+    return CommitProperties(custom_metadata={"facetag.run_id": stamp, "facetag.operation": "maintenance"})
