@@ -7,18 +7,19 @@ every replaced copy of ``matches``. :func:`maintain` runs after each successful 
 maintain``), with the store's lock held:
 
 1. *Compact* each table with more than ``max_small_files`` files under ``SMALL_FILE_BYTES``
-   (delta-rs ``optimize.compact``: same rows, fewer files, a new table version), then publish
-   ``store.json`` naming the compacted versions (the rows are the same, so the exports are not rewritten).
-2. *Checkpoint* each table whose log grew since its last checkpoint by ``CHECKPOINT_EVERY`` entries, and
-   delete log entries older than the table's log retention (delta-rs ``create_checkpoint``,
-   ``cleanup_metadata``; Delta's default retention, 30 days).
-3. *Vacuum*: delete the files that no version kept needs: files a later version removed more than
+   (delta-rs ``optimize.compact``: the same rows in fewer files, a new table version).
+2. *Vacuum*: delete the files that no version kept needs: files a later version removed more than
    ``retain_hours`` ago (default 7 days, Delta's ``delta.deletedFileRetentionDuration``), and never a file of
    a version ``store.json`` names (delta-rs ``vacuum(keep_versions=...)``).
+3. *Checkpoint* each table whose log grew by ``CHECKPOINT_EVERY`` entries since its last checkpoint, and
+   delete log entries older than the table's log retention (delta-rs ``create_checkpoint``,
+   ``cleanup_metadata``; Delta's default retention, 30 days).
+4. Publish ``store.json`` naming the tables' new versions (compaction and vacuum commit versions whose rows
+   are those of the versions it named, so the exports are not rewritten).
 
-Kill-safe at every step: a compaction committed but not yet published is undone by the next run's
-recovery (it restores the versions ``store.json`` names, whose files are still there: vacuum comes after
-publishing); vacuum deletes only files no kept version reads; an interrupted checkpoint is never used.
+Kill-safe at every step: until step 4, ``store.json`` names the versions before maintenance, whose files the
+vacuum keeps, so a killed maintenance is undone by the next run's recovery (a RESTORE to them); vacuum
+deletes only files no kept version reads; an interrupted checkpoint is never used.
 """
 
 import datetime
@@ -45,44 +46,45 @@ def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MA
     from deltalake import DeltaTable
 
     report = {"tables": {}, "files_compacted": 0, "files_deleted": 0, "bytes_deleted": 0, "dry_run": dry_run}
-    compacted = {}
+    named = dict(store.manifest()["versions"])
+    latest = {}
     for name in TABLES:
-        version = store.version(name)
-        if version is None:
+        if named.get(name) is None:
             continue
-        table = DeltaTable(store.join(name))
+        path = store.join(name)
+        table = DeltaTable(path)
         small = _small_files(table)
-        entry = {"version": version, "files": len(table.file_uris()), "small_files": small}
-        report["tables"][name] = entry
-        if small > max_small_files and not dry_run:
+        entry = report["tables"][name] = {"version": named[name], "files": len(table.file_uris()),
+                                          "small_files": small}
+        if small > max_small_files and dry_run:
+            entry["files_to_compact"] = small
+            report["files_to_compact"] = report.get("files_to_compact", 0) + small
+        elif small > max_small_files:
             metrics = _retried(lambda: table.optimize.compact(commit_properties=_props(run_id)))
             entry["files_compacted"] = metrics.get("numFilesRemoved", 0)
             report["files_compacted"] += entry["files_compacted"]
-            compacted[name] = DeltaTable(store.join(name)).version()
             kill_point("maintain-compacted")
-        elif small > max_small_files:
-            entry["files_to_compact"] = small
-            report["files_to_compact"] = report.get("files_to_compact", 0) + small
-    if compacted:
-        store.publish_versions(run_id or new_run_id(), compacted)
-    report["versions_kept"] = dict(store.manifest()["versions"])
-    for name, entry in report["tables"].items():
-        table = DeltaTable(store.join(name))
-        if not dry_run:
-            _checkpoint(table)
-        keep = [report["versions_kept"][name]]
 
         def vacuum(dry):
-            return _retried(lambda: table.vacuum(retention_hours=retain_hours, dry_run=dry,
-                                                 enforce_retention_duration=False, keep_versions=keep))
+            return _retried(lambda: DeltaTable(path).vacuum(
+                retention_hours=retain_hours, dry_run=dry, enforce_retention_duration=False,
+                keep_versions=[named[name]]))
 
         expired = vacuum(True)
-        sizes = _sizes(store.join(name)) if expired else {}
+        sizes = _sizes(path) if expired else {}
         deleted = expired if dry_run else vacuum(False)
         entry["files_deleted"] = len(deleted)
-        entry["bytes_deleted"] = sum(sizes.get(_relative(store.join(name), f), 0) for f in deleted)
+        entry["bytes_deleted"] = sum(sizes.get(_relative(path, f), 0) for f in deleted)
         report["files_deleted"] += entry["files_deleted"]
         report["bytes_deleted"] += entry["bytes_deleted"]
+        if not dry_run:
+            _checkpoint(DeltaTable(path), path)
+            latest[name] = DeltaTable(path).version()
+    # Compaction and vacuum (whose start and end delta-rs records as commits) moved the tables on, rows unchanged.
+    moved = {name: v for name, v in latest.items() if v != named[name]}
+    if moved:
+        store.publish_versions(run_id or new_run_id(), moved)
+    report["versions_kept"] = dict(store.manifest()["versions"])
     return report
 
 
@@ -116,23 +118,24 @@ def _small_files(table):
     return sum(1 for size in sizes if size < SMALL_FILE_BYTES)
 
 
-def _checkpoint(table):
+def _checkpoint(table, path):
     """A checkpoint when the log grew CHECKPOINT_EVERY entries past the last one; expired log entries deleted."""
     version = table.version()
-    last = _last_checkpoint(table)
+    last = _last_checkpoint(path)
     if version - (last if last is not None else -1) >= CHECKPOINT_EVERY:
         table.create_checkpoint()
         table.cleanup_metadata()
 
 
-def _last_checkpoint(table):
-    """The version of the table's last checkpoint (``_delta_log/_last_checkpoint``), None when it has none."""
+def _last_checkpoint(path):
+    """The version of the last checkpoint of the table at ``path`` (``_delta_log/_last_checkpoint``), None when
+    it has none."""
     import json
 
     from facetag.io.files import read_bytes
 
     try:
-        return json.loads(read_bytes(f"{table.table_uri.rstrip('/')}/_delta_log/_last_checkpoint"))["version"]
+        return json.loads(read_bytes(f"{path}/_delta_log/_last_checkpoint"))["version"]
     except (FileNotFoundError, OSError, ValueError, KeyError):
         return None
 

@@ -126,7 +126,7 @@ def build_parser():
     p = sub.add_parser("maintain", parents=[as_json],
                        help="compact, checkpoint and vacuum an archive store's tables (every run does it too)")
     p.add_argument("store", help="archive store written by 'facetag tag'")
-    p.add_argument("--retain-hours", type=float, default=RETAIN_HOURS,
+    p.add_argument("--retain-hours", type=int, default=RETAIN_HOURS,
                    help=f"keep files that later versions replaced for this long (default {RETAIN_HOURS:g}: "
                         "a week, Delta's default), for readers of older versions and time travel")
     p.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
