@@ -43,6 +43,8 @@ def parse_known_args(argv):
                         help="photos: a file, folder (every file below it) or glob; local or gs://... (repeatable)")
     parser.add_argument("--store", required=True, help="the archive store folder (created by the first run)")
     add_match_arguments(parser)
+    parser.add_argument("--no_maintenance", action="store_true",
+                        help="leave the store's compaction and vacuum to 'facetag maintain' (or your own Delta jobs)")
     parser.add_argument("--progress", action="store_true",
                         help="print a progress line on stderr even when it is not a terminal (local runners)")
     add_model_arguments(parser)
@@ -59,7 +61,7 @@ def run(argv=None, test_pipeline=None):
     store = ArchiveStore(args.store)
     store.check_model(model_id)
     check_patterns_match(args.input)
-    with StoreRun(store) as run:
+    with StoreRun(store, maintain=not args.no_maintenance) as run:
         run_id, staging = run.run_id, run.staging
         labels_version = store.version("labels")
         # A new gallery, or new words from people (facetag name), change the matches of stored faces too.

@@ -98,3 +98,33 @@ def test_same_results_on_every_runner(small_archive, tmp_path, portable_services
         for key, face in faces.items():
             assert face["box"] == reference_faces[key]["box"], name
             np.testing.assert_allclose(face["encoding"], reference_faces[key]["encoding"], atol=1e-4, err_msg=name)
+
+
+def test_remote_workers_get_the_object_store_address_but_never_a_secret_as_an_option(monkeypatch):
+    from facetag.errors import FaceTagError
+    from facetag.pipeline.options import pipeline_options
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://store.example:9000")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    portable = pipeline_options(None, ["--runner=PortableRunner", "--job_endpoint=localhost:1"]).get_all_options()
+    assert (portable["s3_endpoint_url"], portable["s3_region_name"]) == ("http://store.example:9000", "eu-west-1")
+    given = pipeline_options(None, ["--runner=PortableRunner", "--s3_endpoint_url=http://other:1"]).get_all_options()
+    assert given["s3_endpoint_url"] == "http://other:1"
+    assert pipeline_options(None, []).get_all_options()["s3_endpoint_url"] is None  # in-process: the environment
+    with pytest.raises(FaceTagError, match="--s3_secret_access_key: Beam's workers write their pipeline options"):
+        pipeline_options(None, ["--runner=PortableRunner", "--s3_secret_access_key=hunter2"])
+    pipeline_options(None, ["--s3_secret_access_key=hunter2"])  # in-process: nothing is logged
+
+
+def test_a_failed_job_is_told_in_one_line_with_its_step_and_cause():
+    from facetag.pipeline.running import describe
+
+    portable = RuntimeError(
+        "Pipeline BeamApp-x failed in state FAILED: java.lang.RuntimeException: Error received from SDK harness for "
+        "instruction 12: Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    raise\n"
+        "botocore.exceptions.NoCredentialsError: Unable to locate credentials [while running 'Read stored photos']\n"
+        "\tat org.apache.beam.Foo.bar(Foo.java:1)")
+    assert describe(portable) == ("Read stored photos",
+                                  "botocore.exceptions.NoCredentialsError: Unable to locate credentials")
+    assert describe(ValueError("bad value [while running 'Update the archive/Detect']")) == (
+        "Update the archive/Detect", "ValueError: bad value")

@@ -20,8 +20,9 @@ from facetag.vision.models import DEFAULT_MODEL, available_models
 DEFAULT_RUNNER = "FnApiRunner"
 #: Runners whose workers are this process or its children, which see its environment (and its disk).
 IN_PROCESS_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
-#: Where the object store is, passed to a job's workers as Beam's S3 options when not given: the workers of a
-#: cluster do not share the submitting process's environment.
+#: Where the object store is, passed to the workers of a runner that is not in-process as Beam's S3 options
+#: when not given: the workers of a cluster do not share the submitting process's environment. (In-process
+#: workers read it from the environment, as this process does.)
 FORWARDED_S3_SETTINGS = {"s3_endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
                          "s3_region_name": ("AWS_REGION", "AWS_DEFAULT_REGION")}
 #: Beam's S3 options that are secrets. Beam's SDK workers write their pipeline options to the runner's logs
@@ -102,7 +103,7 @@ def pipeline_options(config, pipeline_args):
             create_runner(runner)
         except ValueError as e:  # Beam's message lists the runners it knows
             raise FaceTagError(f"--runner {runner}: {e}") from None
-    if runner and runner.rsplit(".", 1)[-1] not in IN_PROCESS_RUNNERS:
+    if runner and runner.rsplit(".", 1)[-1] not in IN_PROCESS_RUNNERS:  # workers elsewhere
         secrets = [f"--{name}" for name in SECRET_S3_OPTIONS if given.get(name)]
         if secrets:
             raise FaceTagError(
@@ -110,10 +111,10 @@ def pipeline_options(config, pipeline_args):
                 f"given as an option ends up there; give the workers of --runner {runner} their credentials in "
                 "their own environment instead (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws, or an "
                 "instance role; README 'Run on a cluster')")
-    for option, variables in FORWARDED_S3_SETTINGS.items():
-        value = next((os.environ[v] for v in variables if os.environ.get(v)), None)
-        if value and not given.get(option):
-            args.append(f"--{option}={value}")
+        for option, variables in FORWARDED_S3_SETTINGS.items():
+            value = next((os.environ[v] for v in variables if os.environ.get(v)), None)
+            if value and not given.get(option):
+                args.append(f"--{option}={value}")
     return PipelineOptions(args)
 
 

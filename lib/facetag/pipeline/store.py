@@ -66,8 +66,9 @@ class StoreRun:
     a new run id and its staging folder (``run_id``, ``staging``); when the run committed, the store's
     maintenance (facetag.archive.maintenance) before the lock is released."""
 
-    def __init__(self, store):
+    def __init__(self, store, maintain=True):
         self.store = store
+        self.maintain = maintain
         self.lock = store.lock()
 
     def __enter__(self):
@@ -88,7 +89,7 @@ class StoreRun:
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            manifest = self.store.manifest() if exc_type is None else None
+            manifest = self.store.manifest() if exc_type is None and self.maintain else None
             if manifest and manifest.get("run_id") == self.run_id:  # this run committed: keep the store healthy
                 maintain_after_run(self.store, self.run_id)
         finally:
