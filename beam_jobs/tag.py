@@ -18,6 +18,7 @@ import time
 import apache_beam as beam
 
 from facetag._testing.faults import kill_point
+from facetag.archive.maintenance import RETAIN_HOURS
 from facetag.archive.store import ArchiveStore
 from facetag.io.files import is_remote, join
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
@@ -45,6 +46,9 @@ def parse_known_args(argv):
     add_match_arguments(parser)
     parser.add_argument("--no_maintenance", action="store_true",
                         help="leave the store's compaction and vacuum to 'facetag maintain' (or your own Delta jobs)")
+    parser.add_argument("--retain_hours", type=int, default=RETAIN_HOURS,
+                        help=f"the store's maintenance keeps files that later versions replaced this long (default "
+                             f"{RETAIN_HOURS}: a week)")
     parser.add_argument("--progress", action="store_true",
                         help="print a progress line on stderr even when it is not a terminal (local runners)")
     add_model_arguments(parser)
@@ -61,7 +65,7 @@ def run(argv=None, test_pipeline=None):
     store = ArchiveStore(args.store)
     store.check_model(model_id)
     check_patterns_match(args.input)
-    with StoreRun(store, maintain=not args.no_maintenance) as run:
+    with StoreRun(store, maintain=not args.no_maintenance, retain_hours=args.retain_hours) as run:
         run_id, staging = run.run_id, run.staging
         labels_version = store.version("labels")
         # A new gallery, or new words from people (facetag name), change the matches of stored faces too.

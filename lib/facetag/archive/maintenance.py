@@ -101,10 +101,10 @@ def maintain_store(path, retain_hours=RETAIN_HOURS, dry_run=False):
         return maintain(store, retain_hours, dry_run, run_id=new_run_id())
 
 
-def maintain_after_run(store, run_id):
+def maintain_after_run(store, run_id, retain_hours=RETAIN_HOURS):
     """:func:`maintain` after a run committed; a failure is told in one line and never fails the run."""
     try:
-        return maintain(store, run_id=run_id)
+        return maintain(store, retain_hours, run_id=run_id)
     except Exception as e:  # noqa: BLE001 - the run's results are committed; maintenance can wait a night
         logging.getLogger("facetag").warning(
             "facetag: store maintenance of %s failed (%s: %s); the run's results are committed, and the next run "

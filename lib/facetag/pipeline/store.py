@@ -6,7 +6,7 @@ import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from facetag.archive.maintenance import maintain_after_run
+from facetag.archive.maintenance import RETAIN_HOURS, maintain_after_run
 from facetag.archive.store import new_run_id
 from facetag.archive.tables import schema_of
 from facetag.io.files import filesystems, is_remote
@@ -66,9 +66,10 @@ class StoreRun:
     a new run id and its staging folder (``run_id``, ``staging``); when the run committed, the store's
     maintenance (facetag.archive.maintenance) before the lock is released."""
 
-    def __init__(self, store, maintain=True):
+    def __init__(self, store, maintain=True, retain_hours=RETAIN_HOURS):
         self.store = store
         self.maintain = maintain
+        self.retain_hours = retain_hours
         self.lock = store.lock()
 
     def __enter__(self):
@@ -91,6 +92,6 @@ class StoreRun:
         try:
             manifest = self.store.manifest() if exc_type is None and self.maintain else None
             if manifest and manifest.get("run_id") == self.run_id:  # this run committed: keep the store healthy
-                maintain_after_run(self.store, self.run_id)
+                maintain_after_run(self.store, self.run_id, self.retain_hours)
         finally:
             self.lock.__exit__(exc_type, exc, tb)
