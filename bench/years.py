@@ -11,7 +11,9 @@ before). Per night: the run's seconds, its commit's seconds, the tables' active 
 store.json names), the files and bytes on disk. At the end both are compared with a fresh store of the
 same photos tagged at once: with maintenance, night N within 1.3x of night 10 and bytes within 2x of the
 fresh store is the goal. The nights here are a second or two apart, so the maintained store vacuums with
-`--retain_hours 0`; a real one keeps a week (the default) of replaced files on top of what is shown.
+`--retain_hours 0`; a real one keeps a week (the default) of replaced files on top of what is shown. For the
+same reason Delta's log retention (30 days, by the clock) never expires here: the log is shown apart, and a
+real store's holds about 30 nights of it.
 """
 
 import argparse
@@ -27,18 +29,21 @@ from facetag.archive.store import ArchiveStore
 
 
 def store_figures(path):
-    """(active files, files on disk, bytes on disk) of the store at ``path``."""
+    """(active files, data files on disk, their bytes, log files, their bytes) of the store at ``path``; the log
+    is Delta's ``_delta_log`` folders (commits and checkpoints)."""
     from deltalake import DeltaTable
 
     store = ArchiveStore(path)
     active = sum(len(DeltaTable(store.join(name), version=v).file_uris())
                  for name, v in store.manifest()["versions"].items())
-    files = sizes = 0
+    data = [0, 0]
+    log = [0, 0]
     for where, _, names in os.walk(path):
+        counted = log if "_delta_log" in where else data
         for name in names:
-            files += 1
-            sizes += os.path.getsize(os.path.join(where, name))
-    return active, files, sizes
+            counted[0] += 1
+            counted[1] += os.path.getsize(os.path.join(where, name))
+    return active, data[0], data[1], log[0], log[1]
 
 
 def a_year(photos, index, root, nights, per_night, name_every, maintenance, log):
@@ -58,12 +63,13 @@ def a_year(photos, index, root, nights, per_night, name_every, maintenance, log)
         summary = tag.run(["--input", folder, "--index", index, "--store", store, "--model", "facenet-512",
                            *(["--retain_hours", "0"] if maintenance else ["--no_maintenance"])])
         seconds = time.perf_counter() - started
-        active, files, sizes = store_figures(store)
+        active, files, sizes, log_files, log_bytes = store_figures(store)
         rows.append({"night": night, "seconds": seconds, "commit": summary["commit_seconds"], "active": active,
-                     "files": files, "bytes": sizes})
+                     "files": files, "bytes": sizes, "log_files": log_files, "log_bytes": log_bytes})
         if night in (1, 10) or night % 30 == 0 or night == nights:
             log(f"  {'with' if maintenance else 'without'} maintenance, night {night}: {seconds:.2f} s, commit "
-                f"{summary['commit_seconds']:.2f} s, {active} active files, {files} files, {sizes / 1e6:.2f} MB")
+                f"{summary['commit_seconds']:.2f} s, {active} active files, {files} data files, {sizes / 1e6:.2f} MB, "
+                f"log {log_files} files {log_bytes / 1e6:.2f} MB")
     return rows
 
 
@@ -101,13 +107,14 @@ def main(argv=None):
         shutil.rmtree(work, ignore_errors=True)
 
     shown = sorted({1, 10, *range(30, args.nights + 1, 30), args.nights} & set(range(1, args.nights + 1)))
-    table = ["| night | with: run s | commit s | active files | files | MB | without: run s | commit s | "
-             "active files | files | MB |", "|" + "---|" * 11]
+    table = ["| night | with: run s | commit s | active files | data files | MB | log files | log MB | "
+             "without: run s | commit s | active files | data files | MB | log files | log MB |", "|" + "---|" * 15]
     for night in shown:
-        a, b = runs[True][night - 1], runs[False][night - 1]
-        table.append(f"| {night} | {a['seconds']:.2f} | {a['commit']:.2f} | {a['active']} | {a['files']} | "
-                     f"{a['bytes'] / 1e6:.2f} | {b['seconds']:.2f} | {b['commit']:.2f} | {b['active']} | "
-                     f"{b['files']} | {b['bytes'] / 1e6:.2f} |")
+        cells = [str(night)]
+        for row in (runs[True][night - 1], runs[False][night - 1]):
+            cells += [f"{row['seconds']:.2f}", f"{row['commit']:.2f}", str(row["active"]), str(row["files"]),
+                      f"{row['bytes'] / 1e6:.2f}", str(row["log_files"]), f"{row['log_bytes'] / 1e6:.2f}"]
+        table.append("| " + " | ".join(cells) + " |")
     ten = min(10, args.nights) - 1
     summary = []
     for maintenance, rows in runs.items():
@@ -115,8 +122,9 @@ def main(argv=None):
         summary.append(f"- {'with' if maintenance else 'without'} maintenance: night {last['night']} / night "
                        f"{early['night']}: run {last['seconds'] / early['seconds']:.2f}x, commit "
                        f"{last['commit'] / max(early['commit'], 1e-3):.2f}x, active files {last['active']} / "
-                       f"{early['active']}; bytes {last['bytes'] / fresh_figures[2]:.2f}x a fresh store of the same "
-                       f"photos ({fresh_figures[2] / 1e6:.2f} MB, {fresh_figures[1]} files)")
+                       f"{early['active']}; data bytes {last['bytes'] / fresh_figures[2]:.2f}x a fresh store of the "
+                       f"same photos ({fresh_figures[2] / 1e6:.2f} MB in {fresh_figures[1]} files), log "
+                       f"{last['log_files']} files, {last['log_bytes'] / 1e6:.2f} MB")
     report = lines + table + [""] + summary
     print("\n".join(table + [""] + summary))
     if args.out:
