@@ -79,6 +79,7 @@ bench: bench-setup
 	$(PY) bench/index.py
 	$(PY) bench/memory.py
 	$(PY) bench/incremental.py
+	$(PY) bench/years.py
 	$(PY) bench/cluster.py quality --processes 1
 	$(PY) bench/cluster.py scale --sizes 100000 1000000 --pipeline-sizes --graph-sizes --processes 1
 	$(PY) bench/engines.py

@@ -77,11 +77,14 @@ def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MA
                 retention_hours=retain_hours, dry_run=dry, enforce_retention_duration=False,
                 keep_versions=[named[name]]))
 
-        expired = vacuum(True)
-        sizes = _sizes(path) if expired else {}
+        listed = vacuum(True)
+        sizes = _sizes(path) if listed else {}
+        # delta-rs lists a removed file until its tombstone expires from the log, also once a vacuum deleted it
+        expired = [f for f in listed if _relative(path, f) in sizes]
         deleted = expired if dry_run or len(expired) < max(vacuum_at, 1) else vacuum(False)
+        deleted = [f for f in deleted if _relative(path, f) in sizes]
         entry["files_deleted"] = len(deleted)
-        entry["bytes_deleted"] = sum(sizes.get(_relative(path, f), 0) for f in deleted)
+        entry["bytes_deleted"] = sum(sizes[_relative(path, f)] for f in deleted)
         report["files_deleted"] += entry["files_deleted"]
         report["bytes_deleted"] += entry["bytes_deleted"]
         if not dry_run:
