@@ -23,7 +23,6 @@ vacuum keeps, so a killed maintenance is undone by the next run's recovery (a RE
 deletes only files no kept version reads; an interrupted checkpoint is never used.
 """
 
-import datetime
 import logging
 
 from facetag._testing.faults import kill_point
@@ -52,6 +51,7 @@ def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MA
     "files_deleted", "bytes_deleted", "versions_kept"}``."""
     from deltalake import DeltaTable
 
+    run_id = run_id or new_run_id()
     report = {"tables": {}, "files_compacted": 0, "files_deleted": 0, "bytes_deleted": 0, "dry_run": dry_run}
     named = dict(store.manifest()["versions"])
     latest = {}
@@ -69,6 +69,7 @@ def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MA
         elif small > max_small_files:
             metrics = _retried(lambda: table.optimize.compact(commit_properties=_props(run_id)))
             entry["files_compacted"] = metrics.get("numFilesRemoved", 0)
+            entry["files_after"] = len(DeltaTable(path).file_uris())
             report["files_compacted"] += entry["files_compacted"]
             kill_point("maintain-compacted")
 
@@ -81,8 +82,12 @@ def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MA
         sizes = _sizes(path) if listed else {}
         # delta-rs lists a removed file until its tombstone expires from the log, also once a vacuum deleted it
         expired = [f for f in listed if _relative(path, f) in sizes]
-        deleted = expired if dry_run or len(expired) < max(vacuum_at, 1) else vacuum(False)
-        deleted = [f for f in deleted if _relative(path, f) in sizes]
+        if dry_run:
+            deleted = expired
+        elif expired and len(expired) >= vacuum_at:
+            deleted = [f for f in vacuum(False) if _relative(path, f) in sizes]
+        else:
+            deleted = []
         entry["files_deleted"] = len(deleted)
         entry["bytes_deleted"] = sum(sizes[_relative(path, f)] for f in deleted)
         report["files_deleted"] += entry["files_deleted"]
@@ -93,7 +98,7 @@ def maintain(store, retain_hours=RETAIN_HOURS, dry_run=False, max_small_files=MA
     # Compaction and vacuum (whose start and end delta-rs records as commits) moved the tables on, rows unchanged.
     moved = {name: v for name, v in latest.items() if v != named[name]}
     if moved:
-        store.publish_versions(run_id or new_run_id(), moved)
+        store.publish_versions(run_id, moved)
     report["versions_kept"] = dict(store.manifest()["versions"])
     return report
 
@@ -102,13 +107,12 @@ def maintain_store(path, retain_hours=RETAIN_HOURS, dry_run=False):
     """``facetag maintain``: :func:`maintain` under the store's lock, after undoing what a killed run left (not
     in a dry run, which changes nothing)."""
     store = ArchiveStore(path)
-    store.manifest()
-    store.model_id  # noqa: B018 - refuses a folder that is not a store, naming it
+    store.model_id  # noqa: B018 - refuses, naming it, a folder that is not a store
     with store.lock():
         store.manifest(reload=True)
         if not dry_run:
             store.recover()
-        return maintain(store, retain_hours, dry_run, run_id=new_run_id())
+        return maintain(store, retain_hours, dry_run)
 
 
 def maintain_after_run(store, run_id, retain_hours=RETAIN_HOURS):
@@ -175,5 +179,4 @@ def _retried(operation):
 def _props(run_id):
     from deltalake import CommitProperties
 
-    stamp = run_id or datetime.datetime.now(datetime.timezone.utc).strftime("maintenance-%Y%m%dT%H%M%SZ")
-    return CommitProperties(custom_metadata={"facetag.run_id": stamp, "facetag.operation": "maintenance"})
+    return CommitProperties(custom_metadata={"facetag.run_id": run_id, "facetag.operation": "maintenance"})

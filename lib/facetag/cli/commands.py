@@ -201,6 +201,7 @@ def cmd_maintain(args):
              f"{would}compacted, {report['files_deleted']} files ({report['bytes_deleted'] / 1e6:.1f} MB) {would}"
              f"deleted; versions kept: " + ", ".join(f"{k} {v}" for k, v in report["versions_kept"].items())]
     lines += [f"  {name}: {t['files']} files ({t['small_files']} small) at version {t['version']}"
+              + (f", now {t['files_after']} at version {report['versions_kept'][name]}" if "files_after" in t else "")
               for name, t in report["tables"].items()]
     emit(args, report, lines)
 

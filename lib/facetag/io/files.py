@@ -200,7 +200,6 @@ def delete_tree(path):
         fs.delete([prefix])
 
 
-
 def file_sizes(folder):
     """``{path: bytes}`` of every file below ``folder`` (local or remote), from one listing."""
     if not is_remote(folder):

@@ -53,9 +53,14 @@ def report_to(path):
         path = None  # another machine's folder, or a run already over
     with _lock:
         if path != _folder[0]:  # a worker process kept for the next job counts that job afresh
-            _counts.clear()
-            _written_counts.clear()
-        _folder[0] = path
+            _count_for(path)
+
+
+def _count_for(path):
+    """Start this process's counts afresh, noted to ``path`` (hold _lock)."""
+    _folder[0] = path
+    _counts.clear()
+    _written_counts.clear()
 
 
 def note(**increments):
@@ -111,9 +116,8 @@ class ProgressReporter:
             self.folder = tempfile.mkdtemp(prefix="facetag-progress-")
         elif not is_remote(self.folder):
             os.makedirs(self.folder, exist_ok=True)
-        _folder[0] = self.folder
-        _counts.clear()
-        _written_counts.clear()
+        with _lock:
+            _count_for(self.folder)
         self.started = time.monotonic()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._draw_until_stopped, name="facetag-progress", daemon=True)

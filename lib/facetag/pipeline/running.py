@@ -10,19 +10,17 @@ process stops, so nothing goes on running on the cluster for a submitter that is
 
 import contextlib
 import datetime
-import json
 import logging
 import os
 import re
 import signal
 import sys
 import threading
-import time
 import traceback
-import urllib.request
 
 from facetag.errors import FaceTagError
 from facetag.io.cachedir import default_cache_dir
+from facetag.pipeline.flink import cancel_flink_job, waited
 
 #: How long a cancelled job may take to reach a final state before the submitter gives up waiting.
 CANCEL_WAIT_S = 30
@@ -149,60 +147,18 @@ def _cancel(result, options):
     if result is None or job is None:
         return "interrupted"
     try:
-        if _state(result) in _TERMINAL:
+        if str(result.state) in _TERMINAL:
             return f"interrupted; the job {job} had already ended"
         result.cancel()
         flink = options.get_all_options().get("flink_master")
         if flink and flink != "[auto]":
-            return f"interrupted; {cancel_flink_job(flink, job)}"
-        deadline = time.monotonic() + CANCEL_WAIT_S
-        while _state(result) not in _TERMINAL:
-            if time.monotonic() > deadline:
-                return (f"interrupted; the job {job} was asked to cancel but had not stopped after {CANCEL_WAIT_S} s: "
-                        "check the runner's UI")
-            time.sleep(0.5)
-        return f"interrupted; the job {job} was cancelled on its runner ({_state(result)})"
+            return f"interrupted; {cancel_flink_job(flink, job, CANCEL_WAIT_S)}"
+        if not waited(lambda: str(result.state) in _TERMINAL, CANCEL_WAIT_S):
+            return (f"interrupted; the job {job} was asked to cancel but had not stopped after {CANCEL_WAIT_S} s: "
+                    "check the runner's UI")
+        return f"interrupted; the job {job} was cancelled on its runner ({result.state})"
     except Exception as e:  # noqa: BLE001 - the job service may be gone; the user must know
         return f"interrupted; cancelling the job {job} failed ({e}): cancel it in the runner's UI"
-
-
-def _state(result):
-    return str(result.state).rsplit(".", 1)[-1]
-
-
-def cancel_flink_job(master, job):
-    """Cancel the Flink job that Beam's job ``job`` runs as, through Flink's REST API at ``master``, and wait up
-    to CANCEL_WAIT_S until Flink says it stopped; what became of it, in words.
-
-    Needed because Beam's Flink job server (2.62) runs a batch job by a blocking call: its Cancel marks the Beam
-    job CANCELLED but leaves the Flink job running to its end (measured, README "Run on a cluster"). Flink
-    names the job as Beam named it, the job id up to its "_".
-    """
-    base = master if "://" in master else f"http://{master}"
-    name = job.split("_", 1)[0]
-    flink_jobs = [j for j in _rest_json(f"{base}/jobs/overview")["jobs"] if j["name"] == name]
-    for found in flink_jobs:
-        if found["state"] not in _FLINK_ENDED:
-            urllib.request.urlopen(urllib.request.Request(f"{base}/jobs/{found['jid']}?mode=cancel", method="PATCH"),
-                                   timeout=10).close()
-    if not flink_jobs:
-        return f"the job {job} was cancelled (Flink at {master} had not started it)"
-    deadline = time.monotonic() + CANCEL_WAIT_S
-    while True:
-        states = [j["state"] for j in _rest_json(f"{base}/jobs/overview")["jobs"] if j["name"] == name]
-        if all(state in _FLINK_ENDED for state in states):
-            return f"the job {job} was cancelled on Flink ({', '.join(states)})"
-        if time.monotonic() > deadline:
-            return f"the Flink job {name} was asked to cancel but was still running after {CANCEL_WAIT_S} s: see {base}"
-        time.sleep(0.5)
-
-
-_FLINK_ENDED = {"FINISHED", "CANCELED", "FAILED"}
-
-
-def _rest_json(url):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
 
 
 @contextlib.contextmanager
