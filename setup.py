@@ -47,7 +47,7 @@ setup(
     packages=["facetag", *(f"facetag.{name}" for name in find_packages("lib/facetag")), "facetag.weights",
               "beam_jobs"],
     package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "*.dat", "README.md"],
-                  "facetag.archive": ["review_assets/*"]},
+                  "facetag.archive": ["review_assets/*"], "facetag.web": ["assets/*"]},
     install_requires=[
         "apache-beam[tfrecord,aws]==2.77.0",  # aws: s3:// through boto3 (issue 22)
         "boto3==1.44.5",
@@ -71,6 +71,9 @@ setup(
         # XMP through Exempi (libexempi8, a system library 'make setup' installs): pyexiv2 2.16 writes every
         # array it sets as rdf:Seq, but dc:subject, lr:hierarchicalSubject and mwg-rs:RegionList are rdf:Bag.
         "python-xmp-toolkit==2.1.0",
+        # 'facetag review --serve': the naming server (facetag.web), an ASGI app on uvicorn's HTTP/1.1 (h11).
+        "starlette==1.10.0",
+        "uvicorn==0.54.0",
     ],
     # selenium drives the Debian chromium/chromedriver of 'make setup' in the review page's test (4.52 needs
     # a certifi release not yet on the registry). "bench": the peer of scripts/compare_colour.py and bench/

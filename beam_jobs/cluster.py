@@ -3,7 +3,8 @@
     python -m beam_jobs.cluster --store out/archive [--threshold T] [Beam options]
 
 The faces whose current match is ``unknown`` are clustered (facetag.pipeline.cluster: neighbours
-from Annoy in parallel DoFns, then the graph step in one place). The store's ``clusters`` table is
+from Annoy in parallel DoFns, then the graph step in one place), except those a person named or hid
+since (the labels table); clusters a person merged stay merged (facetag.identity.words). The store's ``clusters`` table is
 replaced in one commit and ``clusters.csv`` written beside it. Cluster ids carry over from the
 previous run by overlap, so ``facetag name STORE --cluster ID`` keeps meaning the same people after
 new photos arrive. Faces alone (or only like faces of their own photo) get no cluster, nor do faces
@@ -19,7 +20,8 @@ from facetag.archive.exports import CLUSTERS_CSV
 from facetag.archive.store import ArchiveStore
 from facetag.identity.clustering import DEFAULT_MIN_QUALITY, too_unsure
 from facetag.identity.matching import UNKNOWN
-from facetag.pipeline.cluster import ClusterFaces
+from facetag.pipeline.cluster import ClusterFaces, MergeSaidClusters
+from facetag.pipeline.match import FaceLabels
 from facetag.pipeline.options import add_config_argument, new_parser, pipeline_options
 from facetag.pipeline.running import job_main, running
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
@@ -42,6 +44,9 @@ def parse_known_args(argv):
 
 def _unknown_faces(element):
     _, joined = element
+    said = joined["words"][0] if joined["words"] else None
+    if said is not None and (said.hidden or said.is_name):
+        return
     if joined["unknown"] and joined["faces"]:
         face = joined["faces"][0]
         yield {"face_id": face["face_id"], "path": face["path"], "encoding": face["encoding"],
@@ -59,18 +64,20 @@ def run(argv=None, test_pipeline=None):
         run_id, staging = run.run_id, run.staging
         pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(args.config, pipeline_args))
         with running(pipeline) as p:
+            words = read_table(p, store, "labels") | "Labels" >> FaceLabels()
             unknown = ({"unknown": (read_table(p, store, "matches", ["face_id", "identity"])
                                     | "Unknown faces" >> beam.Filter(lambda m: m["identity"] == UNKNOWN)
                                     | "Key unknown" >> beam.Map(lambda m: (m["face_id"], None))),
                         "faces": (read_table(p, store, "faces", ["face_id", "path", "encoding", "quality"])
-                                  | "Key faces" >> beam.Map(lambda f: (f["face_id"], f)))}
+                                  | "Key faces" >> beam.Map(lambda f: (f["face_id"], f))),
+                        "words": words}
                        | "Join unknown and faces" >> beam.CoGroupByKey()
                        | "Encodings of unknown faces" >> beam.FlatMap(_unknown_faces))
             previous = (read_table(p, store, "clusters", ["face_id", "cluster_id"])
                         | "Previous clusters" >> beam.Filter(lambda r: r["cluster_id"] is not None))
             clusters = unknown | "Cluster" >> ClusterFaces(
                 work_dir=store.join("_staging", run_id, "neighbours"), threshold=threshold, previous=previous,
-                min_quality=args.min_quality)
+                min_quality=args.min_quality) | "Keep merged clusters merged" >> MergeSaidClusters(words)
             stage_rows(clusters, staging, "clusters", model_id)
         kill_point("staged")
         store.replace_table(run_id, "clusters", staged_files(staging, "clusters"),

@@ -11,8 +11,8 @@ from PIL import Image
 from beam_jobs import cluster, enroll, tag
 from facetag.archive.naming import Word, name_faces, named_faces
 from facetag.archive.store import ArchiveStore
-from facetag.archive.tables import IS_NOT
 from facetag.errors import FaceTagError
+from facetag.identity.words import IS_NOT
 
 PEOPLE = ("Adrien_Brody", "Bill_Frist", "Catherine_Zeta-Jones", "Colin_Farrell")
 STRANGERS = ("AJ_Cook", "Aaron_Patterson", "Abba_Eban")  # one photo each in lfw_dev

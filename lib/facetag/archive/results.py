@@ -8,9 +8,13 @@ and the quality under which ``facetag cluster`` left faces out (``store.json``).
 
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from facetag.errors import FaceTagError
 from facetag.identity.clustering import too_unsure
 from facetag.identity.matching import UNKNOWN
+from facetag.identity.words import words_by_face
 from facetag.vision.models import identify_threshold_of
 
 PHOTO_COLUMNS = ["path", "outcome", "reason", "faces", "width", "height"]
@@ -76,10 +80,16 @@ def open_store(path):
     return store
 
 
-def read_results(store):
-    """The store's current photos, faces and (when present) clusters as :class:`Results`."""
+def read_results(store, keep_hidden=False):
+    """The store's current photos, faces and (when present) clusters as :class:`Results`.
+
+    Faces a person hid (facetag.identity.words) are left out unless ``keep_hidden``."""
     photos = store.read("photos", columns=PHOTO_COLUMNS)
     matches = store.read("matches", columns=MATCH_COLUMNS)
+    if not keep_hidden:
+        hidden = [f for f, said in words_by_face(store.read("labels").to_pylist()).items() if said.hidden]
+        if hidden:
+            matches = matches.filter(pc.invert(pc.is_in(matches.column("face_id"), pa.array(hidden))))
     clusters = _read_optional(store, "clusters", CLUSTER_COLUMNS)
     faces = store.read("faces", columns=["face_id", "quality"])
     quality = dict(zip(faces.column("face_id").to_pylist(), faces.column("quality").to_pylist()))

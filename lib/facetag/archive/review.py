@@ -65,21 +65,26 @@ def write_thumbnails(results, out_dir, progress=None):
     written, unreadable = 0, []
     for done, (path, faces) in enumerate(sorted(todo.items()), 1):
         try:
-            image = Image.fromarray(load_image(path))
+            written += write_photo_thumbnails(path, [(f.face_id, f.box) for f in faces], out_dir)
         except ImageError as e:
             unreadable.append((path, e.reason))  # the page shows a blank tile for its faces
-            continue
-        for face in faces:
-            target = os.path.join(out_dir, thumb_name(face.face_id))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            crop = image.crop(_square_around(face.box, image.size))
-            crop.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
-            with replaced_atomically(target) as tmp:
-                crop.save(tmp, "JPEG", quality=82)
-            written += 1
         if progress:
             progress(done, len(todo))
     return written, unreadable
+
+
+def write_photo_thumbnails(path, faces, out_dir):
+    """The thumbnails of ``faces`` (``(face_id, box)``) of the photo at ``path``, read once; returns how
+    many were written. Raises ImageError when the photo cannot be read."""
+    image = Image.fromarray(load_image(path))
+    for face_id, box in faces:
+        target = os.path.join(out_dir, thumb_name(face_id))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        crop = image.crop(_square_around(box, image.size))
+        crop.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
+        with replaced_atomically(target) as tmp:
+            crop.save(tmp, "JPEG", quality=82)
+    return len(faces)
 
 
 def _square_around(box, size):

@@ -255,7 +255,8 @@ class ArchiveStore:
         self._check_lock()
         path = self.join(name)
         if self._exists(name) and self.version(name) is not None:
-            _write(path, data, mode, _props(run_id))
+            # An appended table of an older facetag (labels) gains the columns added since.
+            _write(path, data, mode, _props(run_id), schema_mode="merge" if mode == "append" else None)
         else:
             _create(path, name, data, _props(run_id))
         return self._publish(run_id, {name: DeltaTable(path).version()}, fields or {})

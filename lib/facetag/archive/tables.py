@@ -51,12 +51,12 @@ LABELS_SCHEMA = pa.schema([
     ("face_id", pa.string()),
     ("name", pa.string()),
     ("verdict", pa.string()),  # "is": the face is this person; "not": it is not
-    ("via", pa.string()),  # how it was given: "cluster 12", "face"
+    ("via", pa.string()),  # how it was given: "cluster 12", "face", "review page"
     ("labelled_at", pa.string()),  # UTC, ISO 8601
+    # Since the review server (2026-12-06); null in older rows. The verdicts: facetag.identity.words.
+    ("action", pa.string()),  # the id of the action that said it (what an undo takes back)
+    ("same_as", pa.string()),  # verdict "same": the face this one is the same person as
 ])
-
-#: Label verdicts.
-IS, IS_NOT = "is", "not"
 
 
 def faces_schema(model_id):

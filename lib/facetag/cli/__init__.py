@@ -9,7 +9,8 @@ from facetag.cli.output import UsageError
 from facetag.cli.parser import build_parser
 from facetag.errors import FaceTagError
 from facetag.pipeline.notices import hide_beam_notices
-from facetag.pipeline.running import JobInterrupted, send_logs_to_file
+from facetag.io.logs import send_logs_to_file
+from facetag.pipeline.running import JobInterrupted
 
 
 def main(argv=None):

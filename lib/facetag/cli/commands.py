@@ -161,7 +161,7 @@ def cmd_cluster(args):
 
 def cmd_name(args):
     from facetag.archive.naming import Word, name_faces, read_names_csv
-    from facetag.archive.tables import IS, IS_NOT
+    from facetag.identity.words import IS, IS_NOT
 
     if args.from_csv:
         if args.cluster is not None or args.face or args.name or args.not_name:
@@ -183,7 +183,7 @@ def cmd_name(args):
         lines.append(f"{summary['faces_named']} face(s) of {', '.join(summary['names'])} enrolled in the gallery "
                      f"{summary['index']} (now {summary['gallery_faces']} faces)")
     lines.append("the next 'facetag tag' applies this to every face of the archive")
-    emit(args, summary, lines)
+    emit(args, {k: v for k, v in summary.items() if k not in ("manifest", "rows")}, lines)
 
 
 def _store_results(args):
@@ -209,6 +209,10 @@ def cmd_maintain(args):
 def cmd_review(args):
     from facetag.archive.review import write_review
 
+    if args.serve:
+        return _serve_review(args)
+    if not args.out:
+        raise UsageError("give --out DIR for the static page, or --serve for the local app")
     results = _store_results(args)
     threshold = args.threshold if args.threshold is not None else results.identify_threshold()
     summary = write_review(results, args.out, args.store, threshold, None if args.json else progress("thumbnails"))
@@ -220,6 +224,21 @@ def cmd_review(args):
         f"({summary['identities']} people), {summary['unknown']} unknown ({clusters}); "
         f"{summary['no_face']} without a face, {summary['failed']} failed",
         f"{summary['thumbnails_written']} new thumbnails; open {summary['page']} in a browser"])
+
+
+def _serve_review(args):
+    from facetag.archive.results import open_store
+    from facetag.web.server import serve
+
+    if args.json:
+        raise UsageError("--serve prints its address, not JSON")
+    open_store(args.store)
+
+    def ready(url):
+        print(f"facetag: the review page of {args.store} is at {url}  (Ctrl-C stops the server)", flush=True)
+
+    serve(args.store, args.port, args.out, args.threshold, on_ready=ready)
+    print("facetag: the review server stopped")
 
 
 def cmd_xmp(args):

@@ -105,9 +105,14 @@ def build_parser():
     p.set_defaults(func=commands.cmd_name)
 
     p = sub.add_parser("review", parents=[as_json],
-                       help="write a review page of the faces in an archive store (static HTML)")
+                       help="review the faces of an archive store: a static page (--out), or a local app that "
+                            "names them (--serve)")
     p.add_argument("store", help="archive store written by 'facetag tag'")
-    p.add_argument("--out", required=True, help="folder for the page and its thumbnails (re-runs add only new ones)")
+    p.add_argument("--out", help="folder for the page and its thumbnails (re-runs add only new ones); with --serve, "
+                                 "where the thumbnails are kept (default: facetag's cache folder)")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the page on 127.0.0.1 to name, merge and hide faces in the browser (Ctrl-C stops)")
+    p.add_argument("--port", type=int, default=0, help="with --serve: the port (default: a free one)")
     p.add_argument("--threshold", type=float,
                    help="distance the faces are sorted against, most doubtful first (default: the model's 1:K one)")
     p.set_defaults(func=commands.cmd_review)

@@ -86,17 +86,3 @@ def apply_label(match, threshold, is_name=None, not_names=()):
     if not candidates:
         return Match(UNKNOWN, match.distance, candidates)
     return best_match(candidates, threshold)
-
-
-def resolve_labels(labels):
-    """A face's labels, oldest first, as ``(is_name or None, frozenset of not-names)``: the latest word wins."""
-    is_name, not_names = None, set()
-    for name, verdict in labels:
-        if verdict == "is":
-            is_name = name
-            not_names.discard(name)
-        else:
-            not_names.add(name)
-            if is_name == name:
-                is_name = None
-    return is_name, frozenset(not_names)

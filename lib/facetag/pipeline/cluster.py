@@ -32,6 +32,7 @@ from facetag.identity.clustering import (
     neighbourhood_scales,
     too_unsure,
 )
+from facetag.identity.words import merged_clusters
 from facetag.io.files import copy_file, filesystems, is_remote
 
 INDEX_FILE = "neighbours.annoy"
@@ -263,3 +264,41 @@ class ClusterFaces(beam.PTransform):
         if self.previous is not None:
             records = records | "Stable cluster ids" >> StableIds(self.previous)
         return records
+
+
+class MergeSaidClusters(beam.PTransform):
+    """Cluster records -> the same, with clusters a person said are one person merged.
+
+    ``words``: a PCollection of ``(face_id, FaceWords)`` (facetag.pipeline.match.FaceLabels). Only the
+    faces the ``same`` words name go to one place (facetag.identity.words.merged_clusters); a merged
+    cluster takes the smallest id and the sum of the sizes, each face keeping its distance to the centre
+    of the cluster it was found in.
+    """
+
+    def __init__(self, words):
+        super().__init__()
+        self.words = words
+
+    def expand(self, records):
+        same_as = (self.words | "Same-person words" >> beam.Filter(lambda kv: kv[1].same_as is not None)
+                   | "Face and its like" >> beam.Map(lambda kv: (kv[0], kv[1].same_as)))
+        involved = same_as | "Both faces" >> beam.FlatMap(lambda kv: [(kv[0], None), (kv[1], None)])
+        linked = (records
+                  | "Faces of merges" >> beam.Filter(lambda r, faces: r["face_id"] in faces, beam.pvalue.AsDict(involved))
+                  | "Gather merged faces" >> beam.combiners.ToList())
+        merges = (records.pipeline | "Start the merges" >> beam.Create([None])
+                  | "Merge clusters" >> beam.Map(_merges, beam.pvalue.AsSingleton(linked), beam.pvalue.AsDict(same_as)))
+        return records | "Apply merges" >> beam.Map(_merged, beam.pvalue.AsSingleton(merges))
+
+
+def _merges(_, linked, same_as):
+    return merged_clusters({r["face_id"]: r["cluster_id"] for r in linked}, same_as,
+                           {r["cluster_id"]: r["cluster_size"] for r in linked if r["cluster_id"] is not None})
+
+
+def _merged(record, merges):
+    cluster_map, face_map, sizes = merges
+    cluster = face_map.get(record["face_id"], cluster_map.get(record["cluster_id"], record["cluster_id"]))
+    if cluster is None:
+        return record
+    return dict(record, cluster_id=cluster, cluster_size=sizes.get(cluster, record["cluster_size"]))

@@ -4,14 +4,15 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from facetag.identity.gallery_index import check_index_model, index_id, open_index, read_index_metadata
-from facetag.identity.matching import UNKNOWN, apply_label, resolve_labels
+from facetag.identity.matching import UNKNOWN, apply_label
+from facetag.identity.words import resolve_words
 from facetag.vision.models import identify_threshold_of
 
 
 class MatchFaces(beam.DoFn):
     """Face row -> match row of the store: the identity (or ``unknown``), distance and top-k candidates.
 
-    The optional side input ``labels`` (``{face_id: (is_name, not_names)}``, see :class:`FaceLabels`)
+    The optional side input ``labels`` (``{face_id: FaceWords}``, see :class:`FaceLabels`)
     holds what people said about faces; it overrides the index. The index is opened once per worker
     process (memory-mapped) in ``setup``.
     """
@@ -31,7 +32,8 @@ class MatchFaces(beam.DoFn):
     def process(self, face, labels=None):
         match = self.index.identify(face["encoding"], self.threshold, self.k)
         if labels and face["face_id"] in labels:
-            match = apply_label(match, self.threshold, *labels[face["face_id"]])
+            words = labels[face["face_id"]]
+            match = apply_label(match, self.threshold, words.is_name, words.not_names)
         (self.unknown if match.identity == UNKNOWN else self.known).inc()
         yield {
             "face_id": face["face_id"],
@@ -63,11 +65,12 @@ def matcher(args, model_id):
 
 
 class FaceLabels(beam.PTransform):
-    """The store's ``labels`` rows -> ``(face_id, (is_name, not_names))``, for MatchFaces' side input."""
+    """The store's ``labels`` rows -> ``(face_id, FaceWords)`` (facetag.identity.words), for MatchFaces'
+    side input and the cluster job."""
 
     def expand(self, labels):
         return (labels
-                | "Key labels by face" >> beam.Map(lambda r: (r["face_id"], (r["labelled_at"], r["name"], r["verdict"])))
+                | "Key labels by face" >> beam.Map(lambda r: (r["face_id"], r))
                 | "Labels of each face" >> beam.GroupByKey()
-                | "Latest word" >> beam.MapTuple(
-                    lambda face_id, said: (face_id, resolve_labels((n, v) for _, n, v in sorted(said)))))
+                | "What the words say" >> beam.MapTuple(
+                    lambda face_id, said: (face_id, resolve_words(sorted(said, key=lambda r: r["labelled_at"])))))

@@ -3,14 +3,13 @@
 On a cluster a failure arrives as some 150 lines of Java and Python traceback; the user needs the step
 that failed and why. :func:`running` turns any failure of a running pipeline into :class:`JobFailed`
 ("<step>: <cause> (the full trace is in LOG)") and writes the whole trace to this process's log file
-(:func:`log_file`), where :func:`send_logs_to_file` also sends every library's log records. Ctrl-C or
+(facetag.io.logs.log_file), where facetag.io.logs.send_logs_to_file also sends every library's log records. Ctrl-C or
 SIGTERM while a job runs on a job server (Flink, Spark, any portable runner) cancels that job before the
 process stops, so nothing goes on running on the cluster for a submitter that is gone.
 """
 
 import contextlib
 import datetime
-import logging
 import os
 import re
 import signal
@@ -19,7 +18,7 @@ import threading
 import traceback
 
 from facetag.errors import FaceTagError
-from facetag.io.cachedir import default_cache_dir
+from facetag.io.logs import log_file, send_logs_to_file
 from facetag.pipeline.flink import cancel_flink_job, waited
 
 #: How long a cancelled job may take to reach a final state before the submitter gives up waiting.
@@ -28,7 +27,6 @@ _TERMINAL = {"DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED"}
 _WHILE_RUNNING = re.compile(r"\s*\[while running '([^']+)'\]")
 #: The last line of a Python traceback ("botocore.exceptions.NoCredentialsError: Unable to locate ...").
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Fault|Exit|Interrupt)\b:? ?.*$")
-_log_path = [None]
 
 
 class JobFailed(FaceTagError):
@@ -43,35 +41,6 @@ class JobFailed(FaceTagError):
 
 class JobInterrupted(FaceTagError):
     """The user stopped a run (Ctrl-C, SIGTERM); ``str`` says what became of its job."""
-
-
-def log_file():
-    """This process's log file, ``$FACETAG_CACHE/logs/facetag-<time>-<pid>.log`` (made when first written)."""
-    if _log_path[0] is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        _log_path[0] = os.path.join(default_cache_dir(), "logs", f"facetag-{stamp}-{os.getpid()}.log")
-    return _log_path[0]
-
-
-class _DelayedFileHandler(logging.FileHandler):
-    """A FileHandler whose folder, like its file, is made only when a record is written."""
-
-    def _open(self):
-        os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
-        return super()._open()
-
-
-def send_logs_to_file(stream=None):
-    """The logging of a program that runs jobs (the command line, a job's ``__main__``): facetag's own notices
-    as plain lines on stderr, every other library's warnings (Beam's job messages, the runners') to
-    :func:`log_file`, which stays unwritten when there are none."""
-    own = logging.getLogger("facetag")
-    own.handlers = [logging.StreamHandler(stream or sys.stderr)]
-    own.handlers[0].setFormatter(logging.Formatter("%(message)s"))
-    own.propagate = False
-    to_file = _DelayedFileHandler(log_file(), delay=True)
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[to_file], force=True)
 
 
 def job_main(run):
