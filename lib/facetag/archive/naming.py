@@ -77,7 +77,7 @@ def name_faces(store_path, words, index_dir=None, *, via=None, action=None):
         manifest = store.append_rows(new_run_id(), "labels", pa.Table.from_pylist(rows, LABELS_SCHEMA))
         summary = {"labels": len(rows), "faces_named": sum(r["verdict"] == IS for r in rows),
                    "names": sorted({r["name"] for r in rows if r["verdict"] == IS}), "index": None}
-        if any(r["verdict"] in (IS, IS_NOT, UNDO) for r in rows):
+        if _changes_names(store, rows):
             index_dir = index_dir or manifest.get("index_dir")
             if not index_dir:
                 raise FaceTagError(f"the store {store_path} does not know its gallery index (no facetag tag run "
@@ -86,6 +86,17 @@ def name_faces(store_path, words, index_dir=None, *, via=None, action=None):
             summary["gallery_faces"] = enrol_named_faces(store, index_dir)
         summary["manifest"], summary["rows"] = store.manifest(), rows
     return summary
+
+
+def _changes_names(store, rows):
+    """Whether ``rows`` name or un-name a face (an undo of hiding or merging changes no name)."""
+    if any(r["verdict"] in (IS, IS_NOT) for r in rows):
+        return True
+    undone = sorted({r["action"] for r in rows if r["verdict"] == UNDO})
+    if not undone:
+        return False
+    said = store.read("labels", ["action", "verdict"], filter=ds.field("action").isin(pa.array(undone, pa.string())))
+    return bool(set(said.column("verdict").to_pylist()) & {IS, IS_NOT})
 
 
 def _label_rows(store, words, via, action):
@@ -128,16 +139,20 @@ def enrol_named_faces(store, index_dir):
     """Rebuild the gallery at ``index_dir`` with the store's named faces added; returns its size.
 
     The index's own items are kept, except faces of this store that people have spoken about since
-    (they come back with their latest name, or not at all).
+    (they come back with their latest name, or not at all). Its cost grows with the gallery, not the
+    archive: only the faces named since the last rebuild are read from the store.
     """
     meta = read_index_metadata(index_dir)
     check_same_model(meta["model_id"], store.model_id, holder=f"the gallery {index_dir}", user=f"the store {store.path}",
                      remedy="name faces into a gallery of the store's model")
     named, spoken_of = named_faces(store)
     encodings, face_ids, identities, sources = gallery_items(index_dir)
-    keep = [i for i, f in enumerate(face_ids) if f not in spoken_of]
-    faces = store.read("faces", ["face_id", "path", "encoding"],
-                       filter=ds.field("face_id").isin(pa.array(sorted(named), pa.string()))).to_pydict()
+    # Items stay unless people have spoken of the face since; a named face already in the gallery under its
+    # name keeps its item, so only the faces named anew are read from the store.
+    keep = [i for i, f in enumerate(face_ids) if f not in spoken_of or named.get(f) == identities[i]]
+    kept = {face_ids[i] for i in keep}
+    faces = store.read_rows("faces", "face_id", sorted(f for f in named if f not in kept),
+                            ["face_id", "path", "encoding"]).to_pydict()
     all_encodings = np.concatenate([encodings[keep], np.array(faces["encoding"], np.float32).reshape(
         -1, encodings.shape[1])])
     with tempfile.TemporaryDirectory() as tmp:

@@ -208,10 +208,11 @@ class ReviewBoard:
     # Actions: each returns the page's update.
 
     def name(self, name, *, clusters=(), faces=(), merge=False):
-        """The faces (and every face of the clusters) are ``name``; a name the archive has needs ``merge``."""
+        """The faces (and every face of the clusters) are ``name``. Naming a cluster as someone the archive
+        already has merges it into them, so that needs ``merge`` (a face moved to a person does not)."""
         name = check_name(name)
         targets = self._targets(clusters, faces)
-        if name in self.names() and not merge and any(self.faces[f].shown.identity != name for f in targets):
+        if clusters and name in self.names() and not merge:
             raise NameExistsError(f"{name} is already a person in this archive: same person? "
                                   "Send \"merge\": true to add these faces to them")
         return self._act("name", [Word(name, face=f) for f in targets], f"named {_what(clusters, faces)} as {name}")

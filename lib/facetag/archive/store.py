@@ -113,6 +113,20 @@ class ArchiveStore:
                 result = result.append_column(schema.field(c), pa.nulls(result.num_rows, schema.field(c).type))
         return result.select(wanted)
 
+    def read_rows(self, name: str, key: str, values: list, columns: list[str]) -> pa.Table:
+        """The rows of table ``name`` whose ``key`` column is one of ``values``: only the key column is
+        scanned, then just the row groups holding those rows are read (a few encodings of millions)."""
+        import pyarrow.compute as pc
+
+        schema = schema_of(name, self.model_id)
+        table = self.table(name)
+        if table is None or not values:
+            return schema.empty_table().select(columns)
+        data = table.to_pyarrow_dataset()
+        keys = data.to_table(columns=[key]).column(key)
+        positions = pc.indices_nonzero(pc.is_in(keys, pa.array(values, schema.field(key).type)))
+        return data.take(positions, columns=columns)
+
     def files(self, name: str) -> list[str]:
         """The Parquet files of the table's current version (for a pipeline to read in parallel)."""
         table = self.table(name)

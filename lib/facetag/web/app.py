@@ -133,7 +133,7 @@ def review_app(board, thumbs_dir):
                   request.method, request.url.path, type(exc).__name__, exc, log_file())
         return _error(500, f"the server failed: {type(exc).__name__}: {exc}")
 
-    routes = [Route(path, asset) for path in ASSETS] + [
+    routes = [Route(path, asset) for path in ASSETS] + [Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/page", page), Route("/api/clusters", clusters),
         Route("/api/{verb}", write, methods=["POST"]),
         Route("/thumbs/{face_id}.jpg", thumbnail), Route("/photos/{index:int}", photo)]

@@ -9,7 +9,7 @@
   const $ = (id) => document.getElementById(id);
   let D = null;                 // the page's data: GET /api/page, then patched by each action's answer
   const built = new Map();      // section key -> its DOM node
-  let rendered = 0;             // sections of D.order on the page
+  let winFrom = 0, winTo = 0;   // the sections on the page: D.order[winFrom .. winTo)
   let current = null;           // the key of the section the keys act on
   const selFaces = new Set(), selSections = new Set();
   let busy = false, updates = 0;
@@ -71,23 +71,26 @@
 
   function apply(update) {
     const currentIndex = Math.max(0, D.order.indexOf(current));
+    const firstShown = D.order[winFrom], shownCount = winTo - winFrom;
+    const changed = update.removed.concat(Object.keys(update.sections));
     for (const k of update.removed) { delete D.sections[k]; dropBuilt(k); selSections.delete(k); }
     for (const k in update.sections) { D.sections[k] = update.sections[k]; dropBuilt(k); }
     D.order = update.order; D.names = update.names; D.summary = update.summary; D.undo = update.undo;
     selFaces.clear(); selSections.clear();
     if (!D.sections[current]) current = D.order[Math.min(currentIndex, D.order.length - 1)] || null;
-    redraw();
+    const from = D.order.indexOf(firstShown);  // the window keeps its first section where it can
+    winFrom = Math.min(from >= 0 ? from : winFrom, Math.max(0, D.order.length - 1));
+    winTo = Math.min(D.order.length, winFrom + shownCount);
+    redraw(changed);
     toast(update.done.charAt(0).toUpperCase() + update.done.slice(1));
     document.documentElement.dataset.updates = String(++updates);
   }
   function dropBuilt(k) { const n = built.get(k); if (n) n.remove(); built.delete(k); }
 
   // Drawing.
-  function redraw() {
-    drawSummary(); drawNav(); drawNames(); drawSelection();
-    const frag = document.createDocumentFragment();
-    for (const k of D.order.slice(0, rendered)) frag.append(node(k));
-    $("sections").replaceChildren(frag);
+  function redraw(changed) {
+    drawSummary(); drawNav(changed); drawNames(); drawSelection();
+    syncSections();
     markCurrent();
     $("undo").disabled = !D.undo;
     $("undo").title = D.undo ? "Undo (u): " + D.undo : "Nothing to undo";
@@ -101,24 +104,74 @@
     $("summary").replaceChildren(...cards.map(([k, v, cls]) => el("div", { class: "card " + cls, "data-key": k },
       el("div", { class: "v", text: typeof v === "number" ? fmt(v) : v }), el("div", { class: "k", text: k }))));
   }
-  function drawNav() {
-    const items = [];
-    let lastGroup = null;
-    for (const k of D.order) {
-      const s = D.sections[k], group = s.kind === "identity" ? "People" : s.kind === "hidden" ? "Hidden" : "Unknown faces";
-      if (group !== lastGroup) { items.push(el("li", { class: "group", text: group })); lastGroup = group; }
-      items.push(el("li", { "data-filter": title(s).toLowerCase() },
-        el("a", { href: "#", onclick: (e) => { e.preventDefault(); goTo(k); } },
-          el("span", { text: title(s) }), el("span", { class: "n", text: fmt(s.faces.length) }))));
+  // The navigation: one item per section, patched in place after an action (a big archive has tens of
+  // thousands; rebuilding them all took seconds).
+  const navItems = new Map();
+  const navGroup = (s) => s.kind === "identity" ? "People" : s.kind === "hidden" ? "Hidden" : "Unknown faces";
+  function navItem(k) {
+    const s = D.sections[k];
+    const li = el("li", { "data-filter": title(s).toLowerCase(), "data-key": k },
+      el("a", { href: "#", onclick: (e) => { e.preventDefault(); goTo(k); } },
+        el("span", { text: title(s) }), el("span", { class: "n", text: fmt(s.faces.length) })));
+    const q = $("filter").value.trim().toLowerCase();
+    li.hidden = q && !li.dataset.filter.includes(q);
+    return li;
+  }
+  function drawNav(changed) {
+    if (!changed) {
+      navItems.clear();
+      const items = [];
+      let lastGroup = null;
+      for (const k of D.order) {
+        const group = navGroup(D.sections[k]);
+        if (group !== lastGroup) { items.push(el("li", { class: "group", "data-group": group, text: group })); lastGroup = group; }
+        navItems.set(k, navItem(k));
+        items.push(navItems.get(k));
+      }
+      $("nav").replaceChildren(...items);
+      return;
     }
-    $("nav").replaceChildren(...items);
-    filterNav();
+    for (const k of changed) { const li = navItems.get(k); if (li) li.remove(); navItems.delete(k); }
+    // Re-insert the changed sections still there, each before the next section (in page order) already listed.
+    const wanted = new Set(changed.filter((k) => D.sections[k]));
+    for (let i = D.order.length - 1, next = null; i >= 0; i--) {
+      const k = D.order[i];
+      if (wanted.has(k)) {
+        const group = navGroup(D.sections[k]);
+        let header = $("nav").querySelector(`li.group[data-group="${group}"]`);
+        if (!header) {
+          header = el("li", { class: "group", "data-group": group, text: group });
+          const groups = ["People", "Unknown faces", "Hidden"], later = groups.slice(groups.indexOf(group) + 1)
+            .map((g) => $("nav").querySelector(`li.group[data-group="${g}"]`)).find(Boolean);
+          $("nav").insertBefore(header, later || null);
+        }
+        const li = navItem(k);
+        navItems.set(k, li);
+        const anchor = next && navGroup(D.sections[next]) === group ? navItems.get(next) : null;
+        if (anchor) $("nav").insertBefore(li, anchor);
+        else {
+          const after = ["People", "Unknown faces", "Hidden"].slice(["People", "Unknown faces", "Hidden"].indexOf(group) + 1)
+            .map((g) => $("nav").querySelector(`li.group[data-group="${g}"]`)).find(Boolean);
+          $("nav").insertBefore(li, after || null);
+        }
+      }
+      if (navItems.has(k)) next = k;
+    }
+    for (const header of $("nav").querySelectorAll("li.group")) {
+      const item = header.nextElementSibling;
+      if (!item || item.classList.contains("group")) header.remove();
+    }
   }
   function filterNav() {
     const q = $("filter").value.trim().toLowerCase();
-    for (const li of $("nav").querySelectorAll("li[data-filter]")) li.hidden = q && !li.dataset.filter.includes(q);
+    for (const li of navItems.values()) li.hidden = q && !li.dataset.filter.includes(q);
   }
-  function drawNames() { $("names").replaceChildren(...D.names.map((n) => el("option", { value: n }))); }
+  let shownNames = [];
+  function drawNames() {
+    if (D.names.length === shownNames.length && D.names.every((n, i) => n === shownNames[i])) return;
+    shownNames = D.names;
+    $("names").replaceChildren(...D.names.map((n) => el("option", { value: n })));
+  }
 
   function node(k) {
     if (!built.has(k)) built.set(k, section(D.sections[k]));
@@ -169,15 +222,35 @@
     if (selFaces.has(f[F.ID])) t.classList.add("selected");
     return t;
   }
-  function renderUpTo(n) {
-    const frag = document.createDocumentFragment();
-    for (; rendered < Math.min(n, D.order.length); rendered++) frag.append(node(D.order[rendered]));
-    $("sections").append(frag);
+  // Only a window of the sections is on the page (a big archive has tens of thousands): it grows as the
+  // page scrolls down or "earlier sections" is pressed, and moves when the navigation jumps elsewhere.
+  // Sections are patched in place, not rebuilt: relaying out thousands of them took seconds.
+  function syncSections() {
+    const box = $("sections");
+    let child = box.firstElementChild;
+    for (const k of D.order.slice(winFrom, winTo)) {
+      const n = node(k);
+      if (n !== child) box.insertBefore(n, child); else child = child.nextElementSibling;
+    }
+    while (child) { const next = child.nextElementSibling; child.remove(); child = next; }
+    $("earlier").hidden = winFrom === 0;
+    $("earlier").textContent = `↑ ${fmt(winFrom)} earlier section${winFrom === 1 ? "" : "s"}`;
   }
+  function renderUpTo(n) {
+    winTo = Math.min(Math.max(n, winTo), D.order.length);
+    syncSections();
+  }
+  function showEarlier() {
+    const first = $("sections").firstElementChild, top = first && first.getBoundingClientRect().top;
+    winFrom = Math.max(0, winFrom - SECTIONS_PER_BATCH);
+    syncSections();
+    if (first) window.scrollBy(0, first.getBoundingClientRect().top - top);
+  }
+  $("earlier").onclick = showEarlier;
   function goTo(k) {
     const i = D.order.indexOf(k);
     if (i < 0) return;
-    renderUpTo(i + SECTIONS_PER_BATCH);
+    if (i < winFrom || i >= winTo) { winFrom = i; winTo = Math.min(D.order.length, i + SECTIONS_PER_BATCH); syncSections(); }
     current = k; markCurrent();
     built.get(k).scrollIntoView({ block: "start" }); window.scrollBy(0, -52);
   }
@@ -315,7 +388,7 @@
     redraw();
     renderUpTo(SECTIONS_PER_BATCH);
     markCurrent();
-    new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) renderUpTo(rendered + SECTIONS_PER_BATCH); },
+    new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) renderUpTo(winTo + SECTIONS_PER_BATCH); },
       { rootMargin: "1200px" }).observe($("more-sections"));
     window.FACETAG_READY_MS = performance.now();
     document.documentElement.dataset.ready = "1";
