@@ -341,6 +341,20 @@ def test_every_command_on_s3_gives_the_tables_of_a_local_store(s3, samples, lfw_
     both(tag, "--input", "ROOT/photos", "--index", "ROOT/gallery", "--store", "ROOT/archive", *MODEL)
     _assert_same(stores["s3"], photos["s3"], stores["local"], photos["local"])
     assert any(m[2] == "someone" for m in _normalised(stores["s3"], photos["s3"])["matches"])
+    # The review server on the s3:// store: thumbnails cropped from the photos there, a word written there.
+    from tests.test_review_server import Server
+
+    server = Server(stores["s3"])
+    try:
+        face = next(iter(server.get("/api/page").json()["sections"].values()))["faces"][0][0]
+        thumb = server.get(f"/thumbs/{face}.jpg")
+        hidden = server.post("/api/hide", {"face": face})
+    finally:
+        assert server.stop()[0] == 0
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert hidden.status_code == 200, hidden.text
+    assert [(r["face_id"], r["verdict"]) for r in ArchiveStore(stores["s3"]).read("labels").to_pylist()
+            if r["verdict"] == "hide"] == [(face, "hide")]
     assert _client().list_objects_v2(Bucket=BUCKET, Prefix=f"{base.removeprefix(f's3://{BUCKET}/')}/archive/_staging/")[
         "KeyCount"] == 0
 

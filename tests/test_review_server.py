@@ -316,3 +316,27 @@ def test_the_server_beside_a_tag_run(own, server, samples):
     assert page["summary"]["photos"] == photos_before + len(os.listdir(extra))
     assert page["summary"]["hidden"] == 0
     assert server.post("/api/name", {"cluster": clusters[0]["id"], "name": "After Tag"}).status_code == 200
+
+
+def test_a_labels_table_of_an_older_facetag_takes_the_new_words(own):
+    """A store named before hiding and merging existed (labels without 'action' and 'same_as') reads as before and
+    gains the columns with its first new word."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from facetag.archive.naming import Word, name_faces, named_faces
+    from facetag.identity.words import HIDE
+
+    store = ArchiveStore(own["store"])
+    faces = [r["face_id"] for r in store.read("clusters").to_pylist() if r["cluster_id"] is not None]
+    old = pa.table({"face_id": faces[:2], "name": ["Old Name"] * 2, "verdict": ["is"] * 2, "via": ["face"] * 2,
+                    "labelled_at": ["2026-01-01T00:00:00.000000+00:00"] * 2})
+    write_deltalake(store.join("labels"), old)
+    with store.lock():
+        store.publish_versions("older", {"labels": 0})
+    assert named_faces(ArchiveStore(own["store"]))[0] == dict.fromkeys(faces[:2], "Old Name")
+    name_faces(own["store"], [Word(face=faces[2], verdict=HIDE)], action="a-1")
+    rows = labels(own["store"])
+    assert [(r["name"], r["action"], r["same_as"]) for r in rows[:2]] == [("Old Name", None, None)] * 2
+    assert (rows[2]["verdict"], rows[2]["action"]) == ("hide", "a-1")
+    assert named_faces(ArchiveStore(own["store"]))[0] == dict.fromkeys(faces[:2], "Old Name")
