@@ -20,7 +20,7 @@ from facetag.archive.results import read_results
 from facetag.archive.store import ArchiveStore
 from facetag.errors import FaceTagError
 from facetag.identity.matching import UNKNOWN, Match, apply_label
-from facetag.identity.words import HIDE, IS_NOT, SAME, SHOW, UNDO, FaceWords, merged_clusters, words_by_face
+from facetag.identity.words import HIDE, IS_NOT, SAME, SHOW, UNDO, FaceWords, merged_clusters, resolve_words
 
 HIDDEN, UNKNOWN_SECTION, UNSURE = "hidden", "unknown", "unsure"
 
@@ -51,7 +51,6 @@ class BoardFace:
 @dataclass
 class Action:
     id: str
-    kind: str
     faces: list  # face ids it wrote words on
     text: str  # what it did, for the page ("named cluster 3 as Ada")
 
@@ -102,7 +101,7 @@ class ReviewBoard:
         return _version_key(ArchiveStore(self.store_path).manifest()) != self.version
 
     def _resolve(self, face):
-        face.said = words_by_face([dict(r, face_id=face.face_id) for r in face.words]).get(face.face_id, FaceWords())
+        face.said = resolve_words(face.words)
         face.shown = apply_label(face.match, self.threshold, face.said.is_name, face.said.not_names) \
             if face.said.is_name or face.said.not_names else face.match
 
@@ -215,7 +214,7 @@ class ReviewBoard:
         if clusters and name in self.names() and not merge:
             raise NameExistsError(f"{name} is already a person in this archive: same person? "
                                   "Send \"merge\": true to add these faces to them")
-        return self._act("name", [Word(name, face=f) for f in targets], f"named {_what(clusters, faces)} as {name}")
+        return self._act([Word(name, face=f) for f in targets], f"named {_what(clusters, faces)} as {name}")
 
     def reject(self, *, faces=(), name=None):
         """The faces are not ``name`` (default: the person each is shown as)."""
@@ -225,7 +224,7 @@ class ReviewBoard:
             if not_name == UNKNOWN:
                 raise FaceTagError(f"face {face_id} is not shown as anyone: say whom it is not")
             words.append(Word(not_name, face=face_id, verdict=IS_NOT))
-        return self._act("not", words, f"{_what((), faces)}: not {name or 'who the matcher said'}")
+        return self._act(words, f"{_what((), faces)}: not {name or 'who the matcher said'}")
 
     def confirm(self, *, faces=()):
         """The faces are who they are shown as."""
@@ -235,12 +234,12 @@ class ReviewBoard:
             if shown == UNKNOWN:
                 raise FaceTagError(f"face {face_id} is unknown: name it instead")
             words.append(Word(shown, face=face_id))
-        return self._act("confirm", words, f"confirmed {_what((), faces)}")
+        return self._act(words, f"confirmed {_what((), faces)}")
 
     def hide(self, *, clusters=(), faces=(), people=(), show=False):
         targets = self._targets(clusters, faces, people)
         verb = "showed again" if show else "hid"
-        return self._act("show" if show else "hide", [Word(face=f, verdict=SHOW if show else HIDE) for f in targets],
+        return self._act([Word(face=f, verdict=SHOW if show else HIDE) for f in targets],
                          f"{verb} {_what(clusters, faces, people)}")
 
     def merge(self, *, clusters=(), people=()):
@@ -252,10 +251,10 @@ class ReviewBoard:
         if people:
             into = people[0]
             targets = self._targets((), (), people[1:])
-            return self._act("merge", [Word(into, face=f) for f in targets], f"merged {', '.join(people[1:])} into {into}")
+            return self._act([Word(into, face=f) for f in targets], f"merged {', '.join(people[1:])} into {into}")
         anchor = self._targets([clusters[0]], ())[0]
         targets = [f for f in self._targets(clusters[1:], ()) if f != anchor]
-        return self._act("merge", [Word(face=f, verdict=SAME, same_as=anchor) for f in targets],
+        return self._act([Word(face=f, verdict=SAME, same_as=anchor) for f in targets],
                          f"merged clusters {', '.join(map(str, clusters[1:]))} into cluster {clusters[0]}")
 
     def undo(self):
@@ -263,9 +262,7 @@ class ReviewBoard:
         if not self.history:
             raise NothingToUndoError("nothing to undo: no action of this page is left")
         last = self.history[-1]
-        update = self._act("undo", [Word(face=f, verdict=UNDO) for f in last.faces], f"undid: {last.text}",
-                           undoes=last)
-        return update
+        return self._act([Word(face=f, verdict=UNDO) for f in last.faces], f"undid: {last.text}", undoes=last)
 
     def _targets(self, clusters=(), faces=(), people=()):
         targets, seen = [], set()
@@ -285,8 +282,8 @@ class ReviewBoard:
             raise FaceTagError("say which faces: \"face\", \"faces\", \"cluster\" or \"clusters\"")
         return [f for f in targets if not (f in seen or seen.add(f))]
 
-    def _act(self, kind, words, text, undoes=None):
-        action = Action(undoes.id if undoes else "a-" + secrets.token_hex(6), kind, [w.face for w in words], text)
+    def _act(self, words, text, undoes=None):
+        action = Action(undoes.id if undoes else "a-" + secrets.token_hex(6), [w.face for w in words], text)
         result = name_faces(self.store_path, words, via="review page", action=action.id)
         for row in result["rows"]:
             face = self.faces[row["face_id"]]
