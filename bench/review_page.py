@@ -104,7 +104,7 @@ def served(n, sources, tmp):
 
     from facetag.archive.store import ArchiveStore
 
-    info = make_store(os.path.join(tmp, "synthetic"), n)
+    info = make_store(os.path.join(tmp, "synthetic"), n // 2, faces_per_photo=(2,))
     thumbs = os.path.join(tmp, "served")
     lay_out_thumbnails(ArchiveStore(info["store"]).read("matches", ["face_id"]).column("face_id").to_pylist(),
                        thumbs, sources)

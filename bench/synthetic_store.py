@@ -1,15 +1,16 @@
 """Synthetic archive stores for the benchmarks: made-up people as random 128-number encodings, written by the
 store's own commit (facetag.archive.store), with a gallery index of the people "enrolled".
 
-    make_store(root, faces=100_000) -> {"store", "index", "people", "known", "clusters", ...}
+    make_store(root, photos=50_000, faces_per_photo=(2,)) -> {"store", "index", "faces", "people", "clusters", ...}
 
 Each person is a random unit vector; their faces are that vector plus noise (distances of about 0.5-0.8
 within a person, about 1.4 between two), normalised as the encoders' are. Person sizes follow a Pareto
 law (a few people in hundreds of photos, most in a few), as in news and family archives. A share of the
 people are known (in the gallery index, 3 encodings each); their faces are matched to them, the others'
 are unknown and grouped into one cluster per person (people with one face in none), as 'facetag cluster'
-would. Photos hold one or two faces; the photo files themselves do not exist unless ``photo_dir`` is
-given, where each photo is written as a tiny JPEG (so that listing and comparing them is real).
+would. Photos hold faces in the repeating pattern ``faces_per_photo`` (a photo of none is stored as
+"no_face"); the photo files themselves do not exist unless ``photo_dir`` is given, where each photo is
+written as a tiny JPEG (so that listing and comparing them is real; they hold no face).
 """
 
 import os
@@ -47,10 +48,12 @@ def make_encodings(sizes, rng, noise=0.055):
     return encodings, person, centres
 
 
-def make_store(root, faces, *, known_share=0.3, seed=0, photo_dir=None, archive_root="/archive"):
-    """A store of ``faces`` faces under ``root`` (``root/store``, ``root/index``); see the module docstring."""
+def make_store(root, photos, *, faces_per_photo=(2,), known_share=0.3, seed=0, photo_dir=None,
+               archive_root="/archive", model_id=MODEL_ID):
+    """A store of ``photos`` photos under ``root`` (``root/store``, ``root/index``); see the module docstring."""
     rng = np.random.default_rng(seed)
-    sizes = people_sizes(faces, rng)
+    counts = np.resize(np.asarray(faces_per_photo, np.int64), photos)
+    sizes = people_sizes(int(counts.sum()), rng)
     encodings, person, centres = make_encodings(sizes, rng)
     order = rng.permutation(len(person))  # photos mix people
     encodings, person = encodings[order], person[order]
@@ -64,12 +67,12 @@ def make_store(root, faces, *, known_share=0.3, seed=0, photo_dir=None, archive_
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
     build_index(gallery, face_ids=[f"g{i:07d}" for i in range(len(gallery))],
                 identities=[names[p] for p in np.repeat(gallery_people, 3)],
-                sources=[f"/gallery/{i}.jpg" for i in range(len(gallery))], model_id=MODEL_ID, out_dir=index_dir)
+                sources=[f"/gallery/{i}.jpg" for i in range(len(gallery))], model_id=model_id, out_dir=index_dir)
     idx_id = index_id(read_index_metadata(index_dir))
 
-    photo_of = np.arange(len(person)) // 2 if len(person) > 1 else np.zeros(1, np.int64)
-    face_index = np.arange(len(person)) % 2
-    photo_paths = [_photo_path(archive_root, p) for p in range(int(photo_of.max()) + 1)]
+    photo_of = np.repeat(np.arange(photos), counts)
+    face_index = np.arange(len(person)) - np.repeat(np.cumsum(counts) - counts, counts)
+    photo_paths = [_photo_path(archive_root, p) for p in range(photos)]
     if photo_dir:
         sizes_on_disk, mtimes = _write_photos(photo_dir, photo_paths, archive_root)
         photo_paths = [os.path.join(photo_dir, os.path.relpath(p, archive_root)) for p in photo_paths]
@@ -81,8 +84,8 @@ def make_store(root, faces, *, known_share=0.3, seed=0, photo_dir=None, archive_
 
     photos = pa.table({
         "path": photo_paths, "size": pa.array(sizes_on_disk, pa.int64()), "mtime": pa.array(mtimes, pa.float64()),
-        "sha256": shas, "outcome": ["faces"] * len(photo_paths), "reason": pa.nulls(len(photo_paths), pa.string()),
-        "faces": pa.array(np.bincount(photo_of).astype(np.int32)), "width": pa.array([640] * len(photo_paths), pa.int32()),
+        "sha256": shas, "outcome": np.where(counts > 0, "faces", "no_face").tolist(),
+        "reason": [None if c else "no face found" for c in counts], "faces": pa.array(counts.astype(np.int32)), "width": pa.array([640] * len(photo_paths), pa.int32()),
         "height": pa.array([480] * len(photo_paths), pa.int32()), "run_id": ["synthetic"] * len(photo_paths)},
         schema=PHOTOS_SCHEMA)
     flat = pa.array(encodings.reshape(-1))
@@ -93,7 +96,7 @@ def make_store(root, faces, *, known_share=0.3, seed=0, photo_dir=None, archive_
         "score": pa.array(np.full(len(person), 0.99, np.float32)),
         "quality": pa.array(np.full(len(person), 0.9, np.float32)),
         "encoding": pa.ListArray.from_arrays(pa.array(np.arange(0, len(flat) + 1, DIM, dtype=np.int32)), flat)},
-        schema=faces_schema(MODEL_ID))
+        schema=faces_schema(model_id))
     distance = np.where(known[person], rng.uniform(0.3, 0.9, len(person)), rng.uniform(1.0, 1.4, len(person)))
     nearest = [names[gallery_people[p % len(gallery_people)]] if len(gallery_people) else "nobody" for p in person]
     identity = [names[p] if known[p] else "unknown" for p in person]
@@ -122,7 +125,7 @@ def make_store(root, faces, *, known_share=0.3, seed=0, photo_dir=None, archive_
         for name, table in (("photos", photos), ("faces", face_table), ("matches", matches), ("clusters", clusters)):
             staged[name] = [os.path.join(tmp, f"{name}.parquet")]
             pq.write_table(table, staged[name][0])
-        store.commit(run_id=run_id, model_id=MODEL_ID, index_id=idx_id, staged=staged, rematched_all=False,
+        store.commit(run_id=run_id, model_id=model_id, index_id=idx_id, staged=staged, rematched_all=False,
                      index_dir=index_dir)
         store.replace_table(run_id, "clusters", staged["clusters"], fields={"cluster_min_quality": 0.0})
     return {"store": store_path, "index": index_dir, "photos": len(photo_paths), "faces": len(person),
