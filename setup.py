@@ -57,7 +57,8 @@ setup(
         "protobuf==6.33.6",
         "numpy==2.4.6",
         "pyarrow==25.0.1",
-        "annoy==1.17.3",
+        "annoy==1.17.3",  # the gallery index (facetag.identity.gallery_index)
+        "faiss-cpu==1.15.1",  # clustering's neighbours: an HNSW graph (facetag.identity.clustering)
         "google-crc32c==1.9.0",  # fast TFRecord checksums (Beam falls back to slow crcmod)
         "pillow==12.3.0",  # reads AVIF itself since Pillow 11.3
         "pillow-heif==1.8.1",  # HEIC/HEIF (iPhone photos): Pillow 12.3 does not read them

@@ -15,9 +15,9 @@ face_recognition's encodings at several thresholds, 0.5 being the example's. Fou
   trained on (weights/README.md), so this set flatters facetag a little.
 
 Scale (``scale``): synthetic faces (bench/index.py's generator, fitted to real facetag-128 encodings)
-at each size: the neighbour index build; the search effort (recall@10 against exact search and CPU
-time per query at several search_k, facetag's default among them, on a sample of queries); the
-queries of every face at the default search_k (split over ``--processes`` worker processes, each doing
+at each size: the neighbour index build (faiss's HNSW graph); the search effort (recall@10 against exact
+search and CPU time per query at several efSearch, facetag's default among them, on a sample of queries); the
+queries of every face at the default effort (split over ``--processes`` worker processes, each doing
 what a QueryNeighbours DoFn does; only up to ``--full-queries-max`` faces) and the graph step (graph +
 clusters, one process), each in a fresh process with its peak resident memory; and the whole Beam
 transform (facetag.pipeline.cluster.ClusterFaces) with the in-process runner at ``--pipeline-sizes``.
@@ -46,13 +46,13 @@ from index import DIM, exact_search, fit_identity_model, real_encodings, reset_p
 from facetag.identity.clustering import (
     DEFAULT_LONE_RATIO,
     DEFAULT_NEIGHBOURS,
+    DEFAULT_SEARCH_EFFORT,
     DEFAULT_THRESHOLD,
-    DEFAULT_TREES,
+    HNSW_LINKS,
     METHODS,
     FaceClustering,
     build_neighbour_index,
     cluster_graph,
-    default_search_k,
     load_neighbour_index,
     nearest_neighbours,
     neighbour_graph,
@@ -70,8 +70,8 @@ SETS = ("selection", "held-out", "unseen", "all")
 RECALL_SAMPLE = 1000
 #: Each method's threshold at scale: its best on lfw_dev's selection set with BCubed precision >= 0.98.
 SCALE_THRESHOLDS = {"average": DEFAULT_THRESHOLD, "components": 0.8, "whispers": 0.85}
-#: Nodes searched per query in the search-effort table (-1: Annoy's own default, trees x k).
-SEARCH_EFFORTS = (-1, 1_000, 4_000, 16_000, 64_000, 128_000)
+#: HNSW's efSearch in the search-effort table.
+SEARCH_EFFORTS = (16, 32, 64, 128, 256)
 
 
 # ---- quality ----
@@ -166,8 +166,8 @@ def quality_report(args):
         people, counts = np.unique(names[sets[s]], return_counts=True)
         lines.append(f"- Set `{s}`: {int(sets[s].sum()):,} photos of {len(people):,} people, "
                      f"{int(np.sum(counts == 1)):,} of them with one photo")
-    lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} Annoy neighbours, {DEFAULT_TREES} trees, search_k by "
-              "`default_search_k`, clusters "
+    lines += [f"- facetag: `FaceClustering` (k = {DEFAULT_NEIGHBOURS} neighbours from faiss's HNSW, {HNSW_LINKS} links, "
+              f"efSearch {DEFAULT_SEARCH_EFFORT}, clusters "
               "of one left unclustered); face_recognition: `dlib.chinese_whispers_clustering` on its 128-d encodings "
               "(dlib's clusters of one counted as unclustered too)",
               f"- Chosen (best BCubed F1 with BCubed precision ≥ {PRECISION_TARGET}): facetag `{best_facetag}` on "
@@ -205,12 +205,12 @@ def quality_report(args):
 
 # ---- scale ----
 
-def _build(encodings_path, index_path, trees):
+def _build(encodings_path, index_path):
     encodings = np.load(encodings_path)
     reset_peak_rss()
     before = resident_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
-    build_neighbour_index(encodings, index_path, trees)
+    build_neighbour_index(encodings, index_path)
     return time.perf_counter() - start, time.process_time() - cpu, resident_mb("VmHWM") - before
 
 
@@ -218,7 +218,7 @@ def _query(index_path, lo, hi, k):
     reset_peak_rss()
     before = resident_mb("VmRSS")
     cpu = time.process_time()
-    index = load_neighbour_index(index_path, DIM)
+    index = load_neighbour_index(index_path)
     neighbours, distances = nearest_neighbours(index, np.arange(lo, hi), k)
     return neighbours, distances, resident_mb("VmHWM") - before, time.process_time() - cpu
 
@@ -261,16 +261,14 @@ def _random_graph(size, method, threshold, seed):
 
 def _effort(index_path, sample, truth, k):
     """Recall@k against exact search and CPU ms per query of the ``sample`` queries at each search effort."""
-    index = load_neighbour_index(index_path, DIM)
+    index = load_neighbour_index(index_path)
     rows = []
-    for search_k in SEARCH_EFFORTS + (None,):
+    for effort in SEARCH_EFFORTS:
         cpu = time.process_time()
-        neighbours, _ = nearest_neighbours(index, sample, k, search_k)
+        neighbours, _ = nearest_neighbours(index, sample, k, effort)
         cpu = time.process_time() - cpu
         recall = np.mean([len(np.intersect1d(found, t)) / k for found, t in zip(neighbours, truth)])
-        nodes = default_search_k(index.get_n_items(), k, index.get_n_trees()) if search_k is None else search_k
-        rows.append((search_k, nodes, recall, 1000 * cpu / len(sample)))
-    index.unload()
+        rows.append((effort, recall, 1000 * cpu / len(sample)))
     return rows
 
 
@@ -313,7 +311,7 @@ def scale_report(args):
     lines = ["## Clustering at scale (synthetic faces)", "",
              f"- Synthetic 128-d faces from bench/index.py's generator (fitted to {len(real):,} real facetag-128 "
              f"encodings), {args.per_identity} per identity, each face its own photo; k = {DEFAULT_NEIGHBOURS}, "
-             f"{DEFAULT_TREES} trees, search_k from `facetag.identity.clustering.default_search_k` (1.6 k n^0.6 nodes)",
+             f"faiss HNSW with {HNSW_LINKS} links, efSearch {DEFAULT_SEARCH_EFFORT} (facetag's default)",
              f"- Queries split over {args.processes} worker processes (each a QueryNeighbours DoFn's work); each step "
              "in a fresh process, peak memory above its resident size before the step (the graph step's includes "
              "loading the neighbour arrays)", "",
@@ -326,17 +324,17 @@ def scale_report(args):
         rng = np.random.default_rng([args.seed, size])
         gallery, identity, _ = synthetic_gallery(model, size, args.per_identity, rng)
         with tempfile.TemporaryDirectory(prefix="facetag-bench-cluster-") as tmp:
-            enc_path, index_path = os.path.join(tmp, "enc.npy"), os.path.join(tmp, "neighbours.annoy")
+            enc_path, index_path = os.path.join(tmp, "enc.npy"), os.path.join(tmp, "neighbours.hnsw")
             np.save(enc_path, gallery)
             print(f"scale {size:,}: building", file=sys.stderr, flush=True)
-            build_s, build_cpu, build_mb = _child(_build, enc_path, index_path, DEFAULT_TREES)
+            build_s, build_cpu, build_mb = _child(_build, enc_path, index_path)
             sample = rng.choice(size, size=min(RECALL_SAMPLE, size), replace=False)
             truth, _ = exact_search(gallery, gallery[sample], DEFAULT_NEIGHBOURS + 1, 256)
             truth = [t[t != i][:DEFAULT_NEIGHBOURS] for i, t in zip(sample, truth)]
             print(f"scale {size:,}: search effort", file=sys.stderr, flush=True)
-            for search_k, nodes, recall, ms in _child(_effort, index_path, sample, truth, DEFAULT_NEIGHBOURS):
-                name = "Annoy's default" if search_k == -1 else "facetag's default" if search_k is None else f"{nodes:,}"
-                effort_lines.append(_progress(f"| {size:,} | {name} | {nodes:,} | {recall:.3f} | {ms:.2f} "
+            for effort, recall, ms in _child(_effort, index_path, sample, truth, DEFAULT_NEIGHBOURS):
+                name = f"{effort} (facetag's default)" if effort == DEFAULT_SEARCH_EFFORT else str(effort)
+                effort_lines.append(_progress(f"| {size:,} | {name} | {recall:.3f} | {ms:.3f} "
                                               f"| {ms * size / 1000 / 3600:,.2f} |"))
             if size > args.full_queries_max:
                 lines.append(_progress(f"| {size:,} | {build_s:.1f} ({build_cpu:.1f}) | {build_mb:,.0f} | not run "
@@ -377,8 +375,8 @@ def scale_report(args):
                 pipeline_lines.append(_progress(f"| {size:,} | {seconds:.1f} ({cpu:.1f}) | {size / seconds:,.0f} | {peak:,.0f} |"))
     lines += ["", f"Search effort: recall@{DEFAULT_NEIGHBOURS} against exact search and CPU cost, on {RECALL_SAMPLE:,} "
               "sampled queries of the same index; the last column is that cost for a query of every face:", "",
-              "| faces | search_k | nodes per query | recall@10 | CPU ms per query | CPU hours, all faces |",
-              "|---:|---|---:|---:|---:|---:|"] + effort_lines
+              "| faces | efSearch | recall@10 | CPU ms per query | CPU hours, all faces |",
+              "|---:|---|---:|---:|---:|"] + effort_lines
     lines += ["", "The graph step on those neighbours, each method at its threshold (the best with BCubed precision "
               "≥ 0.98 on lfw_dev's selection set; quality here is against the synthetic identities):", "",
               "| faces | method | edges | seconds | peak MiB | BCubed P / R |", "|---:|---|---:|---:|---:|---:|"]
@@ -410,9 +408,8 @@ def main(argv=None):
     parser.add_argument("part", nargs="?", choices=("quality", "scale", "both"), default="both")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--pipeline-sizes", type=int, nargs="*", default=[100_000])
-    parser.add_argument("--full-queries-max", type=int, default=200_000,
-                        help="above this size only the search-effort sample is queried (a query of every face at "
-                             "1M faces takes about 3 CPU hours)")
+    parser.add_argument("--full-queries-max", type=int, default=2_000_000,
+                        help="above this size only the search-effort sample is queried")
     parser.add_argument("--graph-sizes", type=int, nargs="*", default=[10_000_000],
                         help="sizes of the random graphs the graph step alone is timed on")
     parser.add_argument("--graph-methods", nargs="+", default=["components", "average"], choices=METHODS)

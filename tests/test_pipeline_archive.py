@@ -17,7 +17,7 @@ from PIL import Image
 from facetag.identity.gallery_index import build_index, index_id
 from facetag.io.limits import DEFAULT_LIMITS
 from facetag.io.listing import classify
-from facetag.pipeline.archive import KEPT, PHOTO_ROWS, STORED_PHOTO_COLUMNS, CompareWithStore, UpdateArchive
+from facetag.pipeline.archive import PHOTO_ROWS, STORED_PHOTO_COLUMNS, CompareWithStore, UpdateArchive
 from facetag.pipeline.match import MatchFaces
 from facetag.pipeline.options import counters
 from facetag.pipeline.records import face_id
@@ -54,12 +54,11 @@ def folders(tmp_path):
     return str(photos), str(elsewhere)
 
 
-@pytest.mark.parametrize("emit_kept", [False, True])
-def test_compare_with_store_sorts_every_path_into_one_outcome(folders, emit_kept):
+def test_compare_with_store_sorts_every_path_into_one_outcome(folders):
     """same.jpg unchanged (size and mtime as stored); edited.jpg changed (another size) and new.jpg new: both to
     read; broken.jpg failed with the listing's reason, still_broken.jpg failed before with the same reason:
     unchanged; gone.jpg stored but not listed: removed; gone_before.jpg removed already: nothing; other.jpg is in a
-    folder this run does not list: neither removed nor read. ``kept``: the present photos left as they are."""
+    folder this run does not list: neither removed nor read."""
     photos, elsewhere = folders
     path = {name: os.path.join(photos, name) for name in ("same.jpg", "edited.jpg", "new.jpg", "broken.jpg",
                                                           "still_broken.jpg", "gone.jpg", "gone_before.jpg")}
@@ -80,7 +79,7 @@ def test_compare_with_store_sorts_every_path_into_one_outcome(folders, emit_kept
 
     pipeline = BeamTestPipeline(runner=FnApiRunner())
     with pipeline as p:
-        compared = p | "Stored" >> beam.Create(stored) | CompareWithStore([photos], RUN, emit_kept=emit_kept)
+        compared = p | "Stored" >> beam.Create(stored) | CompareWithStore([photos], RUN)
         assert_that(compared.to_read, equal_to([
             {"path": path[name], "size": os.stat(path[name]).st_size, "mtime": os.stat(path[name]).st_mtime}
             for name in ("edited.jpg", "new.jpg")]), label="Check to read")
@@ -89,7 +88,6 @@ def test_compare_with_store_sorts_every_path_into_one_outcome(folders, emit_kept
              "reason": broken, "faces": 0, "width": None, "height": None, "run_id": RUN},
             {**gone, "outcome": "removed", "reason": None, "run_id": RUN},
         ]), label="Check photo rows")
-        assert_that(compared[KEPT], equal_to([path["same.jpg"], other] if emit_kept else []), label="Check kept")
     assert {k: v for k, v in counters(pipeline.result).items() if v} == {
         "photos_listed": 5, "photos_unchanged": 2, "photos_new": 1, "photos_changed": 1, "photos_removed": 1,
         "images_failed": 1}

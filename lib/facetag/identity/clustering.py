@@ -3,8 +3,8 @@
 Three steps, each usable alone (``facetag.pipeline.cluster`` runs them as a pipeline,
 :class:`FaceClustering` in memory):
 
-1. **Neighbours** (the expensive, parallel part): an Annoy index over all faces
-   (:func:`build_neighbour_index`), and :func:`nearest_neighbours` for a chunk of them: each face's
+1. **Neighbours** (the expensive, parallel part): an HNSW graph over all faces (faiss,
+   :func:`build_neighbour_index`), and :func:`nearest_neighbours` for a chunk of them: each face's
    k nearest other faces and their distances.
 2. **Graph** (one place, :func:`cluster_graph`): faces are nodes, an edge joins two faces of
    different photos within ``threshold`` of each other; clusters are grown along the edges by
@@ -21,6 +21,7 @@ Three steps, each usable alone (``facetag.pipeline.cluster`` runs them as a pipe
 Which method and threshold: measured on lfw_dev by ``bench/cluster.py`` (bench/RESULTS.md).
 """
 
+import contextlib
 import os
 import tempfile
 
@@ -28,7 +29,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from facetag.vision.models import CLUSTER_THRESHOLDS, DEFAULT_MODEL, METRIC
+from facetag.vision.models import CLUSTER_THRESHOLDS, DEFAULT_MODEL
 
 UNCLUSTERED = -1
 METHODS = ("average", "components", "whispers")
@@ -38,7 +39,14 @@ METHODS = ("average", "components", "whispers")
 DEFAULT_THRESHOLD = CLUSTER_THRESHOLDS[DEFAULT_MODEL]
 DEFAULT_METHOD = "average"
 DEFAULT_NEIGHBOURS = 10
-DEFAULT_TREES = 16
+#: The neighbour index: faiss's HNSW graph (IndexHNSWFlat). A query costs about log n, so all faces' queries
+#: grow as n log n; Annoy, before (2026-12-06), needed search effort growing with n^0.6 for the same recall,
+#: 3.2 CPU hours at 1M faces (bench/RESULTS.md, issue 29). Links per node and the build's and the search's
+#: effort (efConstruction, efSearch): at 100k synthetic faces the neighbours found were as often the same
+#: person as exact search's (0.732 against 0.734; Annoy's 0.734) at 0.05 ms a query (Annoy 1.3 ms).
+HNSW_LINKS = 32
+HNSW_BUILD_EFFORT = 64
+DEFAULT_SEARCH_EFFORT = 64
 DEFAULT_LONE_RATIO = 0.85
 #: Which neighbour's distance is a face's neighbourhood scale (the 5th: past most people's few photos).
 LONE_RANK = 5
@@ -58,52 +66,59 @@ def too_unsure(quality, min_quality=DEFAULT_MIN_QUALITY):
 
 # ---- 1. neighbours ----
 
-def build_neighbour_index(encodings, path, trees=DEFAULT_TREES, seed=0):
-    """Annoy index of ``encodings`` (item i = row i), built straight into the local file ``path``."""
-    from annoy import AnnoyIndex
+def build_neighbour_index(encodings, path, links=HNSW_LINKS, build_effort=HNSW_BUILD_EFFORT):
+    """The HNSW index of ``encodings`` (item i = row i), written to the local file ``path``.
 
-    encodings = np.asarray(encodings, np.float32)
-    index = AnnoyIndex(encodings.shape[1], METRIC)
-    index.set_seed(seed)
-    index.on_disk_build(path)  # the index is never held twice in memory, and workers memory-map the file
-    for i, row in enumerate(encodings):
-        index.add_item(i, row)
-    index.build(trees, n_jobs=-1)
-    index.unload()
-
-
-def load_neighbour_index(path, dim):
-    from annoy import AnnoyIndex
-
-    index = AnnoyIndex(dim, METRIC)
-    index.load(path)  # memory-mapped: processes on one machine share it
-    return index
-
-
-def default_search_k(items, k=DEFAULT_NEIGHBOURS, trees=DEFAULT_TREES):
-    """Index nodes searched per query for an index of ``items`` faces: grows with the index.
-
-    Annoy's own default (trees x k) found 21% of the true 10 nearest at 100k synthetic faces and 9%
-    at 1M; 1.6 k items^0.6 found 94% and 93% (bench/RESULTS.md), at 2.4 and 11.7 CPU ms a query.
+    Built by one thread: the graph then depends only on the encodings and their order, so every run and
+    every runner finds the same neighbours (faiss's insertion by several threads is not repeatable).
     """
-    return max(trees * k, int(1.6 * k * items ** 0.6))
+    import faiss
+
+    encodings = np.ascontiguousarray(encodings, np.float32)
+    index = faiss.IndexHNSWFlat(encodings.shape[1], links)
+    index.hnsw.efConstruction = build_effort
+    with _faiss_threads(faiss, 1):
+        index.add(encodings)
+    faiss.write_index(index, path)
 
 
-def nearest_neighbours(index, items, k=DEFAULT_NEIGHBOURS, search_k=None):
+def load_neighbour_index(path):
+    import faiss
+
+    return faiss.read_index(path)
+
+
+@contextlib.contextmanager
+def _faiss_threads(faiss, n):
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def nearest_neighbours(index, items, k=DEFAULT_NEIGHBOURS, search_effort=DEFAULT_SEARCH_EFFORT):
     """Each item's ``k`` nearest other items and their L2 distances: two (len(items), k) arrays.
 
-    Rows are padded with item -1 and distance inf where the index holds fewer than k other items.
-    ``search_k`` None: :func:`default_search_k` for the index's size (-1: Annoy's own default).
+    Rows are padded with item -1 and distance inf where fewer than k other items were found. One thread:
+    the pipeline runs many queries at once (facetag.pipeline.cluster.QueryNeighbours).
     """
-    if search_k is None:
-        search_k = default_search_k(index.get_n_items(), k, index.get_n_trees())
+    import faiss
+
+    items = np.asarray(items, np.int64)
     neighbours = np.full((len(items), k), -1, np.int64)
     distances = np.full((len(items), k), np.inf, np.float32)
+    if not len(items):
+        return neighbours, distances
+    index.hnsw.efSearch = max(search_effort, k + 1)
+    with _faiss_threads(faiss, 1):
+        squared, found = index.search(index.reconstruct_batch(items), k + 1)
     for row, item in enumerate(items):
-        found, dists = index.get_nns_by_item(int(item), k + 1, search_k=search_k, include_distances=True)
-        pairs = [(f, d) for f, d in zip(found, dists) if f != item][:k]
-        if pairs:
-            neighbours[row, :len(pairs)], distances[row, :len(pairs)] = zip(*pairs)
+        keep = (found[row] >= 0) & (found[row] != item)
+        others, dists = found[row][keep][:k], squared[row][keep][:k]
+        neighbours[row, :len(others)] = others
+        distances[row, :len(others)] = np.sqrt(np.maximum(dists, 0))
     return neighbours, distances
 
 
@@ -345,7 +360,7 @@ class FaceClustering:
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, method: str = DEFAULT_METHOD,
-                 n_neighbors: int = DEFAULT_NEIGHBOURS, trees: int = DEFAULT_TREES, search_k: int | None = None,
+                 n_neighbors: int = DEFAULT_NEIGHBOURS, search_effort: int = DEFAULT_SEARCH_EFFORT,
                  min_size: int = 2, seed: int = 0, edge_threshold: float | None = None,
                  lone_ratio: float | None = DEFAULT_LONE_RATIO):
         self.threshold = threshold
@@ -353,8 +368,7 @@ class FaceClustering:
         self.lone_ratio = lone_ratio
         self.method = method
         self.n_neighbors = n_neighbors
-        self.trees = trees
-        self.search_k = search_k
+        self.search_effort = search_effort
         self.min_size = min_size
         self.seed = seed
 
@@ -382,11 +396,10 @@ class FaceClustering:
 
     def _neighbours(self, encodings, items):
         with tempfile.TemporaryDirectory(prefix="facetag-cluster-") as tmp:
-            path = os.path.join(tmp, "neighbours.annoy")
-            build_neighbour_index(encodings, path, self.trees, self.seed)
-            index = load_neighbour_index(path, encodings.shape[1])
-            neighbours, distances = nearest_neighbours(index, items, self.n_neighbors, self.search_k)
-            index.unload()
+            path = os.path.join(tmp, "neighbours.hnsw")
+            build_neighbour_index(encodings, path)
+            neighbours, distances = nearest_neighbours(load_neighbour_index(path), items, self.n_neighbors,
+                                                       self.search_effort)
         return neighbours, distances
 
     def fit_predict(self, encodings: np.ndarray, photo_ids=None) -> np.ndarray:

@@ -78,17 +78,16 @@ def photo_row(path, run_id, outcome, *, reason=None, size=None, mtime=None, sha2
             "faces": faces, "width": width, "height": height, "run_id": run_id}
 
 
-#: Outputs of CompareWithStore besides the photos to read.
-PHOTO_ROWS, KEPT = "photo_rows", "kept"
+#: The output of CompareWithStore besides the photos to read.
+PHOTO_ROWS = "photo_rows"
 
 
 class _Compare(beam.DoFn):
     """``(path, {"listed": [...], "stored": [...]})`` -> what this run does with the path."""
 
-    def __init__(self, run_id, scope, emit_kept):
+    def __init__(self, run_id, scope):
         self.run_id = run_id
         self.scope = scope
-        self.emit_kept = emit_kept
         self.counts = {name: _counter(name) for name in (
             "photos_listed", "photos_unchanged", "photos_new", "photos_changed", "photos_removed", "images_failed")}
         self.progress = folder()  # the progress line's folder travels with the DoFn (facetag.pipeline.progress)
@@ -109,8 +108,6 @@ class _Compare(beam.DoFn):
                 self.counts["photos_removed"].inc()
                 yield beam.pvalue.TaggedOutput(PHOTO_ROWS, {**stored, "outcome": REMOVED, "reason": None,
                                                             "run_id": self.run_id})
-            elif present and self.emit_kept:
-                yield beam.pvalue.TaggedOutput(KEPT, path)  # outside this run's inputs: left as it is
             return
         self.counts["photos_listed"].inc()
         note(listed=1)
@@ -126,8 +123,6 @@ class _Compare(beam.DoFn):
         if present and stored["size"] == listed["size"] and stored["mtime"] == listed["mtime"]:
             self.counts["photos_unchanged"].inc()
             note(done=1)
-            if self.emit_kept:
-                yield beam.pvalue.TaggedOutput(KEPT, path)
             return
         status = "changed" if present else "new"
         self.counts[f"photos_{status}"].inc()
@@ -139,17 +134,13 @@ def _listed(entry):
 
 
 class CompareWithStore(beam.PTransform):
-    """Listed paths vs the store's photos -> ``to_read`` (main), ``photo_rows`` (removed, failed), ``kept``.
+    """Listed paths vs the store's photos -> ``to_read`` (main) and ``photo_rows`` (removed, failed); the
+    photos left as they are yield nothing."""
 
-    ``kept`` (only with ``emit_kept``): paths of present photos this run leaves as they are, whose faces
-    a full re-match must still match.
-    """
-
-    def __init__(self, patterns, run_id, emit_kept=False):
+    def __init__(self, patterns, run_id):
         super().__init__()
         self.patterns = list(patterns)
         self.run_id = run_id
-        self.emit_kept = emit_kept
 
     def expand(self, stored_photos):
         pipeline = stored_photos.pipeline
@@ -161,8 +152,8 @@ class CompareWithStore(beam.PTransform):
         return (
             {"listed": listed, "stored": stored}
             | "Join on path" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_Compare(self.run_id, InputScope(self.patterns), self.emit_kept)).with_outputs(
-                PHOTO_ROWS, KEPT, main="to_read")
+            | "Decide" >> beam.ParDo(_Compare(self.run_id, InputScope(self.patterns))).with_outputs(
+                PHOTO_ROWS, main="to_read")
         )
 
 
@@ -274,23 +265,18 @@ def _store_face(record):
             "score": record["score"], "quality": record["quality"], "encoding": record["encoding"]}
 
 
-def _keep_present(element):
-    _, joined = element
-    if joined["kept"]:
-        yield from joined["faces"]
-
-
 class FacesOfPresentPhotos(beam.PTransform):
-    """``(stored photos, stored faces)`` -> the faces of the photos still present (not removed)."""
+    """``(stored photos, stored faces)`` -> the faces of the photos still present (not removed).
+
+    The photos stored as anything but having faces are a side input (few); the faces stream past it."""
 
     def expand(self, stored):
         photos, faces = stored
-        return ({"kept": (photos
-                          | "Present photos" >> beam.Filter(lambda r: r["outcome"] == FACES)
-                          | "Key present" >> beam.Map(lambda r: (r["path"], None))),
-                 "faces": faces | "Key faces by path" >> beam.Map(lambda f: (f["path"], f))}
-                | "Join faces and photos" >> beam.CoGroupByKey()
-                | "Faces of present photos" >> beam.FlatMap(_keep_present))
+        without_faces = (photos
+                         | "Photos without faces" >> beam.Filter(lambda r: r["outcome"] != FACES)
+                         | "Key photos without faces" >> beam.Map(lambda r: (r["path"], None)))
+        return faces | "Faces of present photos" >> beam.Filter(
+            lambda f, absent: f["path"] not in absent, beam.pvalue.AsDict(without_faces))
 
 
 class UpdateArchive(beam.PTransform):
@@ -311,16 +297,20 @@ class UpdateArchive(beam.PTransform):
 
     def expand(self, stored):
         stored_photos, stored_faces, labels = stored
-        compared = stored_photos | "Compare with the store" >> CompareWithStore(
-            self.patterns, self.run_id, emit_kept=self.rematch_all)
+        compared = stored_photos | "Compare with the store" >> CompareWithStore(self.patterns, self.run_id)
         hashed = compared.to_read | "Spread photos to read" >> beam.Reshuffle() | "Hash photos" >> beam.ParDo(
             _Hash(self.run_id, self.encoder_settings["limits"].max_file_bytes)).with_outputs(PHOTO_ROWS, main="hashed")
+        # Only the stored photos and faces of the contents read this run take part in the join: the rest of
+        # the store (every face's encoding) would otherwise be shuffled, and held, on every run.
+        contents = beam.pvalue.AsDict(hashed.hashed | "Contents read" >> beam.Map(lambda p: (p["sha256"], None)))
         by_content = {
             "hashed": hashed.hashed | "Key read by content" >> beam.Map(lambda p: (p["sha256"], p)),
             "stored": (stored_photos
-                       | "Stored with content" >> beam.Filter(lambda r: r["sha256"] is not None)
+                       | "Stored of that content" >> beam.Filter(lambda r, read: r["sha256"] in read, contents)
                        | "Key stored by content" >> beam.Map(lambda r: (r["sha256"], r))),
-            "faces": stored_faces | "Key faces by content" >> beam.Map(lambda f: (f["photo_sha256"], f)),
+            "faces": (stored_faces
+                      | "Faces of that content" >> beam.Filter(lambda f, read: f["photo_sha256"] in read, contents)
+                      | "Key faces by content" >> beam.Map(lambda f: (f["photo_sha256"], f))),
         }
         reuse = (by_content
                  | "Join on content" >> beam.CoGroupByKey()
@@ -338,10 +328,18 @@ class UpdateArchive(beam.PTransform):
                       | "All photo rows" >> beam.Flatten())
         to_match = new_faces
         if self.rematch_all:
-            kept_faces = ({"kept": compared[KEPT] | "Key kept" >> beam.Map(lambda p: (p, None)),
-                           "faces": stored_faces | "Key faces by path" >> beam.Map(lambda f: (f["path"], f))}
-                          | "Join kept faces" >> beam.CoGroupByKey()
-                          | "Faces of kept photos" >> beam.FlatMap(_keep_present))
+            # The stored faces of the photos this run leaves as they are: not of a photo it touched (read,
+            # failed, removed), nor of one stored as anything but having faces. Both sets are side inputs,
+            # small on a nightly run: the faces stream past them, unshuffled.
+            touched = ((compared.to_read | "Paths read" >> beam.Map(lambda p: (p["path"], None)),
+                        compared[PHOTO_ROWS] | "Paths failed or removed" >> beam.Map(lambda r: (r["path"], None)))
+                       | "Paths touched" >> beam.Flatten())
+            without_faces = (stored_photos
+                             | "Stored without faces" >> beam.Filter(lambda r: r["outcome"] != FACES)
+                             | "Key paths without faces" >> beam.Map(lambda r: (r["path"], None)))
+            kept_faces = stored_faces | "Faces of kept photos" >> beam.Filter(
+                lambda f, touched, absent: f["path"] not in touched and f["path"] not in absent,
+                beam.pvalue.AsDict(touched), beam.pvalue.AsDict(without_faces))
             to_match = (new_faces, kept_faces) | "Faces to match" >> beam.Flatten()
         matches = to_match | "Match faces" >> beam.ParDo(self.match, labels=beam.pvalue.AsDict(labels))
         return {"photos": photo_rows, "faces": new_faces, "matches": matches}

@@ -1,7 +1,7 @@
 """Faces -> clusters of one person each (facetag.identity.clustering's steps as a Beam pipeline).
 
-The neighbour queries, the expensive part, run in parallel DoFns against one Annoy index that every
-worker memory-maps; the graph step runs once, in one place, on item numbers and neighbour arrays only
+The neighbour queries, the expensive part, run in parallel DoFns against one HNSW index (faiss) that each
+worker process loads once; the graph step runs once, in one place, on item numbers and neighbour arrays only
 (no encodings); each cluster's centre and its faces' distances to it are computed per cluster.
 """
 
@@ -19,8 +19,8 @@ from facetag.identity.clustering import (
     DEFAULT_METHOD,
     DEFAULT_MIN_QUALITY,
     DEFAULT_NEIGHBOURS,
+    DEFAULT_SEARCH_EFFORT,
     DEFAULT_THRESHOLD,
-    DEFAULT_TREES,
     UNCLUSTERED,
     build_neighbour_index,
     centre_distances,
@@ -35,20 +35,19 @@ from facetag.identity.clustering import (
 from facetag.identity.words import merged_clusters
 from facetag.io.files import copy_file, filesystems, is_remote
 
-INDEX_FILE = "neighbours.annoy"
+INDEX_FILE = "neighbours.hnsw"
 ONE_PLACE = None  # the key that sends every element to one place
 
 
 class BuildNeighbourIndex(beam.DoFn):
-    """All faces (one iterable) -> the Annoy index file under ``work_dir``; yields its description.
+    """All faces (one iterable) -> the neighbour index file under ``work_dir``; yields its description.
 
     Items are numbered in face id order, so the same faces always give the same index. Also yields,
     on the ``faces`` output, ``(item, face)`` for every face.
     """
 
-    def __init__(self, work_dir, trees):
+    def __init__(self, work_dir):
         self.work_dir = work_dir
-        self.trees = trees
 
     def process(self, keyed):
         _, faces = keyed
@@ -62,7 +61,7 @@ class BuildNeighbourIndex(beam.DoFn):
         target = FileSystems.join(self.work_dir, f"{uuid.uuid4().hex}-{INDEX_FILE}")
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, INDEX_FILE)
-            build_neighbour_index(encodings, local, self.trees)
+            build_neighbour_index(encodings, local)
             copy_file(local, target)
         del encodings
         yield {"path": target, "dim": dim, "items": len(item_of)}
@@ -77,22 +76,18 @@ class QueryNeighbours(beam.DoFn):
     worker process (a remote one copied to local disk first).
     """
 
-    def __init__(self, k, search_k):
+    def __init__(self, k, search_effort):
         self.k = k
-        self.search_k = search_k
+        self.search_effort = search_effort
         self.index = None
 
     def process(self, batch, index_info):
         if self.index is None:
-            self.index = load_neighbour_index(_local(index_info["path"]), index_info["dim"])
+            self.index = load_neighbour_index(_local(index_info["path"]))
         items = np.array([item for item, _ in batch], np.int64)
         photos = np.array([_photo_hash(face["path"]) for _, face in batch], np.int64)
-        neighbours, distances = nearest_neighbours(self.index, items, self.k, self.search_k)
+        neighbours, distances = nearest_neighbours(self.index, items, self.k, self.search_effort)
         yield items, photos, np.stack([face["encoding"] for _, face in batch]), neighbours, distances
-
-    def teardown(self):
-        if self.index is not None:
-            self.index.unload()
 
 
 def _photo_hash(path):
@@ -215,7 +210,7 @@ class ClusterFaces(beam.PTransform):
     """
 
     def __init__(self, work_dir=None, threshold=DEFAULT_THRESHOLD, method=DEFAULT_METHOD, k=DEFAULT_NEIGHBOURS,
-                 trees=DEFAULT_TREES, search_k=None, min_size=2, batch_size=256, previous=None,
+                 search_effort=DEFAULT_SEARCH_EFFORT, min_size=2, batch_size=256, previous=None,
                  lone_ratio=DEFAULT_LONE_RATIO, min_quality=DEFAULT_MIN_QUALITY):
         super().__init__()
         self.work_dir = work_dir
@@ -224,8 +219,7 @@ class ClusterFaces(beam.PTransform):
         self.lone_ratio = lone_ratio
         self.method = method
         self.k = k
-        self.trees = trees
-        self.search_k = search_k
+        self.search_effort = search_effort
         self.min_size = min_size
         self.batch_size = batch_size
         self.previous = previous
@@ -239,14 +233,14 @@ class ClusterFaces(beam.PTransform):
         built = (faces
                  | "All faces to one place" >> beam.Map(lambda f: (ONE_PLACE, f))
                  | "Gather faces" >> beam.GroupByKey()
-                 | "Build neighbour index" >> beam.ParDo(BuildNeighbourIndex(work_dir, self.trees)).with_outputs(
+                 | "Build neighbour index" >> beam.ParDo(BuildNeighbourIndex(work_dir)).with_outputs(
                      "faces", main="index"))
         index_info = beam.pvalue.AsSingleton(built.index)
         numbered = built.faces
         labels = (numbered
                   | "Spread faces" >> beam.Reshuffle()
                   | "Batch faces" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-                  | "Query neighbours" >> beam.ParDo(QueryNeighbours(self.k, self.search_k), index_info)
+                  | "Query neighbours" >> beam.ParDo(QueryNeighbours(self.k, self.search_effort), index_info)
                   | "Neighbours to one place" >> beam.Map(lambda batch: (ONE_PLACE, batch))
                   | "Gather neighbours" >> beam.GroupByKey()
                   | "Cluster the graph" >> beam.ParDo(ClusterGraph(self.threshold, self.method, self.k, self.min_size,
