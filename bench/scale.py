@@ -192,19 +192,20 @@ def stages(n, work):
 
 
 def lay_out_thumbnails(store, review):
-    """Every face's thumbnail as a hard link to one small JPEG (the review stage then crops none)."""
+    """Every face's thumbnail as a hard link to a small JPEG (the review stage then crops none)."""
     from PIL import Image
 
     from facetag.archive.review import thumb_name
     from facetag.archive.store import ArchiveStore
 
     os.makedirs(review, exist_ok=True)
-    one = os.path.join(review, "one.jpg")
-    Image.new("RGB", (112, 112), (128, 128, 128)).save(one, "JPEG")
-    for face_id in ArchiveStore(store).read("matches", ["face_id"]).column("face_id").to_pylist():
+    for i, face_id in enumerate(ArchiveStore(store).read("matches", ["face_id"]).column("face_id").to_pylist()):
+        source = os.path.join(review, f"grey-{i // 60_000}.jpg")  # ext4 allows 65,000 links to a file
+        if i % 60_000 == 0:
+            Image.new("RGB", (112, 112), (128, 128, 128)).save(source, "JPEG")
         target = os.path.join(review, thumb_name(face_id))
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.link(one, target)
+        os.link(source, target)
 
 
 def thumbnail_seconds(n=2000):

@@ -200,41 +200,53 @@ def average_linkage(graph, encodings, threshold, scales=None, lone_ratio=None, m
     n = graph.shape[0]
     sums = encodings
     counts = np.ones(n, np.float32)
-    labels = np.arange(n)
+    # Each round's work is over the pairs still open, never over all n faces: a person with hundreds of
+    # photos takes about a merge a round, so rounds are many (before, each also cost O(n): 79 s at 100k
+    # synthetic faces with people of up to 600 photos; bench/RESULTS.md, issue 29).
+    parent = np.arange(n)  # a merged cluster points to the one it joined
     coo = sparse.triu(graph, k=1).tocoo()
     lo, hi = coo.row.astype(np.int64), coo.col.astype(np.int64)
     least = 1 - threshold * threshold / 2  # smallest a.b that may merge
     for _ in range(max_rounds):
-        lo, hi = labels[lo], labels[hi]
+        lo, hi = parent[lo], parent[hi]  # the pairs' ends were clusters last round: one step up is enough
         lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
-        pairs = np.unique(lo[lo != hi] * n + hi[lo != hi])
+        pairs = np.sort(lo[lo != hi] * n + hi[lo != hi])  # each pair once (np.unique's hashing: 3x slower here)
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
         lo, hi = pairs // n, pairs % n
         similarity = np.empty(len(lo), np.float32)
         for start in range(0, len(lo), 1 << 16):  # a.b in chunks: never a (pairs, dim) array in memory
             a, b = lo[start:start + (1 << 16)], hi[start:start + (1 << 16)]
             similarity[start:start + len(a)] = np.einsum("ij,ij->i", sums[a], sums[b]) / (counts[a] * counts[b])
-        close = similarity >= least
+        # A pair less similar than the threshold allows never merges later either (a merge averages the
+        # similarities of its parts): it is dropped for good.
+        open_pairs = similarity >= least
+        lo, hi, similarity = lo[open_pairs], hi[open_pairs], similarity[open_pairs]
+        close = np.ones(len(lo), bool)
         if lone_ratio is not None:
-            lone = close & (counts[lo] == 1) & (counts[hi] == 1)  # a lone face's label is its own node
+            lone = (counts[lo] == 1) & (counts[hi] == 1)  # a lone face's cluster is its own node
             distance = np.sqrt(np.maximum(2 - 2 * similarity[lone], 0))
             close[lone] = distance <= lone_ratio * np.sqrt(scales[lo[lone]] * scales[hi[lone]])
         if not close.any():
             break
         a, b, sim = lo[close], hi[close], similarity[close]
-        best = np.full(n, -np.inf, np.float32)
-        np.maximum.at(best, a, sim)
-        np.maximum.at(best, b, sim)
-        mutual = (sim == best[a]) & (sim == best[b])
-        a, b = a[mutual], b[mutual]
-        once = (np.bincount(a, minlength=n) + np.bincount(b, minlength=n)) == 1  # exact ties wait a round
-        single = once[a] & once[b]
+        nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+        ia, ib = inverse[:len(a)], inverse[len(a):]
+        best = np.full(len(nodes), -np.inf, np.float32)  # each cluster's best partner's similarity
+        np.maximum.at(best, ia, sim)
+        np.maximum.at(best, ib, sim)
+        mutual = (sim == best[ia]) & (sim == best[ib])
+        a, b, ia, ib = a[mutual], b[mutual], ia[mutual], ib[mutual]
+        once = np.bincount(np.concatenate([ia, ib]), minlength=len(nodes)) == 1  # exact ties wait a round
+        single = once[ia] & once[ib]
         a, b = (a[single], b[single]) if single.any() else (a[:1], b[:1])
         sums[a] += sums[b]
         counts[a] += counts[b]
-        root = np.arange(n)
-        root[b] = a
-        labels = root[labels]
-    return labels
+        parent[b] = a
+    while True:  # every face to its final cluster
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return parent
+        parent = up
 
 
 def cluster_graph(graph, photo_ids, method=DEFAULT_METHOD, min_size=2, seed=0, encodings=None, threshold=None,
