@@ -1,6 +1,8 @@
 """How each stage of the archive loop grows with the archive: 10k, 100k and 1M photos (issue 29).
 
-    python bench/scale.py [--sizes 10000,100000,1000000] [--out report.md]
+    python bench/scale.py [--sizes 10000,100000,1000000] [--stages cluster,xmp] [--out report.md]
+
+(--stages: unchanged, new, name, rematch, cluster, exports, review, served, xmp; default all.)
 
 Each size is a synthetic archive (bench/synthetic_store.py): tiny distinct JPEGs on disk (they hold no
 face, so only what a stage does with the store is measured, not detection) and a store of their
@@ -147,14 +149,22 @@ def new_photos(photos, n):
     return folder
 
 
-def stages(n, work):
-    """Every stage on the archive of ``n`` photos: ``{stage: (seconds, peak MiB, note)}``."""
+#: --stages names -> the stages' labels in the table.
+STAGES = {"unchanged": "tag, unchanged", "new": "tag, 1% new", "name": "name", "rematch": "tag, re-match all",
+          "cluster": "cluster", "exports": "exports", "review": "review, static", "served": "review, served",
+          "xmp": "xmp"}
+
+
+def stages(n, work, wanted=tuple(STAGES.values())):
+    """The ``wanted`` stages on the archive of ``n`` photos: ``{stage: (seconds, peak MiB, note)}``."""
     photos, pristine = archive(n)
     store, index = working_copy(pristine, os.path.join(work, f"work-{n}"))
     tag = ["tag", photos, "--index", index, "--out", store, "--json"]
     results = {}
 
     def stage(name, args, check=None):
+        if name not in wanted:
+            return
         seconds, peak, out = measured(args)
         results[name] = (seconds, peak, check(out) if check else "")
         print(f"{n:>9,} {name:<22} {seconds:8.1f} s {peak:8.0f} MiB  {results[name][2]}", file=sys.stderr)
@@ -167,21 +177,25 @@ def stages(n, work):
 
     try:
         stage("tag, unchanged", tag, tag_summary)
-        new_photos(photos, n // 100)
+        if "tag, 1% new" in wanted:
+            new_photos(photos, n // 100)
         stage("tag, 1% new", tag, tag_summary)
         stage("name", ["name", store, "--cluster", "0", "--as", "Named Person", "--json"],
               lambda out: f"{json_of(out)['labels']:,} faces, gallery {json_of(out)['gallery_faces']:,}")
         stage("tag, re-match all", tag, tag_summary)
         stage("cluster", ["cluster", store, "--json"],
               lambda out: f"{json_of(out)['clusters']:,} clusters")
-        seconds, peak, _ = measured(None, [sys.executable, "-c", EXPORTS, store])
-        results["exports"] = (seconds, peak, "matches.csv and clusters.csv")
+        if "exports" in wanted:
+            seconds, peak, _ = measured(None, [sys.executable, "-c", EXPORTS, store])
+            results["exports"] = (seconds, peak, "matches.csv and clusters.csv")
         review = os.path.join(work, f"review-{n}")
-        lay_out_thumbnails(store, review)
+        if "review, static" in wanted:
+            lay_out_thumbnails(store, review)
         stage("review, static", ["review", store, "--out", review, "--json"],
               lambda out: f"data.js {os.path.getsize(os.path.join(review, 'data.js')) / 2**20:.0f} MiB")
-        ready, peak, page_mib, page_seconds = served(store)
-        results["review, served"] = (ready, peak, f"/api/page {page_mib:.0f} MiB in {page_seconds:.1f} s")
+        if "review, served" in wanted:
+            ready, peak, page_mib, page_seconds = served(store)
+            results["review, served"] = (ready, peak, f"/api/page {page_mib:.0f} MiB in {page_seconds:.1f} s")
         stage("xmp", ["xmp", store, "--out", os.path.join(work, f"xmp-{n}"), "--json"],
               lambda out: f"{json_of(out)['written']:,} sidecars")
     finally:
@@ -243,6 +257,7 @@ def ceiling(sizes, peaks):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="archive sizes in photos, comma-separated")
+    parser.add_argument("--stages", default=",".join(STAGES), help="the stages to run, comma-separated (default: all)")
     parser.add_argument("--out", help="also write the report to this file")
     parser.add_argument("--make", nargs=3, metavar=("PHOTOS", "STORE_ROOT", "PHOTO_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -258,7 +273,10 @@ def main(argv=None):
              f"- Thumbnails: {thumbnail_seconds() * 1000:.1f} ms a face to crop (lfw_dev photos, 250x250), written "
              "once per face; not in the review rows below", ""]
     work = os.path.join(default_cache_dir(), "bench-scale", "work")
-    measured_sizes = {n: stages(n, work) for n in sizes}
+    unknown = set(args.stages.split(",")) - set(STAGES)
+    if unknown:
+        parser.error(f"no stage {', '.join(sorted(unknown))}; the stages: {', '.join(STAGES)}")
+    measured_sizes = {n: stages(n, work, [STAGES[name] for name in args.stages.split(",")]) for n in sizes}
     names = list(measured_sizes[sizes[0]])
     header = " | ".join(f"{n:,} photos: s, MiB" for n in sizes)
     growth = " | ".join(f"k {a:,}→{b:,}" for a, b in zip(sizes, sizes[1:]))
