@@ -207,16 +207,27 @@ def average_linkage(graph, encodings, threshold, scales=None, lone_ratio=None, m
     coo = sparse.triu(graph, k=1).tocoo()
     lo, hi = coo.row.astype(np.int64), coo.col.astype(np.int64)
     least = 1 - threshold * threshold / 2  # smallest a.b that may merge
+    similarity = None  # of each pair, kept from round to round for the pairs whose clusters did not change
+    merged = np.zeros(0, np.int64)  # the clusters that grew last round
     for _ in range(max_rounds):
         lo, hi = parent[lo], parent[hi]  # the pairs' ends were clusters last round: one step up is enough
         lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
-        pairs = np.sort(lo[lo != hi] * n + hi[lo != hi])  # each pair once (np.unique's hashing: 3x slower here)
-        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
-        lo, hi = pairs // n, pairs % n
-        similarity = np.empty(len(lo), np.float32)
-        for start in range(0, len(lo), 1 << 16):  # a.b in chunks: never a (pairs, dim) array in memory
-            a, b = lo[start:start + (1 << 16)], hi[start:start + (1 << 16)]
-            similarity[start:start + len(a)] = np.einsum("ij,ij->i", sums[a], sums[b]) / (counts[a] * counts[b])
+        valid = lo != hi
+        keys = lo[valid] * n + hi[valid]
+        order = np.argsort(keys, kind="stable")  # each pair once (np.unique's hashing: 3x slower here)
+        keys = keys[order]
+        first = np.concatenate([[True], keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, bool)
+        lo, hi = keys[first] // n, keys[first] % n
+        if similarity is None:
+            similarity, stale = np.empty(len(lo), np.float32), np.ones(len(lo), bool)
+        else:
+            similarity = similarity[valid][order][first]
+            stale = np.isin(lo, merged) | np.isin(hi, merged)  # a pair of two unchanged clusters keeps its value
+        todo = np.flatnonzero(stale)
+        for start in range(0, len(todo), 1 << 16):  # a.b in chunks: never a (pairs, dim) array in memory
+            rows = todo[start:start + (1 << 16)]
+            a, b = lo[rows], hi[rows]
+            similarity[rows] = np.einsum("ij,ij->i", sums[a], sums[b]) / (counts[a] * counts[b])
         # A pair less similar than the threshold allows never merges later either (a merge averages the
         # similarities of its parts): it is dropped for good.
         open_pairs = similarity >= least
@@ -242,6 +253,7 @@ def average_linkage(graph, encodings, threshold, scales=None, lone_ratio=None, m
         sums[a] += sums[b]
         counts[a] += counts[b]
         parent[b] = a
+        merged = a
     while True:  # every face to its final cluster
         up = parent[parent]
         if np.array_equal(up, parent):
