@@ -1,6 +1,7 @@
 """A small tagged archive for the review and XMP tests: the Beam tests' photo folder, tagged by 'facetag tag'."""
 
 import os
+import shutil
 
 from facetag.archive.results import MATCH_COLUMNS, PHOTO_COLUMNS, open_store, read_results
 from tests.beam_fixtures import make_archive
@@ -24,3 +25,16 @@ def tag_archive(samples, root):
             store.read("matches", columns=MATCH_COLUMNS))
 
 
+#: lfw_dev people nobody enrolled: the archive's unknown people (their first 6 photos) and strangers (one photo).
+UNKNOWN_PEOPLE = ("Adrien_Brody", "Bill_Frist", "Catherine_Zeta-Jones", "Colin_Farrell")
+STRANGERS = ("AJ_Cook", "Aaron_Patterson", "Abba_Eban")
+
+
+def unknown_people_archive(images, folder):
+    """Copy the photos of UNKNOWN_PEOPLE and STRANGERS from lfw_dev's ``images`` into ``folder`` (made)."""
+    os.makedirs(folder)
+    for person in UNKNOWN_PEOPLE:
+        for name in sorted(os.listdir(os.path.join(images, person)))[:6]:
+            shutil.copy(os.path.join(images, person, name), folder)
+    for person in STRANGERS:
+        shutil.copy(os.path.join(images, person, sorted(os.listdir(os.path.join(images, person)))[0]), folder)

@@ -13,9 +13,9 @@ from facetag.archive.naming import Word, name_faces, named_faces
 from facetag.archive.store import ArchiveStore
 from facetag.errors import FaceTagError
 from facetag.identity.words import IS_NOT
-
-PEOPLE = ("Adrien_Brody", "Bill_Frist", "Catherine_Zeta-Jones", "Colin_Farrell")
-STRANGERS = ("AJ_Cook", "Aaron_Patterson", "Abba_Eban")  # one photo each in lfw_dev
+from tests.tagged_fixtures import STRANGERS
+from tests.tagged_fixtures import UNKNOWN_PEOPLE as PEOPLE
+from tests.tagged_fixtures import unknown_people_archive
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,7 @@ def loop(lfw_dev, samples, tmp_path_factory):
     work = tmp_path_factory.mktemp("loop")
     images = os.path.join(lfw_dev, "images")
     archive = work / "archive"
-    os.makedirs(archive)
-    for person in PEOPLE:
-        for name in sorted(os.listdir(os.path.join(images, person)))[:6]:
-            shutil.copy(os.path.join(images, person, name), archive)
-    for person in STRANGERS:
-        shutil.copy(os.path.join(images, person, sorted(os.listdir(os.path.join(images, person)))[0]), archive)
+    unknown_people_archive(images, archive)
     # One photo with two faces of one person: they must never share a cluster.
     a, b = (Image.open(os.path.join(images, "Colin_Farrell", n)) for n in sorted(
         os.listdir(os.path.join(images, "Colin_Farrell")))[6:8])

@@ -17,9 +17,8 @@ from deltalake import DeltaTable
 from beam_jobs import cluster, enroll, tag
 from facetag.archive.store import ArchiveStore
 from tests.browser import chromium
+from tests.tagged_fixtures import unknown_people_archive
 
-PEOPLE = ("Adrien_Brody", "Bill_Frist", "Catherine_Zeta-Jones", "Colin_Farrell")
-STRANGERS = ("AJ_Cook", "Aaron_Patterson", "Abba_Eban")
 XSS = "<img src=x onerror=window.pwned=1>"
 
 
@@ -29,12 +28,7 @@ def clustered(lfw_dev, samples, tmp_path_factory):
     clustered: ``(work folder, archive folder, index, store)``."""
     work = tmp_path_factory.mktemp("served")
     images, archive = os.path.join(lfw_dev, "images"), work / "archive"
-    os.makedirs(archive)
-    for person in PEOPLE:
-        for name in sorted(os.listdir(os.path.join(images, person)))[:6]:
-            shutil.copy(os.path.join(images, person, name), archive)
-    for person in STRANGERS:
-        shutil.copy(os.path.join(images, person, sorted(os.listdir(os.path.join(images, person)))[0]), archive)
+    unknown_people_archive(images, archive)
     index, store = str(work / "index"), str(work / "store")
     enroll.run(["--gallery", os.path.join(samples, "gallery"), "--out", index])
     tag.run(["--input", str(archive), "--index", index, "--store", store])

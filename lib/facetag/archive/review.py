@@ -26,7 +26,7 @@ from facetag.io.images import load_image
 
 THUMB_SIZE = 112  # pixels a side; shown at 96 CSS pixels, sharp on most high-density screens
 THUMB_MARGIN = 0.25  # context kept around the box, as a fraction of its size
-ASSETS = ("index.html", "review.css", "review.js")
+ASSETS = ("index.html", "review.css", "common.js", "review.js")
 
 
 def thumb_name(face_id):

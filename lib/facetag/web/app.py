@@ -39,11 +39,12 @@ from facetag.io.files import is_remote, read_bytes
 from facetag.io.logs import log_file
 
 log = logging.getLogger("facetag.web")
-#: path -> (package, file, type); the static review page's stylesheet is shared, not copied.
+#: path -> (package, file, type); the static review page's stylesheet and common script are shared, not copied.
 ASSETS = {"/": ("facetag.web", "assets/index.html", "text/html; charset=utf-8"),
           "/app.js": ("facetag.web", "assets/app.js", "text/javascript; charset=utf-8"),
           "/app.css": ("facetag.web", "assets/app.css", "text/css; charset=utf-8"),
-          "/review.css": ("facetag.archive", "review_assets/review.css", "text/css; charset=utf-8")}
+          "/review.css": ("facetag.archive", "review_assets/review.css", "text/css; charset=utf-8"),
+          "/common.js": ("facetag.archive", "review_assets/common.js", "text/javascript; charset=utf-8")}
 WRITES = ("name", "not", "confirm", "hide", "show", "merge", "undo")
 TARGET_FIELDS = {"cluster": int, "clusters": int, "face": str, "faces": str, "people": str}
 

@@ -4,23 +4,12 @@
 (function () {
   "use strict";
   const D = window.FACETAG_REVIEW;
-  const FACES_PER_PAGE = 60, SECTIONS_PER_BATCH = 12, ROWS_PER_PAGE = 100;
+  const FACES_PER_PAGE = 60, SECTIONS_PER_BATCH = 12;
   const DOUBT = 0.05; // a distance this close to the threshold is highlighted as doubtful
   const F = { ID: 0, PHOTO: 1, L: 2, T: 3, R: 4, B: 5, DIST: 6 };
   const $ = (id) => document.getElementById(id);
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const k in attrs || {}) {
-      if (k === "class") e.className = attrs[k];
-      else if (k === "text") e.textContent = attrs[k];
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), attrs[k]);
-      else e.setAttribute(k, attrs[k]);
-    }
-    for (const c of children) if (c != null) e.append(c);
-    return e;
-  }
-  const fmt = (n) => n.toLocaleString("en-US");
+  const { el, fmt, listing, showPhoto, pagedTiles } = window.FacetagPage;
   const thumb = (id) => "thumbs/" + id.slice(0, 2) + "/" + id + ".jpg";
   const shellQuote = (s) => /^[A-Za-z0-9_.,:@%+=\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
   const nameCmd = (what, id, name) => `facetag name ${D.store_shell} --${what} ${id} --as ${shellQuote(name || "NAME")}`;
@@ -103,18 +92,7 @@
       header.append(el("div", { class: "namebar" }, input, cmd, copyButton(() => cmd.textContent, "copy")));
     }
     const box = el("section", { class: "faces", id: "s" + si, "data-kind": s.kind, "data-name": s.name, "data-count": s.faces.length }, header, grid);
-    let shown = 0;
-    const more = el("button", { class: "showmore" });
-    const page = () => {
-      const end = Math.min(s.faces.length, shown + FACES_PER_PAGE), frag = document.createDocumentFragment();
-      for (; shown < end; shown++) frag.append(tile(s, si, shown));
-      grid.append(frag);
-      more.textContent = `Show ${fmt(Math.min(FACES_PER_PAGE, s.faces.length - shown))} more of ${fmt(s.faces.length - shown)}`;
-      more.hidden = shown >= s.faces.length;
-    };
-    more.addEventListener("click", page);
-    page();
-    box.append(more);
+    box.append(pagedTiles(grid, s.faces.length, (i) => tile(s, si, i), FACES_PER_PAGE));
     return box;
   }
   function renderUpTo(n) {
@@ -126,23 +104,6 @@
   new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) renderUpTo(rendered + SECTIONS_PER_BATCH); },
     { rootMargin: "1200px" }).observe($("more-sections"));
 
-  // Photos without a face, failed files
-  function listing(id, heading, rows, empty) {
-    const box = $(id), table = el("table");
-    box.append(el("h2", { text: `${heading} (${fmt(rows.length)})` }));
-    if (!rows.length) { box.append(el("p", { class: "empty", text: empty })); return; }
-    let shown = 0;
-    const more = el("button", { class: "showmore" });
-    const page = () => {
-      for (const end = Math.min(rows.length, shown + ROWS_PER_PAGE); shown < end; shown++)
-        table.append(el("tr", {}, el("td", { text: rows[shown][0] }), el("td", { text: rows[shown][1] || "" })));
-      more.textContent = `Show ${fmt(Math.min(ROWS_PER_PAGE, rows.length - shown))} more`;
-      more.hidden = shown >= rows.length;
-    };
-    more.addEventListener("click", page);
-    box.append(table, more);
-    page();
-  }
   listing("no-face", "Photos without a face", D.no_face, "Every photo read had a face.");
   listing("failed", "Files that could not be read", D.failed, "No file failed.");
 
@@ -151,20 +112,7 @@
   function openViewer(si, fi) {
     const s = D.sections[si], f = s.faces[fi], p = D.photos[f[F.PHOTO]];
     current = [si, fi];
-    const img = $("photo"), box = $("box");
-    $("no-preview").hidden = true; $("frame").hidden = false;
-    box.hidden = true;
-    img.onload = () => {
-      const w = p[2] || img.naturalWidth, h = p[3] || img.naturalHeight;
-      Object.assign(box.style, { left: 100 * f[F.L] / w + "%", top: 100 * f[F.T] / h + "%",
-        width: 100 * (f[F.R] - f[F.L]) / w + "%", height: 100 * (f[F.B] - f[F.T]) / h + "%" });
-      box.hidden = false;
-    };
-    img.onerror = () => {
-      $("frame").hidden = true; $("no-preview").hidden = false;
-      $("no-preview").textContent = "The browser cannot show this file here (moved, remote, or a format it does not read): " + p[0];
-    };
-    img.src = p[1];
+    showPhoto(p[1], p[0], p[2], p[3], f.slice(F.L, F.B + 1));
     const d = $("details");
     d.replaceChildren(
       el("div", { class: "tag " + s.kind, text: s.kind === "identity" ? "person" : s.kind }),

@@ -4,7 +4,7 @@
 // once; after an action only the sections that changed are rebuilt.
 (function () {
   "use strict";
-  const FACES_PER_PAGE = 60, SECTIONS_PER_BATCH = 12, ROWS_PER_PAGE = 100, DOUBT = 0.05;
+  const FACES_PER_PAGE = 60, SECTIONS_PER_BATCH = 12, DOUBT = 0.05;
   const F = { ID: 0, PHOTO: 1, L: 2, T: 3, R: 4, B: 5, DIST: 6 };
   const $ = (id) => document.getElementById(id);
   let D = null;                 // the page's data: GET /api/page, then patched by each action's answer
@@ -14,18 +14,7 @@
   const selFaces = new Set(), selSections = new Set();
   let busy = false, updates = 0;
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const k in attrs || {}) {
-      if (k === "class") e.className = attrs[k];
-      else if (k === "text") e.textContent = attrs[k];
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), attrs[k]);
-      else e.setAttribute(k, attrs[k]);
-    }
-    for (const c of children) if (c != null) e.append(c);
-    return e;
-  }
-  const fmt = (n) => n.toLocaleString("en-US");
+  const { el, fmt, listing, showPhoto, pagedTiles } = window.FacetagPage;
   const title = (s) => s.kind === "identity" ? s.name : s.kind === "cluster" ? "Cluster " + s.name
     : s.kind === "unsure" ? "Too unsure to group (low quality)" : s.kind === "hidden" ? "Hidden"
     : "Unknown, in no cluster";
@@ -197,18 +186,7 @@
     }
     const box = el("section", { class: "faces", "data-key": s.key, "data-kind": s.kind, "data-name": s.name, "data-count": s.faces.length,
       onclick: () => { current = s.key; markCurrent(); } }, header, grid);
-    let shown = 0;
-    const more = el("button", { class: "showmore" });
-    const page = () => {
-      const end = Math.min(s.faces.length, shown + FACES_PER_PAGE), frag = document.createDocumentFragment();
-      for (; shown < end; shown++) frag.append(tile(s, shown));
-      grid.append(frag);
-      more.textContent = `Show ${fmt(Math.min(FACES_PER_PAGE, s.faces.length - shown))} more of ${fmt(s.faces.length - shown)}`;
-      more.hidden = shown >= s.faces.length;
-    };
-    more.addEventListener("click", page);
-    page();
-    box.append(more);
+    box.append(pagedTiles(grid, s.faces.length, (i) => tile(s, i), FACES_PER_PAGE));
     return box;
   }
   function tile(s, fi) {
@@ -337,39 +315,10 @@
     else if (e.key === "Escape") clearSelection();
   });
 
-  // Photos without a face, failed files.
-  function listing(id, heading, rows, empty) {
-    const box = $(id), table = el("table");
-    box.append(el("h2", { text: `${heading} (${fmt(rows.length)})` }));
-    if (!rows.length) { box.append(el("p", { class: "empty", text: empty })); return; }
-    let shown = 0;
-    const more = el("button", { class: "showmore" });
-    const page = () => {
-      for (const end = Math.min(rows.length, shown + ROWS_PER_PAGE); shown < end; shown++)
-        table.append(el("tr", {}, el("td", { text: rows[shown][0] }), el("td", { text: rows[shown][1] || "" })));
-      more.textContent = `Show ${fmt(Math.min(ROWS_PER_PAGE, rows.length - shown))} more`;
-      more.hidden = shown >= rows.length;
-    };
-    more.addEventListener("click", page);
-    box.append(table, more);
-    page();
-  }
-
   // The viewer: the face in its photo.
   function openViewer(s, fi) {
-    const f = s.faces[fi], p = D.photos[f[F.PHOTO]], img = $("photo"), box = $("box");
-    $("no-preview").hidden = true; $("frame").hidden = false; box.hidden = true;
-    img.onload = () => {
-      const w = p[1] || img.naturalWidth, h = p[2] || img.naturalHeight;
-      Object.assign(box.style, { left: 100 * f[F.L] / w + "%", top: 100 * f[F.T] / h + "%",
-        width: 100 * (f[F.R] - f[F.L]) / w + "%", height: 100 * (f[F.B] - f[F.T]) / h + "%" });
-      box.hidden = false;
-    };
-    img.onerror = () => {
-      $("frame").hidden = true; $("no-preview").hidden = false;
-      $("no-preview").textContent = "The browser cannot show this file (moved, or a format it does not read): " + p[0];
-    };
-    img.src = "photos/" + f[F.PHOTO];
+    const f = s.faces[fi], p = D.photos[f[F.PHOTO]];
+    showPhoto("photos/" + f[F.PHOTO], p[0], p[1], p[2], f.slice(F.L, F.B + 1));
     $("details").replaceChildren(el("div", { class: "tag " + s.kind, text: tagText(s) }), el("h3", { text: title(s) }),
       el("div", { text: `distance ${f[F.DIST].toFixed(4)} (threshold ${D.threshold})` }),
       el("p", { class: "path", text: p[0] }), el("div", { text: `face id ${f[F.ID]}` }));
