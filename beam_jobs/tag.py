@@ -20,6 +20,7 @@ import apache_beam as beam
 from facetag._testing.faults import kill_point
 from facetag.archive.maintenance import RETAIN_HOURS
 from facetag.archive.store import ArchiveStore
+from facetag.errors import FaceTagError
 from facetag.io.files import is_remote, join
 from facetag.pipeline.archive import STORED_PHOTO_COLUMNS, UpdateArchive
 from facetag.pipeline.match import FaceLabels, add_match_arguments, matcher
@@ -35,7 +36,7 @@ from facetag.pipeline.progress import ProgressReporter
 from facetag.pipeline.running import job_main, running
 from facetag.pipeline.sources import check_patterns_match
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
-from facetag.vision.models import describe_model
+from facetag.vision.models import DEFAULT_MODEL, describe_model, model_named_by
 
 
 def parse_known_args(argv):
@@ -51,7 +52,8 @@ def parse_known_args(argv):
                              f"{RETAIN_HOURS}: a week)")
     parser.add_argument("--progress", action="store_true",
                         help="print a progress line on stderr even when it is not a terminal (local runners)")
-    add_model_arguments(parser)
+    add_model_arguments(parser, model_help=f"encoding model (default: the store's, so that a scheduled run keeps "
+                                           f"working when facetag's default changes; {DEFAULT_MODEL} for a new store)")
     add_config_argument(parser)
     return parser.parse_known_args(argv)
 
@@ -60,9 +62,10 @@ def run(argv=None, test_pipeline=None):
     """Run one incremental pass; returns the summary dict (also printed as one line)."""
     started = time.perf_counter()
     args, pipeline_args = parse_known_args(argv)
+    store = ArchiveStore(args.store)
+    args.model = args.model or store_model(store)
     model_id, _ = describe_model(args.model)
     match, current_index = matcher(args, model_id)
-    store = ArchiveStore(args.store)
     store.check_model(model_id)
     check_patterns_match(args.input)
     with StoreRun(store, maintain=not args.no_maintenance, retain_hours=args.retain_hours) as run:
@@ -92,6 +95,17 @@ def run(argv=None, test_pipeline=None):
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(summary_line(summary))
     return summary
+
+
+def store_model(store):
+    """The model of the store's encodings (the default for a new store); FaceTagError if this facetag lacks it."""
+    if not store.exists():
+        return DEFAULT_MODEL
+    name = model_named_by(store.model_id)
+    if name is None:
+        raise FaceTagError(f"the store {store.path} holds encodings of model {store.model_id}, which this facetag "
+                           "does not have: run the facetag that made it, or tag into a new --out folder")
+    return name
 
 
 def run_summary(c, rematched_all):

@@ -141,6 +141,9 @@ def test_incremental_runs(samples, indexes, tmp_path):
 
     with pytest.raises(ModelMismatchError, match="different models"):
         tag.run(["--input", folder, "--index", index_a, "--store", store, "--model", "facetag-128"])
+    # Without --model a run takes the store's model (facenet-512 here), not facetag's default.
+    again = tag.run(["--input", folder, "--index", index_a, "--store", store])
+    assert (again["unchanged"], again["faces_encoded"]) == (third["unchanged"] + third["new"] + third["changed"], 0)
 
 
 def test_runs_with_different_runners_do_not_duplicate_results(samples, indexes, tmp_path):

@@ -133,8 +133,9 @@ def cmd_tag(args):
     from facetag.archive.exports import MATCHES_CSV, MATCHES_CSV_HEADER, by_photo
     from facetag.archive.store import ArchiveStore
 
-    summary = tag.run(["--input", args.photos, "--index", args.index, "--store", args.out, "--model", args.model,
-                       *(["--progress"] if args.progress else []), *args.beam_args])
+    summary = tag.run(["--input", args.photos, "--index", args.index, "--store", args.out,
+                       *(["--model", args.model] if args.model else []), *(["--progress"] if args.progress else []),
+                       *args.beam_args])
     if args.json:
         print(json.dumps(summary))
         return

@@ -66,13 +66,16 @@ def build_parser():
     p.add_argument("--store", help="an archive store whose named faces (facetag name) join the gallery too")
     p.set_defaults(func=commands.cmd_enroll, beam=True)
 
-    p = sub.add_parser("tag", parents=[model], description=BEAM_DESCRIPTION,
+    p = sub.add_parser("tag", description=BEAM_DESCRIPTION,
                        help="tag every face in a photo archive against an index (a Beam job); re-runs do only the "
                             "new work")
     p.add_argument("photos", help="a folder (every file below it) or a glob, local or gs://")
     p.add_argument("--index", required=True, help="index folder written by 'facetag enroll'")
     p.add_argument("--out", required=True, help="the archive store: a folder of Delta tables, created by the "
                    "first run and updated by the next ones")
+    p.add_argument("--model", choices=available_models(),
+                   help=f"encoding model (default: the store's, so that a scheduled run keeps working when "
+                        f"facetag's default changes; {DEFAULT_MODEL} for a new store)")
     p.add_argument("--show", type=int, default=50, help="result rows to print (default 50)")
     p.add_argument("--progress", action="store_true",
                    help="show the progress line even when stderr is not a terminal (local runners)")

@@ -31,9 +31,10 @@ FORWARDED_S3_SETTINGS = {"s3_endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOIN
 SECRET_S3_OPTIONS = ("s3_secret_access_key", "s3_session_token")
 
 
-def add_model_arguments(parser):
-    parser.add_argument("--model", default=DEFAULT_MODEL, choices=available_models(),
-                        help=f"encoding model (default {DEFAULT_MODEL})")
+def add_model_arguments(parser, model_help=None):
+    """The encoder's options; ``model_help`` replaces the --model default (None then: the job's own choice)."""
+    parser.add_argument("--model", default=None if model_help else DEFAULT_MODEL, choices=available_models(),
+                        help=model_help or f"encoding model (default {DEFAULT_MODEL})")
     parser.add_argument("--min_score", type=float, default=DEFAULT_MIN_SCORE, help="detector confidence a face needs")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin, fraction of the box")
     parser.add_argument("--max_batch_size", type=int, default=32, help="largest batch of crops per encoder call")
