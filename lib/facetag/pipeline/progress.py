@@ -129,6 +129,7 @@ class ProgressReporter:
             return
         self.stop.set()
         self.thread.join()
+        self._draw()  # the counts at the end: the workers flush their notes as their bundles finish
         _folder[0] = None
         if self.drawn:
             self.stream.write("\n")
@@ -139,11 +140,14 @@ class ProgressReporter:
 
     def _draw_until_stopped(self):
         while not self.stop.wait(REMOTE_INTERVAL if is_remote(self.folder) else INTERVAL):
-            line = self.line(self.totals(), time.monotonic() - self.started)
-            if line:
-                self.stream.write("\r" + line.ljust(100))
-                self.stream.flush()
-                self.drawn = True
+            self._draw()
+
+    def _draw(self):
+        line = self.line(self.totals(), time.monotonic() - self.started)
+        if line:
+            self.stream.write("\r" + line.ljust(100))
+            self.stream.flush()
+            self.drawn = True
 
     def totals(self):
         with _lock:  # this process's own counts, live (its file lags by up to a second)
