@@ -3,9 +3,9 @@
     python -m beam_jobs.cluster --store out/archive [--threshold T] [Beam options]
 
 The faces whose current match is ``unknown`` are clustered (facetag.pipeline.cluster: neighbours
-from Annoy in parallel DoFns, then the graph step in one place), except those a person named or hid
-since (the labels table); clusters a person merged stay merged (facetag.identity.words). The store's ``clusters`` table is
-replaced in one commit and ``clusters.csv`` written beside it. Cluster ids carry over from the
+from an HNSW graph in parallel DoFns, then the graph step in one place), except those a person named or
+hid since (the labels table); clusters a person merged stay merged (facetag.identity.words). The store's
+``clusters`` table is replaced in one commit and ``clusters.csv`` written beside it. Cluster ids carry over from the
 previous run by overlap, so ``facetag name STORE --cluster ID`` keeps meaning the same people after
 new photos arrive. Faces alone (or only like faces of their own photo) get no cluster, nor do faces
 whose quality is under ``--min_quality`` (the review page lists them as too unsure to group).

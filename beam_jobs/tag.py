@@ -52,8 +52,7 @@ def parse_known_args(argv):
                              f"{RETAIN_HOURS}: a week)")
     parser.add_argument("--progress", action="store_true",
                         help="print a progress line on stderr even when it is not a terminal (local runners)")
-    add_model_arguments(parser, model_help=f"encoding model (default: the store's, so that a scheduled run keeps "
-                                           f"working when facetag's default changes; {DEFAULT_MODEL} for a new store)")
+    add_model_arguments(parser, store_default=True)
     add_config_argument(parser)
     return parser.parse_known_args(argv)
 

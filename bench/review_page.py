@@ -22,9 +22,7 @@ thumbnails exist, so none is cropped) and opened three times in a fresh headless
 import argparse
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,7 @@ from synthetic_store import make_store  # noqa: E402
 from facetag.archive.results import Results, TaggedFace, TaggedPhoto  # noqa: E402
 from facetag.archive.review import THUMB_SIZE, thumb_name, write_review  # noqa: E402
 from tests.browser import chromium, wait_ready  # noqa: E402
+from tests.review_server import Server  # noqa: E402
 
 
 def made_up_results(n_faces, seed=0):
@@ -98,7 +97,6 @@ def open_page(index_html):
 
 def served(n, sources, tmp):
     """The served page on a synthetic store of ``n`` faces: a table row's figures."""
-    import requests
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -109,19 +107,15 @@ def served(n, sources, tmp):
     lay_out_thumbnails(ArchiveStore(info["store"]).read("matches", ["face_id"]).column("face_id").to_pylist(),
                        thumbs, sources)
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "facetag.cli", "review", info["store"], "--serve", "--out", thumbs],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = Server(info["store"], "--out", thumbs)
     try:
-        url = server.stdout.readline().split(" is at ")[1].split()[0]
         started = time.perf_counter() - start
-        base, token = url.split("/?token=")
-        auth = {"Authorization": f"Bearer {token}"}
-        page_mb = len(requests.get(base + "/api/page", headers=auth, timeout=120).content) / 2**20
+        page_mb = len(server.get("/api/page", timeout=120).content) / 2**20
         opens, typed = [], None
         for attempt in range(3):
             with chromium() as driver:
                 start = time.perf_counter()
-                driver.get(url)
+                driver.get(server.url)
                 ready_ms = wait_ready(driver, timeout=300)
                 opens.append((ready_ms / 1000, time.perf_counter() - start))
                 if attempt == 0:
@@ -134,16 +128,15 @@ def served(n, sources, tmp):
                     typed = time.perf_counter() - start
         named, undone = [], []
         for _ in range(5):
-            cluster = requests.get(base + "/api/clusters", headers=auth, timeout=120).json()["clusters"][0]["id"]
+            cluster = server.get("/api/clusters", timeout=120).json()["clusters"][0]["id"]
             for path, body, times in (("/api/name", {"cluster": cluster, "name": "Bench Name"}, named),
                                       ("/api/undo", {}, undone)):
                 start = time.perf_counter()
-                answer = requests.post(base + path, json=body, headers=auth, timeout=120)
+                answer = server.post(path, body, timeout=120)
                 times.append(time.perf_counter() - start)
                 assert answer.ok, answer.text
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=60)
+        server.stop(timeout=60)
     ready = sorted(opens)
     return (f"| {n:,} | {info['clusters']:,} | {page_mb:.1f} MiB | {started:.2f} | {ready[1][0]:.2f} "
             f"(runs {', '.join(f'{r[0]:.2f}' for r in opens)}) | {ready[1][1]:.2f} | {typed:.2f} | "

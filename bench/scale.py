@@ -34,7 +34,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ from synthetic_store import make_store
 
 from facetag.io.cachedir import default_cache_dir
 
-REPO = benchutil.REPO
+sys.path.insert(0, benchutil.REPO)  # for tests.review_server: the served stage talks to the server as the tests do
 MACHINE_GIB = 24
 FACES_PER_PHOTO = (1, 2, 0, 1)
 GENERATOR = "v1"  # bump when synthetic_store changes what it writes
@@ -109,23 +108,19 @@ def json_of(out):
 
 def served(store):
     """``facetag review --serve``: ``(seconds to its address, peak MiB, MiB of /api/page, seconds of it)``."""
-    import requests
+    from tests.review_server import Server
 
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "facetag.cli", "review", store, "--serve"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = Server(store)
     try:
-        line = process.stdout.readline()
         ready = time.perf_counter() - started
-        base, token = line.split(" is at ")[1].split()[0].split("/?token=")
         started = time.perf_counter()
-        page = requests.get(base + "/api/page", headers={"Authorization": f"Bearer {token}"}, timeout=3600)
+        page = server.get("/api/page", timeout=3600)
         page_seconds = time.perf_counter() - started
-        with open(f"/proc/{process.pid}/status") as f:
+        with open(f"/proc/{server.process.pid}/status") as f:
             peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=120)
+        server.stop(timeout=120)
     return ready, peak, len(page.content) / 2**20, page_seconds
 
 

@@ -342,7 +342,7 @@ def test_every_command_on_s3_gives_the_tables_of_a_local_store(s3, samples, lfw_
     _assert_same(stores["s3"], photos["s3"], stores["local"], photos["local"])
     assert any(m[2] == "someone" for m in _normalised(stores["s3"], photos["s3"])["matches"])
     # The review server on the s3:// store: thumbnails cropped from the photos there, a word written there.
-    from tests.test_review_server import Server
+    from tests.review_server import Server
 
     server = Server(stores["s3"])
     try:

@@ -4,7 +4,6 @@ API's answers and errors, each security refusal over plain HTTP, and the server 
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from deltalake import DeltaTable
 from beam_jobs import cluster, enroll, tag
 from facetag.archive.store import ArchiveStore
 from tests.browser import chromium
+from tests.review_server import Server
 from tests.tagged_fixtures import unknown_people_archive
 
 XSS = "<img src=x onerror=window.pwned=1>"
@@ -47,33 +47,6 @@ def own(clustered, tmp_path):
     manifest["index_dir"] = own_index
     json.dump(manifest, open(os.path.join(own_store, "store.json"), "w"))
     return {"archive": archive, "index": own_index, "store": own_store}
-
-
-class Server:
-    """``facetag review STORE --serve`` in its own process, stopped with Ctrl-C (SIGINT) at the end."""
-
-    def __init__(self, store):
-        self.process = subprocess.Popen([sys.executable, "-m", "facetag.cli", "review", store, "--serve"],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline()
-        assert "/?token=" in line, line + self.process.stderr.read()
-        self.url = line.split(" is at ")[1].split()[0]
-        self.base, self.token = self.url.split("/?token=")
-        self.port = int(self.base.rsplit(":", 1)[1])
-
-    def get(self, path, **kw):
-        return requests.get(self.base + path, headers={"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})},
-                            timeout=60, allow_redirects=False, **kw)
-
-    def post(self, path, body=None, **kw):
-        body = {} if body is None else body
-        return requests.post(self.base + path, json=body, timeout=60, allow_redirects=False,
-                             headers={"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}, **kw)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGINT)
-        out, err = self.process.communicate(timeout=30)
-        return self.process.returncode, out, err
 
 
 @pytest.fixture
@@ -141,6 +114,7 @@ def test_naming_in_the_browser_lands_in_the_store_and_survives_a_tag_run(own, se
         section(f"c:{fourth}").find_element(By.XPATH, ".//button[text()='Hide']").click()
         acted()
         assert section("hidden").get_attribute("data-count") == "6"
+        driver.execute_script("window.scrollTo(0, 0)")  # the summary in the picture too (docs/review-server.png)
         driver.save_screenshot(str(tmp_path / "review-server.png"))
         driver.find_element(By.TAG_NAME, "body").send_keys("u")
         acted()

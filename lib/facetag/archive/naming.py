@@ -2,8 +2,8 @@
 
 Every word is kept in the store's ``labels`` table and overrides the matcher for that face in every
 later run (the words and what they add up to: facetag.identity.words). ``facetag name`` and the review
-server (facetag.web) both write through :func:`name_faces`. Faces named as someone join the gallery index, from their stored encodings (no photo is
-read again): the next ``facetag tag`` notices the grown gallery and re-matches the archive, so new
+server (facetag.web) both write through :func:`name_faces`. Faces named as someone join the gallery
+index, from their stored encodings (no photo is read again): the next ``facetag tag`` notices the grown gallery and re-matches the archive, so new
 photos of that person are tagged with the name too.
 """
 
@@ -67,8 +67,8 @@ def name_faces(store_path, words, index_dir=None, *, via=None, action=None):
     ``index_dir``: the gallery to update; default the one the store's last ``facetag tag`` used.
     ``via``: how the words were given (default: per word, "cluster N" or "face"); ``action``: an id
     kept with every row, which a later ``undo`` word names. Returns a summary dict with the store's new
-    ``manifest`` and the ``rows`` written. Raises UnknownFaceError for an unknown cluster or face, FaceTagError for a bad name
-    (nothing is recorded), StoreBusyError while another run writes the store.
+    ``manifest`` and the ``rows`` written. Raises UnknownFaceError for an unknown cluster or face,
+    FaceTagError for a bad name (nothing is recorded), StoreBusyError while another run writes the store.
     """
     store = ArchiveStore(store_path)
     with store.lock():

@@ -75,11 +75,12 @@ class ReviewBoard:
         self.version = _version_key(store.manifest())
         candidates = dict(zip(*store.read("matches", ["face_id", "candidates"]).to_pydict().values()))
         labels = store.read("labels").to_pylist()
-        self.photos, self.faces = [], {}
+        self.photos, self.faces, self._photo_faces = [], {}, []
         for photo in results.photos:
             if not photo.faces:
                 continue
             self.photos.append([photo.path, photo.width or 0, photo.height or 0])
+            self._photo_faces.append([f.face_id for f in photo.faces])
             for f in photo.faces:
                 cands = tuple((c["identity"], c["distance"]) for c in candidates.get(f.face_id) or ())
                 self.faces[f.face_id] = BoardFace(
@@ -197,6 +198,9 @@ class ReviewBoard:
 
     def photo_path(self, index):
         return self.photos[index][0]
+
+    def faces_of_photo(self, index):
+        return [self.faces[face_id] for face_id in self._photo_faces[index]]
 
     def face(self, face_id):
         face = self.faces.get(face_id)

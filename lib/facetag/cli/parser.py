@@ -5,7 +5,7 @@ import argparse
 from facetag.archive.maintenance import RETAIN_HOURS
 from facetag.cli import commands
 from facetag.vision.alignment import DEFAULT_MARGIN
-from facetag.vision.models import DEFAULT_MODEL, available_models
+from facetag.vision.models import DEFAULT_MODEL, STORE_MODEL_HELP, available_models
 
 BEAM_DESCRIPTION = "Extra options go to Beam: --runner, --direct_num_workers, --config FILE, ..."
 
@@ -73,9 +73,7 @@ def build_parser():
     p.add_argument("--index", required=True, help="index folder written by 'facetag enroll'")
     p.add_argument("--out", required=True, help="the archive store: a folder of Delta tables, created by the "
                    "first run and updated by the next ones")
-    p.add_argument("--model", choices=available_models(),
-                   help=f"encoding model (default: the store's, so that a scheduled run keeps working when "
-                        f"facetag's default changes; {DEFAULT_MODEL} for a new store)")
+    p.add_argument("--model", choices=available_models(), help=STORE_MODEL_HELP)
     p.add_argument("--show", type=int, default=50, help="result rows to print (default 50)")
     p.add_argument("--progress", action="store_true",
                    help="show the progress line even when stderr is not a terminal (local runners)")

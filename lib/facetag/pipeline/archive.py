@@ -328,18 +328,16 @@ class UpdateArchive(beam.PTransform):
                       | "All photo rows" >> beam.Flatten())
         to_match = new_faces
         if self.rematch_all:
-            # The stored faces of the photos this run leaves as they are: not of a photo it touched (read,
-            # failed, removed), nor of one stored as anything but having faces. Both sets are side inputs,
-            # small on a nightly run: the faces stream past them, unshuffled.
+            # The stored faces of the photos this run leaves as they are: present, and not touched by it (read,
+            # failed, removed). The paths touched are a side input, small on a nightly run: the faces stream
+            # past it, unshuffled.
             touched = ((compared.to_read | "Paths read" >> beam.Map(lambda p: (p["path"], None)),
                         compared[PHOTO_ROWS] | "Paths failed or removed" >> beam.Map(lambda r: (r["path"], None)))
                        | "Paths touched" >> beam.Flatten())
-            without_faces = (stored_photos
-                             | "Stored without faces" >> beam.Filter(lambda r: r["outcome"] != FACES)
-                             | "Key paths without faces" >> beam.Map(lambda r: (r["path"], None)))
-            kept_faces = stored_faces | "Faces of kept photos" >> beam.Filter(
-                lambda f, touched, absent: f["path"] not in touched and f["path"] not in absent,
-                beam.pvalue.AsDict(touched), beam.pvalue.AsDict(without_faces))
+            kept_faces = ((stored_photos, stored_faces)
+                          | "Faces of present photos" >> FacesOfPresentPhotos()
+                          | "Faces of kept photos" >> beam.Filter(lambda f, touched: f["path"] not in touched,
+                                                                  beam.pvalue.AsDict(touched)))
             to_match = (new_faces, kept_faces) | "Faces to match" >> beam.Flatten()
         matches = to_match | "Match faces" >> beam.ParDo(self.match, labels=beam.pvalue.AsDict(labels))
         return {"photos": photo_rows, "faces": new_faces, "matches": matches}

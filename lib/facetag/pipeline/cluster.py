@@ -280,12 +280,11 @@ class MergeSaidClusters(beam.PTransform):
         linked = (records
                   | "Faces of merges" >> beam.Filter(lambda r, faces: r["face_id"] in faces, beam.pvalue.AsDict(involved))
                   | "Gather merged faces" >> beam.combiners.ToList())
-        merges = (records.pipeline | "Start the merges" >> beam.Create([None])
-                  | "Merge clusters" >> beam.Map(_merges, beam.pvalue.AsSingleton(linked), beam.pvalue.AsDict(same_as)))
+        merges = linked | "Merge clusters" >> beam.Map(_merges, beam.pvalue.AsDict(same_as))
         return records | "Apply merges" >> beam.Map(_merged, beam.pvalue.AsSingleton(merges))
 
 
-def _merges(_, linked, same_as):
+def _merges(linked, same_as):
     return merged_clusters({r["face_id"]: r["cluster_id"] for r in linked}, same_as,
                            {r["cluster_id"]: r["cluster_size"] for r in linked if r["cluster_id"] is not None})
 

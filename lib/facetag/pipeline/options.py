@@ -13,7 +13,7 @@ from facetag.errors import FaceTagError
 from facetag.io.limits import MAX_ASPECT, MAX_FILE_BYTES, MAX_PIXELS, TIME_BUDGET_S, Limits
 from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.detection import DEFAULT_MIN_SCORE
-from facetag.vision.models import DEFAULT_MODEL, available_models
+from facetag.vision.models import DEFAULT_MODEL, STORE_MODEL_HELP, available_models
 
 #: Beam's in-process runner. Named explicitly because Beam 2.77's DirectRunner
 #: first tries to download and start the Prism runner, which cannot work offline.
@@ -31,10 +31,10 @@ FORWARDED_S3_SETTINGS = {"s3_endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOIN
 SECRET_S3_OPTIONS = ("s3_secret_access_key", "s3_session_token")
 
 
-def add_model_arguments(parser, model_help=None):
-    """The encoder's options; ``model_help`` replaces the --model default (None then: the job's own choice)."""
-    parser.add_argument("--model", default=None if model_help else DEFAULT_MODEL, choices=available_models(),
-                        help=model_help or f"encoding model (default {DEFAULT_MODEL})")
+def add_model_arguments(parser, store_default=False):
+    """The encoder's options; ``store_default``: --model defaults to None, for the job to take the store's."""
+    parser.add_argument("--model", default=None if store_default else DEFAULT_MODEL, choices=available_models(),
+                        help=STORE_MODEL_HELP if store_default else f"encoding model (default {DEFAULT_MODEL})")
     parser.add_argument("--min_score", type=float, default=DEFAULT_MIN_SCORE, help="detector confidence a face needs")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin, fraction of the box")
     parser.add_argument("--max_batch_size", type=int, default=32, help="largest batch of crops per encoder call")

@@ -37,6 +37,9 @@ from facetag.vision.dlib_encoder import dlib_encoder_id, load_dlib_encoder
 from facetag.vision.weight_files import EMBEDDING_SIZE
 
 DEFAULT_MODEL = "facetag-128"
+#: --model of a run on an archive store (facetag tag): its default is the store's model.
+STORE_MODEL_HELP = (f"encoding model (default: the store's, so that a scheduled run keeps working when facetag's "
+                    f"default changes; {DEFAULT_MODEL} for a new store)")
 METRIC = "euclidean"  # between L2-normalised encodings
 
 # Distance at or below which two faces are the same person: the best single

@@ -27,6 +27,7 @@ import threading
 from importlib import resources
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -53,19 +54,22 @@ def review_app(board, thumbs_dir):
     """The Starlette app serving ``board`` (a ReviewBoard), cropping thumbnails into ``thumbs_dir`` as asked."""
     serialised = threading.Lock()
 
-    def with_board(action):
-        def endpoint(request_body):
+    async def with_board(action):
+        """``action()`` on the board, read afresh if another process committed, one at a time, in a worker
+        thread: a page's data or a write takes up to a second on a big archive, and the event loop serves
+        the thumbnails meanwhile."""
+        def locked():
             with serialised:
                 if board.changed_elsewhere():
                     board.load()
-                return action(request_body)
-        return endpoint
+                return action()
+        return await run_in_threadpool(locked)
 
     async def page(request):
-        return _json(with_board(lambda _: board.page())(None))
+        return _json(await with_board(board.page))
 
     async def clusters(request):
-        return _json(with_board(lambda _: {"clusters": board.clusters()})(None))
+        return _json(await with_board(lambda: {"clusters": board.clusters()}))
 
     async def write(request):
         verb = request.path_params["verb"]
@@ -79,7 +83,7 @@ def review_app(board, thumbs_dir):
             return _error(400, "send a JSON object")
         try:
             args = _targets(body)
-            return _json(with_board(lambda a: _act(board, verb, a, body))(args))
+            return _json(await with_board(lambda: _act(board, verb, args, body)))
         except UnknownFaceError as e:
             return _error(404, str(e), id=e.missing)
         except NameExistsError as e:
@@ -97,10 +101,10 @@ def review_app(board, thumbs_dir):
         if not os.path.exists(target):
             with serialised:
                 face = board.faces.get(face_id)
-                photo = board.photo_path(face.photo) if face else None
-                siblings = [(f.face_id, f.box) for f in board.faces.values() if face and f.photo == face.photo]
-            if face is None:
-                return _error(404, f"no face {face_id}", id=face_id)
+                if face is None:
+                    return _error(404, f"no face {face_id}", id=face_id)
+                photo = board.photo_path(face.photo)
+                siblings = [(f.face_id, f.box) for f in board.faces_of_photo(face.photo)]
             try:
                 write_photo_thumbnails(photo, siblings, thumbs_dir)
             except ImageError as e:
@@ -116,6 +120,8 @@ def review_app(board, thumbs_dir):
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         try:
             if not is_remote(path):
+                if not os.path.isfile(path):  # FileResponse would fail only while answering: a 500
+                    raise FileNotFoundError(path)
                 return FileResponse(path, media_type=media_type)
             return Response(read_bytes(path), media_type=media_type)
         except (FileNotFoundError, OSError) as e:

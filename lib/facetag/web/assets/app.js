@@ -96,7 +96,11 @@
   // The navigation: one item per section, patched in place after an action (a big archive has tens of
   // thousands; rebuilding them all took seconds).
   const navItems = new Map();
+  const GROUPS = ["People", "Unknown faces", "Hidden"];
   const navGroup = (s) => s.kind === "identity" ? "People" : s.kind === "hidden" ? "Hidden" : "Unknown faces";
+  const groupItem = (group) => el("li", { class: "group", "data-group": group, text: group });
+  const groupHeader = (group) => $("nav").querySelector(`li.group[data-group="${group}"]`);
+  const laterGroupHeader = (group) => GROUPS.slice(GROUPS.indexOf(group) + 1).map(groupHeader).find(Boolean) || null;
   function navItem(k) {
     const s = D.sections[k];
     const li = el("li", { "data-filter": title(s).toLowerCase(), "data-key": k },
@@ -113,7 +117,7 @@
       let lastGroup = null;
       for (const k of D.order) {
         const group = navGroup(D.sections[k]);
-        if (group !== lastGroup) { items.push(el("li", { class: "group", "data-group": group, text: group })); lastGroup = group; }
+        if (group !== lastGroup) { items.push(groupItem(group)); lastGroup = group; }
         navItems.set(k, navItem(k));
         items.push(navItems.get(k));
       }
@@ -121,28 +125,18 @@
       return;
     }
     for (const k of changed) { const li = navItems.get(k); if (li) li.remove(); navItems.delete(k); }
-    // Re-insert the changed sections still there, each before the next section (in page order) already listed.
+    // Re-insert the changed sections still there, each before the next section (in page order) already listed
+    // in its group, else before the next group's header.
     const wanted = new Set(changed.filter((k) => D.sections[k]));
     for (let i = D.order.length - 1, next = null; i >= 0; i--) {
       const k = D.order[i];
       if (wanted.has(k)) {
         const group = navGroup(D.sections[k]);
-        let header = $("nav").querySelector(`li.group[data-group="${group}"]`);
-        if (!header) {
-          header = el("li", { class: "group", "data-group": group, text: group });
-          const groups = ["People", "Unknown faces", "Hidden"], later = groups.slice(groups.indexOf(group) + 1)
-            .map((g) => $("nav").querySelector(`li.group[data-group="${g}"]`)).find(Boolean);
-          $("nav").insertBefore(header, later || null);
-        }
+        if (!groupHeader(group)) $("nav").insertBefore(groupItem(group), laterGroupHeader(group));
         const li = navItem(k);
         navItems.set(k, li);
         const anchor = next && navGroup(D.sections[next]) === group ? navItems.get(next) : null;
-        if (anchor) $("nav").insertBefore(li, anchor);
-        else {
-          const after = ["People", "Unknown faces", "Hidden"].slice(["People", "Unknown faces", "Hidden"].indexOf(group) + 1)
-            .map((g) => $("nav").querySelector(`li.group[data-group="${g}"]`)).find(Boolean);
-          $("nav").insertBefore(li, after || null);
-        }
+        $("nav").insertBefore(li, anchor || laterGroupHeader(group));
       }
       if (navItems.has(k)) next = k;
     }
