@@ -1,11 +1,17 @@
 """End to end: `facetag enroll` + `facetag tag` against the `face_recognition` command line on the same photos.
 
     python bench/end_to_end.py [--people 150] [--strangers 150] [--reps 2]
+    python bench/end_to_end.py --photos web [--people 150] [--strangers 150] [--reps 2]
     python bench/end_to_end.py --photos colour [--people 60] [--strangers 60] [--reps 2]
 
 The labelled set is the open-set protocol of scripts/evaluate_identification.py
 on ../shared/data/lfw_dev: the first N people with >= 4 photos enrol their
 first 2 photos, their other photos are tagged, plus one-photo strangers.
+
+With ``--photos web`` the photos are ../shared/data/colour_faces as they are: web photos of 0.01 to
+0.25 megapixels (longer side up to 500 px, a median of 0.17 MP), each tagged whole. The first N people with
+>= 4 photos enrol their first 2 photos; up to 3 of their other photos, and the first photo of N people
+with fewer photos (the strangers), are tagged.
 
 With ``--photos colour`` the photos are ../shared/data/colour_faces (web photos,
 longer side up to 500 px): the first N people with >= 4 photos enrol their first
@@ -301,7 +307,7 @@ def accuracy_tables(truth, facetag_answers, fr_answers, model=DEFAULT_MODEL):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", choices=("lfw", "colour"), default="lfw")
+    parser.add_argument("--photos", choices=("lfw", "web", "colour"), default="lfw")
     parser.add_argument("--data", default="../shared/data", help="the shared data folder")
     parser.add_argument("--people", type=int, default=150)
     parser.add_argument("--strangers", type=int, default=150)
@@ -318,6 +324,8 @@ def main(argv=None):
         if args.photos == "lfw":
             gallery, truth, tiles = lay_out(identification_split(images, people=args.people, strangers=args.strangers),
                                             work)
+        elif args.photos == "web":
+            gallery, truth, tiles = lay_out(colour_split(images, args.people, args.strangers), work)
         else:
             gallery, truth, tiles = lay_out_scenes(colour_split(images, args.people, args.strangers), work,
                                                    args.scene_megapixels)

@@ -177,12 +177,14 @@ class ArchiveStore:
 
     def commit(self, *, run_id: str, model_id: str, index_id: str, staged: dict[str, list[str]],
                rematched_all: bool, stats: dict | None = None, labels_version: int | None = None,
-               index_dir: str | None = None) -> dict:
+               index_dir: str | None = None, reencoded: bool = False) -> dict:
         """Apply a tagging run's staged Parquet files to the tables, then move ``store.json`` to them.
 
         ``staged``: ``{"photos": [files], "faces": [files], "matches": [files]}``: the photos rows the
         run wrote (new, changed, failed, removed), the faces of its new and changed photos, and the
         matches of those faces, or of every face when ``rematched_all`` (the gallery index changed).
+        ``reencoded``: the run encoded every face again with ``model_id`` (facetag reencode): its faces and
+        matches replace the tables whole, encodings of another size included.
         ``labels_version``: the version of ``labels`` the matches were made with. Returns the new manifest.
         """
         import pyarrow.dataset as ds
@@ -195,10 +197,14 @@ class ArchiveStore:
         versions = {}
         self._merge_photos(photos, touched.num_rows, props)
         versions["photos"] = self._after("photos")
-        self._replace_rows("faces", _dataset(staged["faces"], schema_of("faces", model_id)), redone, props)
+        faces = _dataset(staged["faces"], schema_of("faces", model_id))
+        if reencoded:
+            _write(self.join("faces"), faces, "overwrite", props, schema_mode="overwrite")
+        else:
+            self._replace_rows("faces", faces, redone, props)
         versions["faces"] = self._after("faces")
         matches = _dataset(staged["matches"], schema_of("matches", model_id))
-        if rematched_all and self._exists("matches"):
+        if (rematched_all or reencoded) and self._exists("matches"):
             _write(self.join("matches"), matches, "overwrite", props)
         else:
             self._replace_rows("matches", matches, touched.select(["path"]), props)

@@ -160,6 +160,15 @@ def cmd_cluster(args):
         print(json.dumps(summary))
 
 
+def cmd_reencode(args):
+    from beam_jobs import reencode
+
+    summary = reencode.run(["--store", args.store, "--model", args.model, "--index", args.index,
+                            *(["--progress"] if args.progress else []), *args.beam_args])
+    if args.json:
+        print(json.dumps(summary))
+
+
 def cmd_name(args):
     from facetag.archive.naming import Word, name_faces, read_names_csv
     from facetag.identity.words import IS, IS_NOT

@@ -80,6 +80,17 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
     p.set_defaults(func=commands.cmd_tag, beam=True)
 
+    p = sub.add_parser("reencode", description=BEAM_DESCRIPTION,
+                       help="move an archive store to another encoding model, from its photos, in one run (a Beam "
+                            "job; README, 'Changing a store's model')")
+    p.add_argument("store", help="an archive store (facetag tag --out)")
+    p.add_argument("--model", required=True, choices=available_models(), help="the model to move it to")
+    p.add_argument("--index", required=True, help="a gallery enrolled with that model (facetag enroll --model)")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress line even when stderr is not a terminal (local runners)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=commands.cmd_reencode, beam=True)
+
     p = sub.add_parser("cluster", description=BEAM_DESCRIPTION,
                        help="group the archive's unknown faces into people (a Beam job)")
     p.add_argument("store", help="an archive store (facetag tag --out)")

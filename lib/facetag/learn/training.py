@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-from facetag.learn.triplet import ALPHA, batch_all_triplet_loss, batch_semi_hard_triplet_loss
+from facetag.learn.triplet import ALPHA, batch_all_triplet_loss, batch_semi_hard_triplet_loss, squared_distances
 from facetag.vision.models import apply_head
 
 
@@ -27,12 +27,15 @@ class HeadTrainer:
     ``identities_per_batch`` people and ``samples_per_identity`` (photo, view)
     samples of each, and minimises the triplet loss over the batch's
     semi-hard triplets (``mining="semi-hard"``) or all violating ones
-    (``"batch-all"``).
+    (``"batch-all"``). ``distill`` > 0 adds that weight of a second term: how far the batch's distances
+    after the head differ from its distances before it (each scaled by its batch mean), so that a head
+    that shortens an encoding which is already good (facetag-256's) keeps its geometry where the triplets
+    say nothing.
     """
 
     def __init__(self, dim=128, hidden=0, init="pca", shrinkage=0.5, alpha=ALPHA, mining="batch-all",
                  identities_per_batch=96, samples_per_identity=3, steps=500, learning_rate=1e-4, weight_decay=1e-4,
-                 seed=0):
+                 distill=0.0, seed=0):
         self.dim = dim
         self.hidden = hidden
         self.init = init
@@ -44,6 +47,7 @@ class HeadTrainer:
         self.steps = steps
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.distill = distill
         self.seed = seed
 
     def _initial_projection(self, views, labels):
@@ -116,7 +120,10 @@ class HeadTrainer:
         @tf.function
         def step(x, y):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True), self.alpha)
+                encodings = model(x, training=True)
+                loss = loss_fn(y, encodings, self.alpha)
+                if self.distill:
+                    loss += self.distill * distance_distortion(x, encodings)
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
             return loss
 
@@ -147,6 +154,15 @@ class HeadTrainer:
 
     def transform(self, encodings):
         return apply_head(self.head_, encodings)
+
+
+def distance_distortion(inputs, encodings):
+    """Mean squared difference of the batch's pairwise distances before (``inputs``, L2-normalised) and after
+    the head, each divided by its batch mean."""
+    def relative(x):
+        d = tf.sqrt(tf.maximum(squared_distances(x), 1e-12))
+        return d / tf.reduce_mean(d)
+    return tf.reduce_mean(tf.square(relative(tf.math.l2_normalize(inputs, axis=1)) - relative(encodings)))
 
 
 #: The views every training photo is encoded under: (name, FileEncoder settings besides the margin).

@@ -341,3 +341,33 @@ class UpdateArchive(beam.PTransform):
             to_match = (new_faces, kept_faces) | "Faces to match" >> beam.Flatten()
         matches = to_match | "Match faces" >> beam.ParDo(self.match, labels=beam.pvalue.AsDict(labels))
         return {"photos": photo_rows, "faces": new_faces, "matches": matches}
+
+
+class ReencodeArchive(beam.PTransform):
+    """The store's photos -> ``{"photos", "faces", "matches"}`` rows of every photo that had faces or none,
+    detected and encoded again (with the encoder of ``encoder_settings``) and matched; the store's whole
+    ``faces`` and ``matches`` tables, for ``facetag reencode``. Failed and removed photos are left as they
+    are; a photo that cannot be read now becomes a failed row. Faces keep their ids: the detector is the
+    same, and a face's id is its photo's path and its place there (facetag.pipeline.records.face_id).
+    """
+
+    def __init__(self, run_id, encoder_settings, match):
+        super().__init__()
+        self.run_id = run_id
+        self.encoder_settings = encoder_settings
+        self.match = match
+
+    def expand(self, stored):
+        stored_photos, labels = stored
+        read = (stored_photos
+                | "Photos read before" >> beam.Filter(lambda r: r["outcome"] in (FACES, NO_FACE))
+                | "What to read" >> beam.Map(lambda r: {"path": r["path"], "size": r["size"], "mtime": r["mtime"]})
+                | "Spread photos to read" >> beam.Reshuffle()
+                | "Read photos" >> beam.ParDo(_ReadForDetection(
+                    self.run_id, self.encoder_settings["limits"].max_file_bytes)).with_outputs(PHOTO_ROWS, main="photos"))
+        encoded = read.photos | "Detect and encode" >> EncodePhotos(**self.encoder_settings)
+        faces = encoded["faces"] | "Faces as store rows" >> beam.Map(_store_face)
+        photo_rows = ((read[PHOTO_ROWS], encoded[PHOTOS] | "Photo rows" >> beam.Map(_summary_to_row(self.run_id)))
+                      | "All photo rows" >> beam.Flatten())
+        matches = faces | "Match faces" >> beam.ParDo(self.match, labels=beam.pvalue.AsDict(labels))
+        return {"photos": photo_rows, "faces": faces, "matches": matches}
