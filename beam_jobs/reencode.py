@@ -1,6 +1,6 @@
 """Move an archive store to another encoding model, from its photos, in one run (what ``facetag reencode`` runs).
 
-    python -m beam_jobs.reencode --store out/archive --model facetag-128j --index out/index-128j [Beam options]
+    python -m beam_jobs.reencode --store out/archive --model facetag-256 --index out/index-256 [Beam options]
 
 Every photo the store holds with faces (or none) is read again, its faces found and encoded with
 ``--model``, and matched against ``--index`` (a gallery enrolled with that model). Faces keep their ids,

@@ -25,7 +25,7 @@ from facetag.vision.models import DEFAULT_MODEL, IDENTIFY_THRESHOLDS
 
 #: The 1:K thresholds swept, around each model's default (facetag-256's distances are about half as long).
 SWEEP = np.arange(0.70, 1.21, 0.05).round(2)
-SWEEPS = {"facetag-256": np.arange(0.40, 0.601, 0.02).round(2)}
+SWEEPS = {"facetag-256": np.arange(0.40, 0.601, 0.02).round(2), "facetag-duo": np.arange(0.72, 0.821, 0.01).round(2)}
 
 
 def run_protocol(images, work, people=None, strangers=300, model=None, threshold=None, beam_args=()):

@@ -1,6 +1,7 @@
 """Clustering on synthetic encodings, with no data set needed: people are random points on the unit sphere with
 their photos scattered around them, strangers are lone points far from everyone. The library
-(facetag.identity.clustering.FaceClustering, default settings) and its Beam transform (facetag.pipeline.cluster)."""
+(facetag.identity.clustering.FaceClustering, default settings but the threshold: facetag-128's, whose scale these
+encodings have) and its Beam transform (facetag.pipeline.cluster)."""
 
 import apache_beam as beam
 import numpy as np
@@ -11,9 +12,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from facetag.identity.clustering import FaceClustering, stable_cluster_ids
 from facetag.pipeline.cluster import ClusterFaces
+from facetag.vision.models import CLUSTER_THRESHOLDS
 
 PEOPLE, PHOTOS_EACH, STRANGERS, DIM = 6, 8, 6, 128
 STRANGER = "stranger"
+THRESHOLD = CLUSTER_THRESHOLDS["facetag-128"]  # 0.975
 
 
 def unit(x):
@@ -25,7 +28,7 @@ def make_faces(seed=0):
 
     A face is its person's centre plus Gaussian noise of its own scale, 0.01 to 0.07 per dimension: photos
     differ in quality, a sharp frontal one lies near the centre, a blurred or turned one further out. A
-    person's faces are then 0.3 to 0.85 apart (0.71 on average), under the default threshold 0.975;
+    person's faces are then 0.3 to 0.85 apart (0.71 on average), under facetag-128's threshold 0.975;
     different people's, and strangers', about 1.41 (random directions in 128 dimensions). (Photos all of one
     quality would be a degenerate case: every pair of a person's faces equally far apart, so that no pair
     stands out from its neighbourhood, the rule that lets two lone faces pair up, average_linkage's
@@ -67,7 +70,7 @@ def assert_people_grouped(faces, labels):
 
 
 def test_each_person_is_one_cluster_and_strangers_stay_alone(faces):
-    clustering = FaceClustering().fit(encodings(faces))
+    clustering = FaceClustering(threshold=THRESHOLD).fit(encodings(faces))
     labels = clustering.labels_
     assert len(assert_people_grouped(faces, labels)) == PEOPLE
     assert clustering.n_clusters_ == PEOPLE and set(labels) == set(range(PEOPLE)) | {-1}
@@ -76,7 +79,7 @@ def test_each_person_is_one_cluster_and_strangers_stay_alone(faces):
 
 def test_strangers_alone_are_all_left_unclustered(faces):
     strangers = [f for f in faces if f["person"] == STRANGER]
-    clustering = FaceClustering().fit(encodings(strangers))
+    clustering = FaceClustering(threshold=THRESHOLD).fit(encodings(strangers))
     assert (clustering.labels_ == -1).all() and clustering.n_clusters_ == 0 and (clustering.sizes_ == 0).all()
 
 
@@ -87,7 +90,7 @@ def test_two_faces_of_one_photo_never_share_a_cluster(faces):
     photos[1] = photos[0]
     for person in (1, 2, 3):
         photos[person * PHOTOS_EACH + 2] = "group photo"
-    labels = FaceClustering().fit_predict(encodings(faces), photos)
+    labels = FaceClustering(threshold=THRESHOLD).fit_predict(encodings(faces), photos)
     assert sorted([labels[0] == -1, labels[1] == -1]) == [False, True], labels[:2]
     p0 = labels[:PHOTOS_EACH]
     assert (p0 == -1).sum() == 1 and len(set(p0) - {-1}) == 1, p0  # the other seven still together
@@ -104,11 +107,11 @@ def test_cluster_ids_survive_a_re_run_with_new_faces(faces):
     past every earlier one."""
     first = [f for f in faces if f["person"] in ("p0", "p1", "p2", "p3") and int(f["face_id"].split("-")[1]) < 5]
     first += [f for f in faces if f["person"] == STRANGER][:3]
-    labels = FaceClustering().fit_predict(encodings(first))
+    labels = FaceClustering(threshold=THRESHOLD).fit_predict(encodings(first))
     previous = {f["face_id"]: int(label) + 100 for f, label in zip(first, labels) if label != -1}
     assert len(assert_people_grouped(first, labels)) == 4 and len(previous) == 4 * 5
 
-    labels = FaceClustering().fit_predict(encodings(faces))
+    labels = FaceClustering(threshold=THRESHOLD).fit_predict(encodings(faces))
     assert_people_grouped(faces, labels)
     new = {f["face_id"]: int(label) for f, label in zip(faces, labels) if label != -1}
     ids = stable_cluster_ids(new, previous)
@@ -138,7 +141,7 @@ def test_the_cluster_transform_keeps_ids_across_a_re_run(faces, tmp_path):
     with BeamTestPipeline(runner=FnApiRunner()) as p:
         previous = p | "Previous run" >> beam.Create([{"face_id": k, "cluster_id": v} for k, v in PREVIOUS.items()])
         records = (p | "Faces" >> beam.Create(rows)
-                   | "Cluster" >> ClusterFaces(work_dir=str(tmp_path), previous=previous))
+                   | "Cluster" >> ClusterFaces(work_dir=str(tmp_path), threshold=THRESHOLD, previous=previous))
         ids = records | "Id by person" >> beam.Map(person_and_id) | "Distinct ids" >> beam.Distinct()
         assert_that(ids, equal_to([("p0", 100), ("p1", 103), ("p2", 106), ("p3", 109), ("p4", "fresh"),
                                    ("p5", "fresh"), (STRANGER, None)]), label="Check ids")

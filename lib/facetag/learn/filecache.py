@@ -96,14 +96,15 @@ class FileEncoder:
         files = self.encode(paths, progress=progress)
         files.encodings = model.project(files.encodings)
         if model.uses_chips:
-            files.encodings = model.join(files.encodings, self.dlib_encodings(paths))
+            files.encodings = model.join(files.encodings, self.dlib_encodings(paths, model.dlib))
         return files
 
-    def dlib_encodings(self, paths):
-        """(N, 128) unit encodings by dlib's ResNet of each file's main face (as :meth:`encode` found it; call
-        that first), aligned by its landmarks under this encoder's views; a photo without a detected face gets
-        the chip of the mean face placed in the box :meth:`encode` crops (or zeros, without a fallback)."""
-        encoder = load_dlib_encoder()
+    def dlib_encodings(self, paths, encoder=None):
+        """(N, 128) unit encodings by dlib's ResNet (``encoder``, default the int8 one) of each file's main face
+        (as :meth:`encode` found it; call that first), aligned by its landmarks under this encoder's views; a
+        photo without a detected face gets the chip of the mean face placed in the box :meth:`encode` crops (or
+        zeros, without a fallback)."""
+        encoder = encoder or load_dlib_encoder()
         with open(self._detections_file()) as f:
             detections = json.load(f)
         path = self._encodings_file(encoder.encoder_id, CHIP_VERSION)

@@ -1,15 +1,15 @@
 """The networks converted to LiteRT flatbuffers with TensorFlow's converter: the one place they need TensorFlow.
 
 facetag.vision.runtime calls :func:`convert` the first time a network is needed on a machine (``make
-setup`` does it for all, about 30 s) and keeps the result; the conversion is float32 and changes no
-weight. Each network is converted with one output tensor (its outputs concatenated), so nothing
+setup`` does it for all, about a minute) and keeps the result; the float32 conversions change no weight. Each network is converted with one output tensor (its outputs concatenated), so nothing
 depends on the order in which the converter lists outputs.
 
 FaceNet's frozen graph was exported for a batch of one: its input placeholder and two reshape
 constants say ``1``. :func:`batch_free_graph` rewrites those three nodes so any batch size runs
 through one call. FaceNet is also converted to int8 (``facenet-int8``, the default encoder, see
 facetag.vision.backbone.PRECISIONS): TensorFlow's dynamic-range quantisation, then the layers of
-:data:`FACENET_FLOAT_LAYERS` given back their float32 weights.
+:data:`FACENET_FLOAT_LAYERS` given back their float32 weights. dlib's ResNet is converted to full-integer
+int8 (``dlib-resnet-int8``), calibrated on face chips (facetag.vision.calibration).
 """
 
 import functools
@@ -25,7 +25,7 @@ from facetag.vision.weight_files import EMBEDDING_SIZE, dlib_resnet_path, graph_
 #: Bumped when the conversion below changes, so that cached files are converted again.
 CONVERSION_VERSION = 2
 
-NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8", "dlib-resnet")
+NETWORKS = ("pnet", "rnet", "onet", "facenet", "facenet-int8", "dlib-resnet", "dlib-resnet-int8")
 
 #: FaceNet layers the int8 network keeps in float32. Kept in int8, Conv2d_2a_3x3 alone gives a third of
 #: the int8 network's distance from the float32 encodings (mean over 400 faces of people in no measured
@@ -49,6 +49,10 @@ def source_key(network):
         source = file_sha256(graph_path()) + ("|" + ",".join(FACENET_FLOAT_LAYERS) if network == "facenet-int8" else "")
     elif network == "dlib-resnet":
         source = file_sha256(dlib_resnet_path())
+    elif network == "dlib-resnet-int8":
+        from facetag.vision.calibration import calibration_key
+
+        source = file_sha256(dlib_resnet_path()) + "|calibration-" + calibration_key()
     else:
         source = "mtcnn-" + mtcnn_version()
     return hashlib.sha256(f"{source}|{CONVERSION_VERSION}".encode()).hexdigest()[:12]
@@ -93,13 +97,19 @@ def graph_function():
     return wrapped, wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
 
 
-def _convert(function):
-    """Flatbuffer of a ``tf.function`` with one input signature."""
+def _convert(function, calibration=None):
+    """Flatbuffer of a ``tf.function`` with one input signature; with ``calibration`` (a batch of typical
+    inputs), full-integer int8 (float32 in and out) with activation ranges measured on them."""
     import tensorflow as tf
 
     owner = tf.Module()
     owner.function = function
-    return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], owner).convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], owner)
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([sample[None]] for sample in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
 
 
 def _convert_facenet():
@@ -200,9 +210,10 @@ def _convert_refiner(index, side):
     return _convert(forward)
 
 
-def _convert_dlib_resnet():
+def _convert_dlib_resnet(calibration=None):
     """dlib's ResNet (facetag.vision.dlib_weights) as TensorFlow ops on its parsed weights: uint8-range float32
-    chips (N, 150, 150, 3) in, dlib's 128 numbers out (not unit length, as dlib gives them)."""
+    chips (N, 150, 150, 3) in, dlib's 128 numbers out (not unit length, as dlib gives them). With
+    ``calibration`` chips, in full-integer int8 (XNNPACK's QS8 kernels; facetag.vision.calibration)."""
     import tensorflow as tf
 
     network = read_network(dlib_resnet_path())
@@ -233,7 +244,13 @@ def _convert_dlib_resnet():
                 x = tf.nn.relu(padded_to(shortcut, rows, channels) + padded_to(out, rows, channels))
         return tf.reduce_mean(x, axis=[1, 2]) @ network.projection
 
-    return _convert(forward)
+    return _convert(forward, calibration)
+
+
+def _convert_dlib_resnet_int8():
+    from facetag.vision.calibration import calibration_chips
+
+    return _convert_dlib_resnet(calibration_chips())
 
 
 _CONVERTERS = {
@@ -243,4 +260,5 @@ _CONVERTERS = {
     "facenet": _convert_facenet,
     "facenet-int8": _convert_facenet_int8,
     "dlib-resnet": _convert_dlib_resnet,
+    "dlib-resnet-int8": _convert_dlib_resnet_int8,
 }

@@ -1,8 +1,9 @@
-"""dlib's ResNet face encoder (facetag.vision.dlib_weights) on LiteRT, in float32.
+"""dlib's ResNet face encoder (facetag.vision.dlib_weights) on LiteRT, in full-integer int8 or float32.
 
-About 210 chips a second on two cores (batches of 8), against FaceNet int8's 157 crops. TensorFlow's
-dynamic-range int8 conversion ran it slower (184 a second) on the same machine, so it stays in float32:
-the network is 22 MB and a fifth of FaceNet's arithmetic, too small for int8 to pay (weights/README.md).
+int8 (the default) is calibrated on face chips (facetag.vision.calibration) and runs on XNNPACK's QS8
+kernels: on two AVX-512 VNNI cores 0.6 ms a chip against float32's 1.35 (batches of 8), with the same
+accuracy within 0.1 point (weights/README.md, "dlib's ResNet in int8"). TensorFlow's dynamic-range int8
+conversion, which quantises weights only, ran it slower than float32 (184 against 210 chips a second on AVX2).
 """
 
 import threading
@@ -17,19 +18,25 @@ from facetag.vision.weight_files import dlib_resnet_path
 ENCODING_SIZE = 128
 
 
-def dlib_encoder_id():
-    """What its encodings are made by, for model ids: ``dlib-`` and the weight file's SHA-256 (12 digits)."""
-    return "dlib-" + file_sha256(dlib_resnet_path())[:12]
+PRECISIONS = {"int8": "dlib-resnet-int8", "fp32": "dlib-resnet"}  # precision -> facetag.vision.runtime network
+DEFAULT_PRECISION = "int8"
+
+
+def dlib_encoder_id(precision=DEFAULT_PRECISION):
+    """What its encodings are made by, for model ids: ``dlib-``, the weight file's SHA-256 (12 digits) and
+    ``-int8`` for the int8 network (the float32 one keeps the id stores were made with before int8)."""
+    return "dlib-" + file_sha256(dlib_resnet_path())[:12] + ("-int8" if precision == "int8" else "")
 
 
 class DlibEncoder:
     """Aligned face chips (facetag.vision.alignment.align_face), uint8 (N, 150, 150, 3) -> float32 (N, 128),
     each row L2-normalised (dlib's own encodings are about 1.4 long; its 0.6 threshold is for those)."""
 
-    def __init__(self, batch_size=8):
+    def __init__(self, precision=DEFAULT_PRECISION, batch_size=8):
+        self.precision = precision
         self.batch_size = batch_size
-        self.encoder_id = dlib_encoder_id()
-        self._network = Network("dlib-resnet")
+        self.encoder_id = dlib_encoder_id(precision)
+        self._network = Network(PRECISIONS[precision])
 
     def encode(self, chips):
         batch = to_channels_last(chips)
@@ -43,13 +50,13 @@ class DlibEncoder:
         return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-_shared = []
+_shared = {}
 _lock = threading.Lock()
 
 
-def load_dlib_encoder():
-    """The process-wide encoder, loaded on first call (thread-safe)."""
+def load_dlib_encoder(precision=DEFAULT_PRECISION):
+    """The process-wide encoder of that precision, loaded on first call (thread-safe)."""
     with _lock:
-        if not _shared:
-            _shared.append(DlibEncoder())
-        return _shared[0]
+        if precision not in _shared:
+            _shared[precision] = DlibEncoder(precision)
+        return _shared[precision]

@@ -1,23 +1,25 @@
 """Named face-encoding models and the identifier every stored encoding carries.
 
-``facetag-128`` (the default) is the pretrained FaceNet backbone followed by a
-512 -> 128 projection this project trained with the triplet loss (weights/README.md).
-``facenet-512`` is the backbone alone. ``facetag-256``, for archives that put precision
-first, is facetag-128's encoding and dlib's ResNet's (facetag.vision.dlib_encoder, on
-the face chip aligned by its landmarks) side by side: its distances combine both
-encoders', which err on different faces. It is more accurate on every LFW set and
-clusters with a third of the strangers, but costs a fifth of `facetag tag`'s speed, which
-took it under the 3x-face_recognition bar on a CPU without AVX-512 (weights/README.md,
-"facetag-256"), so it is not the default. Both run the
-backbone in int8 (facetag.vision.backbone.DEFAULT_PRECISION); ``facetag-128-fp32`` and
-``facenet-512-fp32`` run it in float32, as facetag did before 2026-12-04, so
-that stores and galleries encoded then can go on growing.
+``facetag-256`` (the default) joins two encoders trained on different faces, which err on different
+pairs: facetag-128's encoding and dlib's ResNet's (facetag.vision.dlib_encoder, on the face chip aligned by
+its landmarks), side by side; its distances combine both encoders'. It is the most accurate model on every
+LFW set and the one that meets the clustering goal (weights/README.md). ``facetag-duo`` maps that joined
+encoding to 128 numbers with a head trained with the triplet loss (and a term keeping facetag-256's
+distances): within 0.1 point of facetag-256 on the LFW pairs, short of it on some sets, so not the default.
+``facetag-128`` is the pretrained FaceNet backbone followed by a 512 -> 128 projection this project trained
+with the triplet loss (the default until 2026-12-07); ``facenet-512`` is the backbone alone. The backbone
+runs in int8 (facetag.vision.backbone.DEFAULT_PRECISION) and so does dlib's network
+(facetag.vision.dlib_encoder.DEFAULT_PRECISION). Earlier encodings go on with models of their own:
+``facetag-128-fp32`` and ``facenet-512-fp32`` run the backbone in float32, as facetag did before
+2026-12-04; ``facetag-256-v1`` runs dlib's network in float32, as facetag-256 did before 2026-12-07. A
+store keeps the model it was made with (beam_jobs.tag) until it is re-encoded (beam_jobs.reencode).
 
 A model id is ``name:backbone:head-sha:preprocessing``, ``backbone`` being the
 graph's SHA-256 with ``-int8`` for the int8 network (facetag.vision.backbone.backbone_id):
-the ``-fp32`` models keep the ids of the float32 encoder. facetag-256's backbone part also
-names dlib's weights, and its preprocessing the chip's (``crop-v2+chip-v1``). Encodings and
-indexes store it, and facetag refuses to compare encodings whose ids differ.
+the ``-fp32`` models keep the ids of the float32 encoder. A joined model's backbone part also
+names dlib's weights (with ``-int8`` for its int8 network), its preprocessing the chip's (``crop-v2+chip-v1``),
+and facetag-duo's head part both heads. Encodings and indexes store it, and facetag refuses to compare
+encodings whose ids differ.
 """
 
 import functools
@@ -36,7 +38,7 @@ from facetag.vision.dlib_encoder import ENCODING_SIZE as DLIB_ENCODING_SIZE
 from facetag.vision.dlib_encoder import dlib_encoder_id, load_dlib_encoder
 from facetag.vision.weight_files import EMBEDDING_SIZE
 
-DEFAULT_MODEL = "facetag-128"
+DEFAULT_MODEL = "facetag-256"
 #: --model of a run on an archive store (facetag tag): its default is the store's model.
 STORE_MODEL_HELP = (f"encoding model (default: the store's, so that a scheduled run keeps working when facetag's "
                     f"default changes; {DEFAULT_MODEL} for a new store)")
@@ -52,6 +54,7 @@ THRESHOLDS = {
     "facenet-512": 1.11,
     "facetag-128": 1.15,
     "facetag-256": 0.57,  # 0.572
+    "facetag-duo": 0.93,  # 0.928
 }
 
 # 1:K identification needs a stricter threshold than 1:1 verification: a
@@ -61,7 +64,8 @@ THRESHOLDS = {
 IDENTIFY_THRESHOLDS = {
     "facenet-512": 0.90,  # 90.5% of the known identified, 94.0% of strangers rejected
     "facetag-128": 0.95,  # 93.0% identified, 95.3% rejected
-    "facetag-256": 0.48,  # 95.0% identified, 96.3% rejected (0.47: 93.0% and 97.7%)
+    "facetag-256": 0.48,  # 95.0% identified, 97.0% rejected (facetag-256-v1: 95.0% and 96.3%)
+    "facetag-duo": 0.77,  # 95.1% identified, 96.3% rejected (0.76: 94.3% and 97.0%)
 }
 
 # Distance at or below which `facetag cluster` links two faces (average linkage, facetag.identity.clustering):
@@ -70,18 +74,22 @@ CLUSTER_THRESHOLDS = {
     "facenet-512": 0.975,  # facetag-128's: clustering had one threshold for every model before issue 23
     "facetag-128": 0.975,
     "facetag-256": 0.47,  # facetag-128's ratio to its pair threshold (0.82) times facetag-256's (0.572)
+    "facetag-duo": 0.77,  # facetag-256's rule: 0.82 times its best pair threshold on selection people (0.944)
 }
 
-_HEADS = {"facetag-128": "facetag-128.npz", "facetag-256": "facetag-128.npz"}
+_HEADS = {"facetag-128": "facetag-128.npz", "facetag-256": "facetag-128.npz", "facetag-duo": "facetag-128.npz"}
 #: Models whose encodings join dlib's ResNet's to facetag-128's.
-_JOINED = {"facetag-256"}
-#: Model name -> (the name its ids and thresholds go by, the backbone's precision).
-_MODELS = {"facetag-128": ("facetag-128", "int8"), "facenet-512": ("facenet-512", "int8"),
-           "facetag-256": ("facetag-256", "int8"),
-           "facetag-128-fp32": ("facetag-128", "fp32"), "facenet-512-fp32": ("facenet-512", "fp32")}
-THRESHOLDS.update({name: THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
-IDENTIFY_THRESHOLDS.update({name: IDENTIFY_THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
-CLUSTER_THRESHOLDS.update({name: CLUSTER_THRESHOLDS[base] for name, (base, _) in _MODELS.items()})
+_JOINED = {"facetag-256", "facetag-duo"}
+#: Models that map the joined encoding (facetag-256's) to fewer numbers with a head of their own.
+_JOINED_HEADS = {"facetag-duo": "facetag-duo.npz"}
+#: Model name -> (the name its ids and thresholds go by, the backbone's precision, dlib's network's precision).
+_MODELS = {"facetag-128": ("facetag-128", "int8", None), "facenet-512": ("facenet-512", "int8", None),
+           "facetag-256": ("facetag-256", "int8", "int8"), "facetag-duo": ("facetag-duo", "int8", "int8"),
+           "facetag-128-fp32": ("facetag-128", "fp32", None), "facenet-512-fp32": ("facenet-512", "fp32", None),
+           "facetag-256-v1": ("facetag-256", "int8", "fp32")}
+THRESHOLDS.update({name: THRESHOLDS[base] for name, (base, *_) in _MODELS.items()})
+IDENTIFY_THRESHOLDS.update({name: IDENTIFY_THRESHOLDS[base] for name, (base, *_) in _MODELS.items()})
+CLUSTER_THRESHOLDS.update({name: CLUSTER_THRESHOLDS[base] for name, (base, *_) in _MODELS.items()})
 
 #: facetag-256 weighs dlib's unit encoding by this before joining it to facetag-128's: the ratio of the two
 #: encoders' best pair thresholds (1.183 and 0.440) on the lfw_dev pairs of selection people
@@ -98,15 +106,17 @@ class FaceModel:
     head: dict | None
     head_sha256: str | None
     dlib: object = None  # facetag.vision.dlib_encoder.DlibEncoder, for a joined model
+    joined_head: dict | None = None  # facetag-duo's: the joined encoding -> 128 numbers
+    joined_head_sha256: str | None = None
 
     @property
     def dim(self):
-        return _dim(self.head, self.dlib is not None)
+        return _dim(self.head, self.dlib is not None, self.joined_head)
 
     @property
     def model_id(self):
         return _model_id(_MODELS[self.name][0], self.backbone.backbone_id, self.head_sha256,
-                         self.dlib.encoder_id if self.dlib else None)
+                         self.dlib.encoder_id if self.dlib else None, self.joined_head_sha256)
 
     @property
     def uses_chips(self):
@@ -134,9 +144,11 @@ class FaceModel:
         return self.join(encodings, self.dlib.encode(chips))
 
     def join(self, encodings, dlib_encodings):
-        """facetag-128 ``encodings`` and the same faces' unit ``dlib_encodings`` -> the joined model's, unit length."""
+        """facetag-128 ``encodings`` and the same faces' unit ``dlib_encodings`` -> the joined model's, unit length
+        (facetag-256's, and through the joined head facetag-duo's)."""
         joined = np.concatenate([encodings, DLIB_WEIGHT * np.asarray(dlib_encodings, np.float32)], axis=1)
-        return (joined / np.linalg.norm(joined, axis=1, keepdims=True)).astype(np.float32)
+        joined = (joined / np.linalg.norm(joined, axis=1, keepdims=True)).astype(np.float32)
+        return joined if self.joined_head is None else apply_head(self.joined_head, joined)
 
     def project(self, backbone_encodings):
         """Apply the head to 512-d backbone encodings (identity for facenet-512)."""
@@ -165,12 +177,16 @@ def load_head(filename):
     return head, hashlib.sha256(data).hexdigest()
 
 
-def _dim(head, joined=False):
+def _dim(head, joined=False, joined_head=None):
+    if joined_head is not None:
+        return joined_head["w_out"].shape[1]
     return (EMBEDDING_SIZE if head is None else head["w_out"].shape[1]) + (DLIB_ENCODING_SIZE if joined else 0)
 
 
-def _model_id(base_name, backbone, head_sha256, dlib_id=None):
+def _model_id(base_name, backbone, head_sha256, dlib_id=None, joined_head_sha256=None):
     head = head_sha256[:12] if head_sha256 else "none"
+    if joined_head_sha256:
+        head += "+" + joined_head_sha256[:12]
     if dlib_id:
         return f"{base_name}:{backbone}+{dlib_id}:{head}:{PREPROCESSING_VERSION}+{CHIP_VERSION}"
     return f"{base_name}:{backbone}:{head}:{PREPROCESSING_VERSION}"
@@ -183,10 +199,12 @@ def describe_model(name=DEFAULT_MODEL):
     Jobs call this while the pipeline is built, to stamp and check outputs.
     """
     _check_name(name)
-    base, precision = _MODELS[name]
+    base, precision, dlib_precision = _MODELS[name]
     head, head_sha = load_head(_HEADS[base]) if base in _HEADS else (None, None)
+    joined_head, joined_sha = load_head(_JOINED_HEADS[base]) if base in _JOINED_HEADS else (None, None)
     joined = base in _JOINED
-    return _model_id(base, backbone_id(precision), head_sha, dlib_encoder_id() if joined else None), _dim(head, joined)
+    return (_model_id(base, backbone_id(precision), head_sha, dlib_encoder_id(dlib_precision) if joined else None,
+                      joined_sha), _dim(head, joined, joined_head))
 
 
 def uses_chips(name):
@@ -249,8 +267,9 @@ def load_model(name=DEFAULT_MODEL):
     _check_name(name)
     with _lock:
         if name not in _shared:
-            base, precision = _MODELS[name]
+            base, precision, dlib_precision = _MODELS[name]
             head, sha = load_head(_HEADS[base]) if base in _HEADS else (None, None)
+            joined_head, joined_sha = load_head(_JOINED_HEADS[base]) if base in _JOINED_HEADS else (None, None)
             _shared[name] = FaceModel(name, load_backbone(precision), head, sha,
-                                      load_dlib_encoder() if base in _JOINED else None)
+                                      load_dlib_encoder(dlib_precision) if base in _JOINED else None, joined_head, joined_sha)
         return _shared[name]
