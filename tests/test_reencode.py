@@ -21,7 +21,7 @@ OLD, NEW = "facenet-512", "facetag-128"
 def _reencode_process(store, index, stage):
     env = {**os.environ, "FACETAG_TEST_KILL_AT": stage, "FACETAG_TEST_KILL_AFTER": "1"}
     return subprocess.run([sys.executable, "-m", "facetag.cli", "reencode", store, "--model", NEW, "--index", index],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 
 
 def test_reencode_moves_a_store_to_another_model_and_keeps_its_words(samples, tmp_path):

@@ -124,7 +124,7 @@ class Network:
 #: turns these off): the CPU delegate's creation, the converter's notices, absl/TF log lines.
 _NOTICES = re.compile(rb"INFO: Created TensorFlow Lite XNNPACK delegate|Assets written to|Using new converter"
                       rb"|WARNING: All log messages before absl|To enable the following instructions"
-                      rb"|This TensorFlow binary is optimized|^[IWE]\d{4} ")
+                      rb"|This TensorFlow binary is optimized|^[IWE]\d{4} |^fully_quantize: ")
 
 
 @contextlib.contextmanager
