@@ -30,7 +30,7 @@ from facetag.pipeline.options import (
     new_parser,
     pipeline_options,
 )
-from facetag.pipeline.progress import ProgressReporter
+from facetag.pipeline.progress import ProgressReporter, add_progress_argument
 from facetag.pipeline.running import job_main, running
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
 from facetag.vision.models import describe_model, model_named_by
@@ -40,8 +40,7 @@ def parse_known_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("--store", required=True, help="the archive store to move (facetag tag --out)")
     add_match_arguments(parser)
-    parser.add_argument("--progress", action="store_true",
-                        help="print a progress line on stderr even when it is not a terminal (local runners)")
+    add_progress_argument(parser)
     add_model_arguments(parser)
     add_config_argument(parser)
     return parser.parse_known_args(argv)

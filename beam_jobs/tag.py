@@ -32,7 +32,7 @@ from facetag.pipeline.options import (
     new_parser,
     pipeline_options,
 )
-from facetag.pipeline.progress import ProgressReporter
+from facetag.pipeline.progress import ProgressReporter, add_progress_argument
 from facetag.pipeline.running import job_main, running
 from facetag.pipeline.sources import check_patterns_match
 from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
@@ -50,8 +50,7 @@ def parse_known_args(argv):
     parser.add_argument("--retain_hours", type=int, default=RETAIN_HOURS,
                         help=f"the store's maintenance keeps files that later versions replaced this long (default "
                              f"{RETAIN_HOURS}: a week)")
-    parser.add_argument("--progress", action="store_true",
-                        help="print a progress line on stderr even when it is not a terminal (local runners)")
+    add_progress_argument(parser)
     add_model_arguments(parser, store_default=True)
     add_config_argument(parser)
     return parser.parse_known_args(argv)

@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from facetag.vision.alignment import CHIP_SIZE, align_face, chip_scale, similarity_transform
+from facetag.vision.calibration import calibration_key
 from facetag.vision.dlib_encoder import load_dlib_encoder
 from facetag.vision.dlib_weights import read_network
-from facetag.vision.models import DLIB_WEIGHT, describe_model, load_model, uses_chips
+from facetag.vision.models import DLIB_WEIGHT, apply_head, describe_model, load_model, uses_chips
 from facetag.vision.weight_files import dlib_resnet_path
 
 
@@ -51,7 +52,7 @@ def test_the_int8_network_encodes_close_to_float32(sample_chips):
     """Full-integer int8, calibrated on other faces' chips (facetag.vision.calibration): over the 6,922 lfw_dev faces
     0.03 from float32 at the median (weights/README.md); each sample face far nearer itself than the others."""
     int8, fp32 = load_dlib_encoder("int8").encode(sample_chips), load_dlib_encoder("fp32").encode(sample_chips)
-    assert load_dlib_encoder("int8").encoder_id == load_dlib_encoder("fp32").encoder_id + "-int8"
+    assert load_dlib_encoder("int8").encoder_id == f"{load_dlib_encoder('fp32').encoder_id}-int8-{calibration_key()[:6]}"
     distances = np.linalg.norm(int8[:, None] - fp32[None], axis=2)
     assert np.diagonal(distances).max() < 0.12
     assert (np.diagonal(distances)[:, None] < distances + np.eye(len(distances))).all()
@@ -113,6 +114,18 @@ def test_facetag_256_joins_both_encoders(sample_detections):
     np.testing.assert_allclose(encodings, expected, atol=1e-5)
     with pytest.raises(ValueError, match="its aligned chip"):
         joined.encode(crops)
+
+
+def test_facetag_duo_maps_facetag_256s_encoding_to_128_numbers(sample_detections):
+    photo, faces = next((photo, faces) for photo, faces in sample_detections if faces)
+    crops = np.stack([photo.crop(f.box) for f in faces])
+    chips = np.stack([photo.chip(f.landmarks) for f in faces])
+    duo, joined = load_model("facetag-duo"), load_model("facetag-256")
+    encodings = duo.encode(crops, chips)
+    assert encodings.shape == (len(faces), 128) and describe_model("facetag-duo") == (duo.model_id, 128)
+    np.testing.assert_allclose(encodings, apply_head(duo.joined_head, joined.encode(crops, chips)), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(encodings, axis=1), 1.0, atol=1e-5)
+    assert duo.model_id.split(":")[2] == f"{joined.head_sha256[:12]}+{duo.joined_head_sha256[:12]}"
 
 
 def test_every_model_has_its_own_thresholds():

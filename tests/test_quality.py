@@ -18,6 +18,7 @@ from facetag.archive.store import ArchiveStore
 from facetag.identity.clustering import too_unsure
 from facetag.pipeline.cluster import ClusterFaces
 from facetag.vision import quality
+from facetag.vision.models import CLUSTER_THRESHOLDS
 
 FRONTAL = [(40, 50), (80, 50), (60, 70), (45, 90), (75, 90)]
 PROFILE = [(40, 50), (60, 50), (78, 70), (45, 90), (65, 90)]  # nose past the right eye: turned away
@@ -49,7 +50,8 @@ def test_unknown_quality_is_never_too_unsure():
 
 
 def synthetic_faces(quality_of):
-    """Three people, four photos each, encodings close around each person's own direction."""
+    """Three people, four photos each, encodings close around each person's own direction (at facetag-128's scale:
+    photos of one person about 0.5 apart)."""
     rng = np.random.default_rng(1)
     centres = np.eye(128, dtype=np.float32)[:3]
     faces = []
@@ -64,7 +66,8 @@ def synthetic_faces(quality_of):
 
 def clustered(faces, tmp_path, min_quality):
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        (p | beam.Create(faces) | ClusterFaces(work_dir=str(tmp_path), min_quality=min_quality)
+        (p | beam.Create(faces) | ClusterFaces(work_dir=str(tmp_path), threshold=CLUSTER_THRESHOLDS["facetag-128"],
+                                               min_quality=min_quality)
          | beam.Map(json.dumps) | beam.io.WriteToText(str(tmp_path / "out")))
     records = [json.loads(line) for path in glob.glob(str(tmp_path / "out*")) for line in open(path)]
     return {r["face_id"]: r["cluster_id"] for r in records}

@@ -137,7 +137,8 @@ class ArchiveStore:
         manifest = self.manifest()
         if manifest is not None:
             check_same_model(manifest["model_id"], model_id, holder=f"the store {self.path}", user="this run",
-                             remedy=f"{model_advice(manifest['model_id'])}, or tag into a new --out folder")
+                             remedy=f"{model_advice(manifest['model_id'])}, move the store to this model with "
+                                    f"'facetag reencode', or tag into a new --out folder")
 
     # Writing: one run at a time.
 

@@ -4,6 +4,7 @@ import argparse
 
 from facetag.archive.maintenance import RETAIN_HOURS
 from facetag.cli import commands
+from facetag.pipeline.progress import add_progress_argument
 from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.models import DEFAULT_MODEL, STORE_MODEL_HELP, available_models
 
@@ -75,8 +76,7 @@ def build_parser():
                    "first run and updated by the next ones")
     p.add_argument("--model", choices=available_models(), help=STORE_MODEL_HELP)
     p.add_argument("--show", type=int, default=50, help="result rows to print (default 50)")
-    p.add_argument("--progress", action="store_true",
-                   help="show the progress line even when stderr is not a terminal (local runners)")
+    add_progress_argument(p)
     p.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
     p.set_defaults(func=commands.cmd_tag, beam=True)
 
@@ -86,8 +86,7 @@ def build_parser():
     p.add_argument("store", help="an archive store (facetag tag --out)")
     p.add_argument("--model", required=True, choices=available_models(), help="the model to move it to")
     p.add_argument("--index", required=True, help="a gallery enrolled with that model (facetag enroll --model)")
-    p.add_argument("--progress", action="store_true",
-                   help="show the progress line even when stderr is not a terminal (local runners)")
+    add_progress_argument(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=commands.cmd_reencode, beam=True)
 

@@ -41,6 +41,14 @@ _folder = [None]
 _lock = threading.Lock()
 
 
+PROGRESS_HELP = "show the progress line on stderr even when it is not a terminal (local runners)"
+
+
+def add_progress_argument(parser):
+    """``--progress``, for the jobs and commands that draw the progress line (ProgressReporter)."""
+    parser.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
+
+
 def folder():
     """The progress folder of the reporter open in this process (None when no line is drawn): what a counting
     DoFn takes when it is built and passes to :func:`report_to` in its ``setup``."""

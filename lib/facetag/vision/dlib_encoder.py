@@ -1,8 +1,8 @@
 """dlib's ResNet face encoder (facetag.vision.dlib_weights) on LiteRT, in full-integer int8 or float32.
 
 int8 (the default) is calibrated on face chips (facetag.vision.calibration) and runs on XNNPACK's QS8
-kernels: on two AVX-512 VNNI cores 0.6 ms a chip against float32's 1.35 (batches of 8), with the same
-accuracy within 0.1 point (weights/README.md, "dlib's ResNet in int8"). TensorFlow's dynamic-range int8
+kernels: on two AVX-512 VNNI cores 0.63 ms a chip against float32's 1.37 (batches of 8; bench/dlib_int8.py),
+with the same accuracy within 0.1 point (weights/README.md, "dlib's ResNet in int8"). TensorFlow's dynamic-range int8
 conversion, which quantises weights only, ran it slower than float32 (184 against 210 chips a second on AVX2).
 """
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from facetag.io.checksums import file_sha256
 from facetag.vision.alignment import CHIP_SIZE, to_channels_last
+from facetag.vision.calibration import calibration_key
 from facetag.vision.runtime import Network
 from facetag.vision.weight_files import dlib_resnet_path
 
@@ -23,9 +24,11 @@ DEFAULT_PRECISION = "int8"
 
 
 def dlib_encoder_id(precision=DEFAULT_PRECISION):
-    """What its encodings are made by, for model ids: ``dlib-``, the weight file's SHA-256 (12 digits) and
-    ``-int8`` for the int8 network (the float32 one keeps the id stores were made with before int8)."""
-    return "dlib-" + file_sha256(dlib_resnet_path())[:12] + ("-int8" if precision == "int8" else "")
+    """What its encodings are made by, for model ids: ``dlib-``, the weight file's SHA-256 (12 digits) and for
+    the int8 network ``-int8-`` and its calibration's key (6 digits; the float32 one keeps the id stores were
+    made with before int8)."""
+    weights = "dlib-" + file_sha256(dlib_resnet_path())[:12]
+    return weights + f"-int8-{calibration_key()[:6]}" if precision == "int8" else weights
 
 
 class DlibEncoder:

@@ -26,9 +26,9 @@ from facetag.io.cachedir import default_cache_dir
 from facetag.io.files import replaced_atomically
 from facetag.vision.conversion import NETWORKS, convert, source_key
 
-_lock = threading.RLock()  # re-entered: a calibrated conversion runs the detector (facetag.vision.calibration)
+_lock = threading.Lock()
 _threads = {"per_network": None}  # None: every core
-_stderr_lock = threading.RLock()
+_stderr_lock = threading.Lock()
 
 
 def model_path(network):
