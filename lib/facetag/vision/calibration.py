@@ -58,16 +58,26 @@ def calibration_key():
     return hashlib.sha256(repr((VARIANTS, SEED, VERSION, FACES)).encode()).hexdigest()[:12]
 
 
-def _photo(where, sha256):
-    """The photo's path, checked; the samples are not fetched here: a job downloads nothing."""
+def photo_path(where):
+    """Where a calibration photo (:data:`FACES`) is on this machine, if it is there."""
     if where.startswith("matplotlib:"):
         import matplotlib
 
-        path = os.path.join(matplotlib.get_data_path(), where.split(":", 1)[1])
-    else:
-        from facetag.io.samples import samples_dir
+        return os.path.join(matplotlib.get_data_path(), where.split(":", 1)[1])
+    from facetag.io.samples import samples_dir
 
-        path = os.path.join(samples_dir(), where)
+    return os.path.join(samples_dir(), where)
+
+
+def _photo(where, sha256):
+    """The photo's path, checked: this machine's copy, or the one a staged sdist carries (setup.py). The samples
+    are not fetched here: a job downloads nothing."""
+    from importlib import resources
+
+    path = photo_path(where)
+    bundled = resources.files("facetag.weights").joinpath("calibration", os.path.basename(where))
+    if not os.path.exists(path) and bundled.is_file():
+        path = str(bundled)
     if not os.path.exists(path):
         raise RuntimeError(f"dlib's int8 network is calibrated on the sample photos, and {path} is missing: "
                            "run 'python -m facetag.io.samples' once (make setup does)")
