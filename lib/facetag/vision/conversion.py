@@ -1,7 +1,8 @@
 """The networks converted to LiteRT flatbuffers with TensorFlow's converter: the one place they need TensorFlow.
 
 facetag.vision.runtime calls :func:`convert` the first time a network is needed on a machine (``make
-setup`` does it for all, about a minute) and keeps the result; the float32 conversions change no weight. Each network is converted with one output tensor (its outputs concatenated), so nothing
+setup`` does it for all, about a minute) and keeps the result; the float32 conversions change no
+weight. Each network is converted with one output tensor (its outputs concatenated), so nothing
 depends on the order in which the converter lists outputs.
 
 FaceNet's frozen graph was exported for a batch of one: its input placeholder and two reshape
@@ -19,6 +20,7 @@ import os
 import numpy as np
 
 from facetag.io.checksums import file_sha256
+from facetag.vision.calibration import calibration_chips, calibration_key
 from facetag.vision.dlib_weights import read_network
 from facetag.vision.weight_files import EMBEDDING_SIZE, dlib_resnet_path, graph_path, mtcnn_version
 
@@ -50,8 +52,6 @@ def source_key(network):
     elif network == "dlib-resnet":
         source = file_sha256(dlib_resnet_path())
     elif network == "dlib-resnet-int8":
-        from facetag.vision.calibration import calibration_key
-
         source = file_sha256(dlib_resnet_path()) + "|calibration-" + calibration_key()
     else:
         source = "mtcnn-" + mtcnn_version()
@@ -248,8 +248,6 @@ def _convert_dlib_resnet(calibration=None):
 
 
 def _convert_dlib_resnet_int8():
-    from facetag.vision.calibration import calibration_chips
-
     return _convert_dlib_resnet(calibration_chips())
 
 

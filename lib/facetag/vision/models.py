@@ -5,7 +5,8 @@ pairs: facetag-128's encoding and dlib's ResNet's (facetag.vision.dlib_encoder, 
 its landmarks), side by side; its distances combine both encoders'. It is the most accurate model on every
 LFW set and the one that meets the clustering goal (weights/README.md). ``facetag-duo`` maps that joined
 encoding to 128 numbers with a head trained with the triplet loss (and a term keeping facetag-256's
-distances): within 0.1 point of facetag-256 on the LFW pairs, short of it on some sets, so not the default.
+distances): within 0.3 point of facetag-256 on every pair set, but short of it (weights/README.md,
+"facetag-duo"), so not the default.
 ``facetag-128`` is the pretrained FaceNet backbone followed by a 512 -> 128 projection this project trained
 with the triplet loss (the default until 2026-12-07); ``facenet-512`` is the backbone alone. The backbone
 runs in int8 (facetag.vision.backbone.DEFAULT_PRECISION) and so does dlib's network
@@ -17,7 +18,7 @@ store keeps the model it was made with (beam_jobs.tag) until it is re-encoded (b
 A model id is ``name:backbone:head-sha:preprocessing``, ``backbone`` being the
 graph's SHA-256 with ``-int8`` for the int8 network (facetag.vision.backbone.backbone_id):
 the ``-fp32`` models keep the ids of the float32 encoder. A joined model's backbone part also
-names dlib's weights (with ``-int8`` for its int8 network), its preprocessing the chip's (``crop-v2+chip-v1``),
+names dlib's weights (with ``-int8-`` and its calibration's key for its int8 network), its preprocessing the chip's (``crop-v2+chip-v1``),
 and facetag-duo's head part both heads. Encodings and indexes store it, and facetag refuses to compare
 encodings whose ids differ.
 """
