@@ -32,7 +32,7 @@ from facetag.pipeline.options import (
 )
 from facetag.pipeline.progress import ProgressReporter, add_progress_argument
 from facetag.pipeline.running import job_main, running
-from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.pipeline.store import StoreRun, read_table, stage_run_rows, staged_run_files
 from facetag.vision.models import describe_model, model_named_by
 
 
@@ -65,8 +65,7 @@ def run(argv=None, test_pipeline=None):
                           read_table(p, store, "labels") | "Labels" >> FaceLabels())
                 rows = stored | "Re-encode the archive" >> ReencodeArchive(
                     run.run_id, encoder_settings(args, p.options), match)
-                for name in ("photos", "faces", "matches"):
-                    stage_rows(rows[name], run.staging, name, model_id)
+                stage_run_rows(rows, run.staging, model_id)
         kill_point("staged")
         c = counters(pipeline.result)
         summary = {"model": args.model, "previous_model": previous,
@@ -74,7 +73,7 @@ def run(argv=None, test_pipeline=None):
                    "failed": c.get("images_failed", 0), "no_face": c.get("images_without_face", 0),
                    "faces_encoded": c.get("faces_found", 0), "faces_identified": c.get("faces_identified", 0)}
         store.commit(run_id=run.run_id, model_id=model_id, index_id=index_id, reencoded=True, rematched_all=True,
-                     staged={name: staged_files(run.staging, name) for name in ("photos", "faces", "matches")},
+                     staged=staged_run_files(run.staging),
                      stats=summary, labels_version=labels_version,
                      index_dir=args.index if is_remote(args.index) else os.path.abspath(args.index))
         summary["gallery_faces"] = enrol_named_faces(store, args.index)

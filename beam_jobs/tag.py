@@ -35,7 +35,7 @@ from facetag.pipeline.options import (
 from facetag.pipeline.progress import ProgressReporter, add_progress_argument
 from facetag.pipeline.running import job_main, running
 from facetag.pipeline.sources import check_patterns_match
-from facetag.pipeline.store import StoreRun, read_table, stage_rows, staged_files
+from facetag.pipeline.store import StoreRun, read_table, stage_run_rows, staged_run_files
 from facetag.vision.models import DEFAULT_MODEL, describe_model, model_named_by
 
 
@@ -79,11 +79,10 @@ def run(argv=None, test_pipeline=None):
                           read_table(p, store, "labels") | "Labels" >> FaceLabels())
                 rows = stored | "Update the archive" >> UpdateArchive(
                     args.input, run_id, encoder_settings(args, p.options), match, rematch_all)
-                for name in ("photos", "faces", "matches"):
-                    stage_rows(rows[name], staging, name, model_id)
+                stage_run_rows(rows, staging, model_id)
         kill_point("staged")
         summary = run_summary(counters(pipeline.result), rematch_all)
-        staged = {name: staged_files(staging, name) for name in ("photos", "faces", "matches")}
+        staged = staged_run_files(staging)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         committing = time.perf_counter()
         store.commit(run_id=run_id, model_id=model_id, index_id=current_index, staged=staged,

@@ -61,6 +61,21 @@ def staged_files(staging_dir, name):
     return sorted(m.path for m in filesystems().match([pattern])[0].metadata_list)
 
 
+#: The tables a tagging run stages and the store commits together (facetag.archive.store.ArchiveStore.commit).
+RUN_TABLES = ("photos", "faces", "matches")
+
+
+def stage_run_rows(rows, staging_dir, model_id):
+    """Stage a run's rows of each of RUN_TABLES (``rows``: table name -> PCollection)."""
+    for name in RUN_TABLES:
+        stage_rows(rows[name], staging_dir, name, model_id)
+
+
+def staged_run_files(staging_dir):
+    """Table name -> the Parquet files stage_run_rows wrote, once the pipeline has finished."""
+    return {name: staged_files(staging_dir, name) for name in RUN_TABLES}
+
+
 class StoreRun:
     """A job's run on an archive store, as a context: the store locked, what a killed run left undone,
     a new run id and its staging folder (``run_id``, ``staging``); when the run committed, the store's
