@@ -41,7 +41,7 @@ class SdistWithBackbone(sdist):
         from facetag.vision.calibration import FACES, photo_path
 
         os.makedirs(os.path.join(base_dir, "weights", "calibration"), exist_ok=True)
-        for where, _, _ in FACES:
+        for where, _ in FACES:
             if not os.path.exists(photo_path(where)):
                 raise SystemExit("the sample photos are not here: run 'make setup' before staging to remote workers")
             shutil.copyfile(photo_path(where), os.path.join(base_dir, "weights", "calibration", os.path.basename(where)))

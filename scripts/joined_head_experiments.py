@@ -21,7 +21,6 @@ training photo into ``--head-out`` with its record.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -39,6 +38,8 @@ from facetag.vision.alignment import DEFAULT_MARGIN
 from facetag.vision.models import DLIB_WEIGHT, load_head, load_model
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from cluster import people_sets  # noqa: E402
+from cluster_data import lfw_photos  # noqa: E402
 from cluster_quality import clustering_quality  # noqa: E402
 
 DATA = "../shared/data"
@@ -139,19 +140,13 @@ def pair_sets():
 
 def lfw_all():
     """Every lfw_dev photo: (backbone, dlib, names, bench/cluster.py's sets, lfw_dev pair rows a, b, same)."""
-    import glob
-
-    photos = sorted(glob.glob(f"{LFW}/images/*/*.jpg"))
-    names = np.array([p.split(os.sep)[-2] for p in photos])
+    photos, names = lfw_photos()
     backbone, dlib = face_features(photos)
     pairs = read_pairs(f"{LFW}/pairs.txt", f"{LFW}/images")
-    unseen = np.isin(names, sorted({p.split(os.sep)[-2] for pair in pairs for p in (pair.a, pair.b)}))
-    half = np.array([hashlib.sha1(n.encode()).digest()[0] % 2 == 0 for n in names])
-    sets = {"selection": unseen & half, "held-out": unseen & ~half, "all": np.ones(len(names), bool)}
-    row = {p: i for i, p in enumerate(photos)}
-    a, b = np.array([row[p.a] for p in pairs]), np.array([row[p.b] for p in pairs])
+    row = {os.path.abspath(p): i for i, p in enumerate(photos)}
+    a, b = (np.array([row[os.path.abspath(getattr(p, side))] for p in pairs]) for side in ("a", "b"))
     print("lfw_dev encoded", file=sys.stderr, flush=True)
-    return backbone, dlib, names, sets, a, b, np.array([p.same for p in pairs])
+    return backbone, dlib, names, people_sets(names), a, b, np.array([p.same for p in pairs])
 
 
 def evaluate(transform, sets, lfw):
